@@ -1,0 +1,20 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { isMeridianError } from '../common/errors.js';
+
+const program = new Command()
+  .name('meridian')
+  .description('Global L7 load balancer and Kubernetes cluster federation')
+  .showHelpAfterError();
+
+// Each subcommand lives in its own module under src/cli/commands and registers itself here.
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (isMeridianError(err)) {
+    process.stderr.write(`meridian: ${err.describe()}\n`);
+    process.exit(2);
+  }
+  throw err;
+}
