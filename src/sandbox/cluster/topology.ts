@@ -46,11 +46,11 @@ const DEFAULT_SHAPE: Required<NodeShape> = { nodes: 3, nodeCPUMillis: 2000, node
 const NAME_RE = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 /**
- * `gce-asia-east1-a` → region `asia-east1`, zone `asia-east1-a`: the cloud prefix is dropped and
- * the last dash-separated letter is the zone.
+ * `gce-asia-east1-a` → region `asia-east1`, zone `asia-east1-a`: a known provider prefix is
+ * dropped and the last dash-separated letter is the zone.
  */
 export function regionAndZoneFromName(name: string): { region: string; zone: string } | undefined {
-  const m = /^(?:[a-z0-9]+-)?([a-z]+(?:-[a-z]+)*\d+)-([a-z])$/.exec(name);
+  const m = /^(?:(?:gce|gke|gcp|aws|eks|azure|aks)-)?([a-z]+(?:-[a-z]+)*\d+)-([a-z])$/.exec(name);
   if (!m) return undefined;
   return { region: m[1]!, zone: `${m[1]}-${m[2]}` };
 }
