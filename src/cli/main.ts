@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { isMeridianError } from '../common/errors.js';
+import { register as registerDemo } from './commands/demo.js';
+import { register as registerSandbox } from './commands/sandbox.js';
 
 const program = new Command()
   .name('meridian')
@@ -8,6 +10,8 @@ const program = new Command()
   .showHelpAfterError();
 
 // Each subcommand lives in its own module under src/cli/commands and registers itself here.
+registerSandbox(program);
+registerDemo(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -50,7 +50,8 @@ export function podRequests(containers: ContainerLike[] | undefined): Requests {
 }
 
 /**
- * Picks the node with the most free CPU that fits (spreading like the default scoring does), or
+ * Picks the node with the most free CPU (then the fewest pods) that fits, spreading like the
+ * default scoring does, or
  * says why nothing fits. `used` holds what already-bound pods request on each node.
  */
 export function schedule(
@@ -58,7 +59,7 @@ export function schedule(
   nodes: readonly NodeCapacity[],
   used: ReadonlyMap<string, Requests & { pods: number }>,
 ): ScheduleResult {
-  let best: { name: string; freeCPU: number } | undefined;
+  let best: { name: string; freeCPU: number; pods: number } | undefined;
   const reasons = new Map<string, number>();
   for (const node of nodes) {
     const u = used.get(node.name) ?? { cpuMillis: 0, memoryBytes: 0, pods: 0 };
@@ -68,7 +69,7 @@ export function schedule(
     if (u.memoryBytes + want.memoryBytes > node.memoryBytes) failures.push('Insufficient memory');
     if (failures.length === 0) {
       const freeCPU = node.cpuMillis - u.cpuMillis;
-      if (!best || freeCPU > best.freeCPU) best = { name: node.name, freeCPU };
+      if (!best || freeCPU > best.freeCPU || (freeCPU === best.freeCPU && u.pods < best.pods)) best = { name: node.name, freeCPU, pods: u.pods };
     } else {
       for (const f of failures) reasons.set(f, (reasons.get(f) ?? 0) + 1);
     }

@@ -1,0 +1,108 @@
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { MeridianError } from '../../common/errors.js';
+import { createLogger } from '../../common/log.js';
+import { startSandbox, type Sandbox, type SandboxOptions } from '../../sandbox/sandbox.js';
+
+interface SandboxFlags {
+  kubeconfig: string;
+  clusters?: string;
+  nodes?: string;
+  nodeCpu?: string;
+  controlPort?: string;
+  versionMinor?: string;
+}
+
+export function sandboxOptions(flags: SandboxFlags): SandboxOptions {
+  const int = (v: string | undefined, name: string, min: number) => {
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) throw new MeridianError('E_CLI_ARG', `--${name} must be an integer ≥ ${min}, not "${v}"`);
+    return n;
+  };
+  const nodes = int(flags.nodes, 'nodes', 1);
+  const nodeCPUMillis = int(flags.nodeCpu, 'node-cpu', 1);
+  const controlPort = int(flags.controlPort, 'control-port', 0);
+  return {
+    kubeconfigPath: resolve(flags.kubeconfig),
+    ...(flags.clusters ? { clusters: flags.clusters } : {}),
+    nodeShape: { ...(nodes ? { nodes } : {}), ...(nodeCPUMillis ? { nodeCPUMillis } : {}) },
+    ...(controlPort !== undefined ? { controlPort } : {}),
+    ...(flags.versionMinor ? { versionMinor: flags.versionMinor } : {}),
+  };
+}
+
+/** Runs until SIGINT/SIGTERM, then stops everything so every port is released. */
+export async function runUntilSignalled(sandbox: Sandbox, extraStop: () => Promise<void> = async () => {}): Promise<void> {
+  await new Promise<void>((done) => {
+    const stop = () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      void extraStop()
+        .then(() => sandbox.stop())
+        .then(done);
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}
+
+export function addSandboxFlags(cmd: Command): Command {
+  return cmd
+    .option('--kubeconfig <path>', 'where to write the kubeconfig', '.meridian/sandbox/kubeconfig')
+    .option('--clusters <spec>', 'member clusters: "seed" (the 9 of the walkthrough), a count, or name[=region/zone],…')
+    .option('--nodes <n>', 'nodes per member cluster (default 3)')
+    .option('--node-cpu <millicores>', 'allocatable CPU per node in millicores (default 2000)')
+    .option('--control-port <port>', 'loopback port of the fault-injection control API (default: any free port)')
+    .option('--version-minor <minor>', 'Kubernetes minor version the API servers report (default 33)');
+}
+
+export function register(program: Command): void {
+  const sandbox = addSandboxFlags(
+    program.command('sandbox').description('run a local federation of emulated Kubernetes clusters on loopback until stopped'),
+  ).action(async (flags: SandboxFlags) => {
+    const sb = await startSandbox({ ...sandboxOptions(flags), logger: createLogger('sandbox') });
+    process.stdout.write(`kubeconfig ${sb.kubeconfigPath}\ncontrol ${sb.controlUrl}\nready\n`);
+    await runUntilSignalled(sb);
+  });
+
+  sandbox
+    .command('fault')
+    .description('inject or undo a fault in a running sandbox')
+    .argument('<action>', 'api-refuse | api-hang | api-up | kill-pod | fail-pod | heal-pod | pods-down | pods-up')
+    .argument('[target]', 'cluster name (api-*, kill/fail/heal-pod), or cluster|zone|region name (pods-down/up)')
+    .argument('[pod]', 'namespace/pod for the pod actions')
+    .option('--kubeconfig <path>', 'the running sandbox\'s kubeconfig', '.meridian/sandbox/kubeconfig')
+    .option('--scope <scope>', 'for pods-down/up: cluster, zone or region', 'cluster')
+    .action(async (action: string, target: string | undefined, pod: string | undefined, flags: { kubeconfig: string; scope: string }) => {
+      const statePath = `${resolve(flags.kubeconfig)}.sandbox.json`;
+      const state = JSON.parse(
+        await readFile(statePath, 'utf8').catch(() => {
+          throw new MeridianError('E_SANDBOX_NOT_RUNNING', `no sandbox state at ${statePath}`, 'start one with `meridian sandbox`, or pass its --kubeconfig');
+        }),
+      ) as { controlUrl: string };
+      if (!target) throw new MeridianError('E_CLI_ARG', `${action} needs a target`);
+      const [ns, name] = (pod ?? '').includes('/') ? (pod as string).split('/', 2) : ['default', pod];
+      const scopes: Record<string, string> = { cluster: 'clusters', zone: 'zones', region: 'regions' };
+      const paths: Record<string, string> = {
+        'api-refuse': `/faults/clusters/${target}/api?mode=refuse`,
+        'api-hang': `/faults/clusters/${target}/api?mode=hang`,
+        'api-up': `/faults/clusters/${target}/api?mode=up`,
+        'kill-pod': `/faults/clusters/${target}/pods/${ns}/${name}/kill`,
+        'fail-pod': `/faults/clusters/${target}/pods/${ns}/${name}/fail?failing=true`,
+        'heal-pod': `/faults/clusters/${target}/pods/${ns}/${name}/fail?failing=false`,
+        'pods-down': `/faults/${scopes[flags.scope]}/${target}/pods?down=true`,
+        'pods-up': `/faults/${scopes[flags.scope]}/${target}/pods?down=false`,
+      };
+      const path = paths[action];
+      if (!path || !scopes[flags.scope]) throw new MeridianError('E_CLI_ARG', `unknown fault action "${action}" or scope "${flags.scope}"`, `actions: ${Object.keys(paths).join(', ')}`);
+      if (action.endsWith('-pod') && !name) throw new MeridianError('E_CLI_ARG', `${action} needs a pod: namespace/name`);
+      const res = await fetch(`${state.controlUrl}${path}`, { method: 'POST' }).catch(() => {
+        throw new MeridianError('E_SANDBOX_NOT_RUNNING', `the sandbox control API at ${state.controlUrl} does not answer`, 'is `meridian sandbox` still running?');
+      });
+      const body = (await res.json()) as { code?: string; message?: string; hint?: string };
+      if (!res.ok) throw new MeridianError(body.code ?? 'E_SANDBOX_CONTROL', body.message ?? `HTTP ${res.status}`, body.hint);
+      process.stdout.write(`${JSON.stringify(body)}\n`);
+    });
+}

@@ -1,0 +1,77 @@
+import type { ResourceInfo } from './kinds.js';
+import type { KubeObject } from './store.js';
+
+/**
+ * Defaults the real API server applies on create (and keeps on update): what `describe` shows.
+ * `previous` is the stored object on update, so allocated values (cluster IPs) stay put.
+ */
+export class Defaulter {
+  private nextClusterIP = 1;
+
+  apply(info: ResourceInfo, obj: KubeObject, previous?: KubeObject): KubeObject {
+    const key = `${info.storage.group}/${info.storage.resource}`;
+    const spec = { ...((obj.spec as Record<string, unknown>) ?? {}) };
+    switch (key) {
+      case '/services': {
+        const prevSpec = (previous?.spec ?? {}) as Record<string, unknown>;
+        spec.type ??= 'ClusterIP';
+        if (spec.type !== 'ExternalName') {
+          spec.clusterIP ??= prevSpec.clusterIP ?? this.allocateClusterIP();
+          spec.clusterIPs ??= spec.clusterIP === 'None' ? ['None'] : [spec.clusterIP];
+          spec.ipFamilies ??= ['IPv4'];
+          spec.ipFamilyPolicy ??= 'SingleStack';
+          spec.internalTrafficPolicy ??= 'Cluster';
+        }
+        spec.sessionAffinity ??= 'None';
+        if (spec.type === 'LoadBalancer' || spec.type === 'NodePort') spec.externalTrafficPolicy ??= 'Cluster';
+        if (spec.type === 'LoadBalancer') spec.allocateLoadBalancerNodePorts ??= true;
+        const prevPorts = (prevSpec.ports as { port: number; nodePort?: number }[] | undefined) ?? [];
+        spec.ports = ((spec.ports as Record<string, unknown>[] | undefined) ?? []).map((p) => ({
+          ...p,
+          protocol: p.protocol ?? 'TCP',
+          targetPort: p.targetPort ?? p.port,
+          ...(p.nodePort === undefined && prevPorts.find((q) => q.port === p.port)?.nodePort
+            ? { nodePort: prevPorts.find((q) => q.port === p.port)!.nodePort }
+            : {}),
+        }));
+        const status = obj.status ?? (previous ? previous.status : { loadBalancer: {} });
+        return { ...obj, spec, status };
+      }
+      case '/secrets': {
+        const data = { ...((obj.data as Record<string, string>) ?? {}) };
+        for (const [k, v] of Object.entries((obj.stringData as Record<string, string>) ?? {})) data[k] = Buffer.from(v).toString('base64');
+        const { stringData: _s, ...rest } = obj;
+        return { ...rest, type: obj.type ?? 'Opaque', ...(Object.keys(data).length || obj.data ? { data } : {}) };
+      }
+      case 'apps/replicasets':
+        spec.replicas ??= 1;
+        return { ...obj, spec };
+      case 'apps/deployments':
+        spec.replicas ??= 1;
+        spec.revisionHistoryLimit ??= 10;
+        spec.progressDeadlineSeconds ??= 600;
+        spec.strategy ??= { type: 'RollingUpdate', rollingUpdate: { maxSurge: '25%', maxUnavailable: '25%' } };
+        return { ...obj, spec };
+      case '/pods': {
+        spec.restartPolicy ??= 'Always';
+        spec.dnsPolicy ??= 'ClusterFirst';
+        spec.schedulerName ??= 'default-scheduler';
+        spec.terminationGracePeriodSeconds ??= 30;
+        spec.containers = ((spec.containers as Record<string, unknown>[] | undefined) ?? []).map((c) => ({
+          imagePullPolicy: 'IfNotPresent',
+          terminationMessagePath: '/dev/termination-log',
+          terminationMessagePolicy: 'File',
+          ...c,
+        }));
+        return { ...obj, spec, status: obj.status ?? previous?.status ?? { phase: 'Pending', qosClass: 'BestEffort' } };
+      }
+      default:
+        return obj;
+    }
+  }
+
+  private allocateClusterIP(): string {
+    const n = this.nextClusterIP++;
+    return `10.96.${Math.floor(n / 254) % 256}.${(n % 254) + 1}`;
+  }
+}
