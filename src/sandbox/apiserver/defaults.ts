@@ -45,24 +45,17 @@ export class Defaulter {
       }
       case 'apps/replicasets':
         spec.replicas ??= 1;
+        if (spec.template) spec.template = defaultTemplate(spec.template);
         return { ...obj, spec };
       case 'apps/deployments':
         spec.replicas ??= 1;
+        if (spec.template) spec.template = defaultTemplate(spec.template);
         spec.revisionHistoryLimit ??= 10;
         spec.progressDeadlineSeconds ??= 600;
         spec.strategy ??= { type: 'RollingUpdate', rollingUpdate: { maxSurge: '25%', maxUnavailable: '25%' } };
         return { ...obj, spec };
       case '/pods': {
-        spec.restartPolicy ??= 'Always';
-        spec.dnsPolicy ??= 'ClusterFirst';
-        spec.schedulerName ??= 'default-scheduler';
-        spec.terminationGracePeriodSeconds ??= 30;
-        spec.containers = ((spec.containers as Record<string, unknown>[] | undefined) ?? []).map((c) => ({
-          imagePullPolicy: 'IfNotPresent',
-          terminationMessagePath: '/dev/termination-log',
-          terminationMessagePolicy: 'File',
-          ...c,
-        }));
+        Object.assign(spec, defaultPodSpec(spec));
         return { ...obj, spec, status: obj.status ?? previous?.status ?? { phase: 'Pending', qosClass: 'BestEffort' } };
       }
       default:
@@ -74,4 +67,26 @@ export class Defaulter {
     const n = this.nextClusterIP++;
     return `10.96.${Math.floor(n / 254) % 256}.${(n % 254) + 1}`;
   }
+}
+
+function defaultPodSpec(spec: Record<string, unknown>): Record<string, unknown> {
+  return {
+    ...spec,
+    restartPolicy: spec.restartPolicy ?? 'Always',
+    dnsPolicy: spec.dnsPolicy ?? 'ClusterFirst',
+    schedulerName: spec.schedulerName ?? 'default-scheduler',
+    terminationGracePeriodSeconds: spec.terminationGracePeriodSeconds ?? 30,
+    containers: ((spec.containers as Record<string, unknown>[] | undefined) ?? []).map((c) => ({
+      imagePullPolicy: 'IfNotPresent',
+      terminationMessagePath: '/dev/termination-log',
+      terminationMessagePolicy: 'File',
+      ...c,
+      ...(Array.isArray(c.ports) ? { ports: (c.ports as Record<string, unknown>[]).map((p) => ({ ...p, protocol: p.protocol ?? 'TCP' })) } : {}),
+    })),
+  };
+}
+
+function defaultTemplate(template: unknown): unknown {
+  const t = template as { spec?: Record<string, unknown> };
+  return t.spec ? { ...t, spec: defaultPodSpec(t.spec) } : t;
 }

@@ -156,7 +156,8 @@ export function leafPaths(obj: Json, prefix: FieldPath = [], parentField = ''): 
       if (prefix.length === 1 && prefix[0] === 'f:metadata') return !IGNORED_META.has(k);
       return true;
     });
-    if (entries.length === 0) return prefix.length ? [prefix] : [];
+    // A genuinely empty object is a leaf; one whose keys are all server-owned contributes nothing.
+    if (entries.length === 0) return prefix.length && Object.keys(obj).length === 0 ? [prefix] : [];
     for (const [k, v] of entries) out.push(...leafPaths(v, [...prefix, `f:${k}`], k));
     return out;
   }

@@ -516,9 +516,19 @@ function readBody(req: IncomingMessage): Promise<unknown> {
     });
     req.on('error', reject);
     req.on('end', () => {
+      const type = String(req.headers['content-type'] ?? '');
+      if (type.startsWith('application/vnd.kubernetes.protobuf') || type.startsWith('application/cbor')) {
+        // Only JSON (and YAML for apply) is spoken here; client-go falls back to JSON on a 415.
+        return reject(
+          new ApiError(
+            415,
+            'UnsupportedMediaType',
+            'the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (the Meridian sandbox does not decode protobuf bodies; pipe the object through `kubectl create ... --dry-run=client -o yaml | kubectl create -f -`)',
+          ),
+        );
+      }
       const text = Buffer.concat(chunks).toString('utf8');
       if (!text.trim()) return resolve(undefined);
-      const type = String(req.headers['content-type'] ?? '');
       try {
         resolve(type.startsWith('application/apply-patch+yaml') || type.includes('yaml') ? parseYaml(text) : JSON.parse(text));
       } catch (err) {
