@@ -46,6 +46,8 @@ export interface ApiServer {
   /** 'refuse': nothing listens (ECONNREFUSED); 'hang': connections accepted, never answered; 'up'. */
   setAvailability(mode: Availability): Promise<void>;
   availability(): Availability;
+  /** Ends every open watch cleanly, as a real server does when its watch timeout runs out. */
+  closeWatches(): void;
   close(): Promise<void>;
 }
 
@@ -88,6 +90,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     port,
     name: opts.name ?? 'sandbox',
     availability: () => mode,
+    closeWatches: () => api.stop(),
     async setAvailability(next) {
       if (next === mode || closed) return;
       const wasListening = mode !== 'refuse';
@@ -123,8 +126,9 @@ class ApiHandler {
     private readonly bookmarkIntervalMs: number,
   ) {}
 
+  /** Ends every open watch. */
   stop(): void {
-    for (const end of this.watches) end();
+    for (const end of [...this.watches]) end();
     this.watches.clear();
   }
 
