@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CoreV1Api, KubeConfig, makeInformer, type Informer, type V1ConfigMap } from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig, makeInformer, type Informer, type ObjectCache, type V1ConfigMap } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApiServer, type ApiServer } from '../../../src/sandbox/apiserver/server.js';
 import { ClusterStore } from '../../../src/sandbox/apiserver/store.js';
@@ -15,7 +15,7 @@ describe('@kubernetes/client-node informer against the emulated API server', () 
   let dir: Awaited<ReturnType<typeof tempDir>>;
   let store: ClusterStore;
   let server: ApiServer;
-  let informer: Informer<V1ConfigMap>;
+  let informer: Informer<V1ConfigMap> & ObjectCache<V1ConfigMap>;
   const seen: string[] = [];
   const errors: unknown[] = [];
 
