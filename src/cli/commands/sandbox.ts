@@ -73,10 +73,11 @@ export function register(program: Command): void {
     .argument('<action>', 'api-refuse | api-hang | api-up | kill-pod | fail-pod | heal-pod | pods-down | pods-up')
     .argument('[target]', 'cluster name (api-*, kill/fail/heal-pod), or cluster|zone|region name (pods-down/up)')
     .argument('[pod]', 'namespace/pod for the pod actions')
-    .option('--kubeconfig <path>', 'the running sandbox\'s kubeconfig', '.meridian/sandbox/kubeconfig')
     .option('--scope <scope>', 'for pods-down/up: cluster, zone or region', 'cluster')
-    .action(async (action: string, target: string | undefined, pod: string | undefined, flags: { kubeconfig: string; scope: string }) => {
-      const statePath = `${resolve(flags.kubeconfig)}.sandbox.json`;
+    .action(async (action: string, target: string | undefined, pod: string | undefined, flags: { scope: string }, cmd: Command) => {
+      // --kubeconfig (the running sandbox's) belongs to the parent `sandbox` command.
+      const kubeconfig = (cmd.parent?.opts() as { kubeconfig: string }).kubeconfig;
+      const statePath = `${resolve(kubeconfig)}.sandbox.json`;
       const state = JSON.parse(
         await readFile(statePath, 'utf8').catch(() => {
           throw new MeridianError('E_SANDBOX_NOT_RUNNING', `no sandbox state at ${statePath}`, 'start one with `meridian sandbox`, or pass its --kubeconfig');
