@@ -10,7 +10,8 @@ export default tseslint.config(
       globals: {
         process: 'readonly', console: 'readonly', Buffer: 'readonly', setTimeout: 'readonly',
         clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly',
-        setImmediate: 'readonly', URL: 'readonly', AbortController: 'readonly', queueMicrotask: 'readonly',
+        setImmediate: 'readonly', URL: 'readonly', AbortController: 'readonly', AbortSignal: 'readonly',
+        queueMicrotask: 'readonly', fetch: 'readonly', performance: 'readonly', structuredClone: 'readonly',
       },
     },
     rules: {
