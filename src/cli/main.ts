@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { isMeridianError } from '../common/errors.js';
 import { register as registerDemo } from './commands/demo.js';
+import { register as registerPlan } from './commands/plan.js';
 import { register as registerSandbox } from './commands/sandbox.js';
 
 const program = new Command()
@@ -12,6 +13,7 @@ const program = new Command()
 // Each subcommand lives in its own module under src/cli/commands and registers itself here.
 registerSandbox(program);
 registerDemo(program);
+registerPlan(program);
 
 try {
   await program.parseAsync(process.argv);
