@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { isMeridianError } from '../common/errors.js';
+import { register as registerController } from './commands/controller.js';
 import { register as registerDemo } from './commands/demo.js';
 import { register as registerPlan } from './commands/plan.js';
 import { register as registerSandbox } from './commands/sandbox.js';
@@ -14,6 +15,7 @@ const program = new Command()
 registerSandbox(program);
 registerDemo(program);
 registerPlan(program);
+registerController(program);
 
 try {
   await program.parseAsync(process.argv);

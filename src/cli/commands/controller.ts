@@ -1,0 +1,44 @@
+import { readFile } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { MeridianError } from '../../common/errors.js';
+import { createLogger } from '../../common/log.js';
+import { startController } from '../../federation/controller/controller.js';
+
+function duration(text: string, flag: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text);
+  if (!m) throw new MeridianError('E_CLI_ARG', `--${flag} "${text}" is not a duration`, 'examples: 500ms, 10s, 1m');
+  return Number(m[1]) * (m[2] === 'ms' ? 1 : m[2] === 'm' ? 60_000 : 1000);
+}
+
+export function register(program: Command): void {
+  program
+    .command('controller')
+    .description('run the federation controller: cluster registry, propagation, replica scheduling, status')
+    .requiredOption('--kubeconfig <path>', 'kubeconfig with the federation context (and any member contexts)')
+    .option('--federation-context <name>', 'context of the federation API', 'federation-cluster')
+    .option('--global-vip <ip>', 'the VIP written into every federated and member Ingress status')
+    .option('--probe-interval <duration>', 'member health probe interval', '10s')
+    .option('--resync <duration>', 'periodic resync of every federated object', '30s')
+    .option('--metrics-addr <host:port>', '/metrics and /healthz', '127.0.0.1:9902')
+    .action(async (flags: { kubeconfig: string; federationContext: string; globalVip?: string; probeInterval: string; resync: string; metricsAddr: string }) => {
+      const kubeconfigText = await readFile(flags.kubeconfig, 'utf8').catch(() => {
+        throw new MeridianError('E_CONTROLLER_KUBECONFIG', `cannot read kubeconfig ${flags.kubeconfig}`, 'pass --kubeconfig, e.g. the one `meridian sandbox` wrote');
+      });
+      const logger = createLogger('controller');
+      const controller = await startController({
+        kubeconfigText,
+        federationContext: flags.federationContext,
+        ...(flags.globalVip ? { globalVIP: flags.globalVip } : {}),
+        probeIntervalMs: duration(flags.probeInterval, 'probe-interval'),
+        resyncMs: duration(flags.resync, 'resync'),
+        metricsAddress: flags.metricsAddr,
+        logger,
+      });
+      logger.info({ metrics: `${controller.metricsUrl}/metrics` }, 'controller running');
+      await new Promise<void>((done) => {
+        const stop = () => void controller.stop().then(done);
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
+    });
+}

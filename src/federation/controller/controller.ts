@@ -1,0 +1,109 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { KubeConfig } from '@kubernetes/client-node';
+import { MeridianError } from '../../common/errors.js';
+import type { Logger } from '../../common/log.js';
+import { KubeRest } from '../../kube/rest.js';
+import { FEDERATED_KINDS } from '../kinds.js';
+import { ClusterRegistry } from '../registry/registry.js';
+import { ControllerMetrics } from './metrics.js';
+import { KindSyncController } from './sync-controller.js';
+
+export interface ControllerOptions {
+  kubeconfigText: string;
+  federationContext: string;
+  globalVIP?: string;
+  probeIntervalMs?: number;
+  resyncMs?: number;
+  memberTimeoutMs?: number;
+  workers?: number;
+  /** host:port of /metrics and /healthz; port 0 picks a free one. */
+  metricsAddress?: string;
+  clientAddress?: string;
+  logger: Logger;
+}
+
+export interface RunningController {
+  metricsUrl: string;
+  registry: ClusterRegistry;
+  stop(): Promise<void>;
+}
+
+/** Assembles the federation controller: cluster registry, one sync loop per kind, metrics. */
+export async function startController(opts: ControllerOptions): Promise<RunningController> {
+  const kc = new KubeConfig();
+  kc.loadFromString(opts.kubeconfigText);
+  if (!kc.getContextObject(opts.federationContext)) {
+    throw new MeridianError('E_CONTROLLER_CONTEXT', `the kubeconfig has no context "${opts.federationContext}"`, `contexts: ${kc.getContexts().map((c) => c.name).join(', ')}`);
+  }
+  kc.setCurrentContext(opts.federationContext);
+  const federation = await KubeRest.fromKubeConfig(kc);
+  const metrics = new ControllerMetrics();
+  const probeIntervalMs = opts.probeIntervalMs ?? 10_000;
+  const registry = new ClusterRegistry({
+    federation,
+    kubeconfigText: opts.kubeconfigText,
+    probeIntervalMs,
+    probeTimeoutMs: Math.min(3_000, probeIntervalMs),
+    clientAddress: opts.clientAddress ?? '127.0.0.1',
+    logger: opts.logger,
+  });
+  const controllers = FEDERATED_KINDS.map(
+    (kind) =>
+      new KindSyncController(kind, {
+        federation,
+        registry,
+        ...(opts.globalVIP ? { globalVIP: opts.globalVIP } : {}),
+        resyncMs: opts.resyncMs ?? 30_000,
+        workers: opts.workers ?? 8,
+        memberTimeoutMs: opts.memberTimeoutMs ?? 5_000,
+        logger: opts.logger,
+        metrics,
+      }),
+  );
+  registry.onStateChange((member, previous) => {
+    metrics.clusterReady.set({ cluster: member.name }, member.state === 'Ready' ? 1 : 0);
+    opts.logger.info({ cluster: member.name, state: member.state, previous }, 'member cluster state');
+    if (member.state !== 'Ready') return;
+    // A member that (re)joins gets everything it missed: creations, updates and deletions.
+    for (const c of controllers) {
+      c.enqueueAll();
+      void c.sweep(member).catch((err: unknown) => opts.logger.warn({ cluster: member.name, kind: c.kind.kind, err: String(err) }, 'sweep failed'));
+    }
+  });
+
+  const [host, portText] = (opts.metricsAddress ?? '127.0.0.1:0').split(':');
+  const server: Server = createServer((req, res) => {
+    if (req.url === '/metrics') {
+      void metrics.registry.metrics().then((text) => {
+        res.writeHead(200, { 'content-type': metrics.registry.contentType });
+        res.end(text);
+      });
+    } else if (req.url === '/healthz') {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end('ok\n');
+    } else {
+      res.writeHead(404, { 'content-type': 'text/plain' });
+      res.end('not found\n');
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(Number(portText ?? 0), host, () => resolve());
+  });
+
+  registry.start();
+  for (const c of controllers) c.start();
+  const addr = server.address() as AddressInfo;
+  return {
+    metricsUrl: `http://${host}:${addr.port}`,
+    registry,
+    async stop() {
+      for (const c of controllers) c.stop();
+      await registry.stop();
+      await federation.close();
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}

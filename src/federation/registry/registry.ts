@@ -1,0 +1,209 @@
+import type { Logger } from '../../common/log.js';
+import { Informer } from '../../kube/informer.js';
+import { KubeApiError, KubeRest, type KObject } from '../../kube/rest.js';
+import { CLUSTERS_PATH } from '../kinds.js';
+import { nextConditions, serverAddressFor, stateOf, topologyFromNodes, type ClusterCondition, type ClusterState, type ProbeOutcome } from './health.js';
+
+export const FEDERATION_NAMESPACE = 'federation-system';
+
+interface ClusterSpec {
+  serverAddressByClientCIDRs?: { clientCIDR: string; serverAddress: string }[];
+  secretRef?: { name: string };
+  kubeconfigContext?: string;
+  region?: string;
+  zones?: string[];
+  clientCIDRs?: string[];
+}
+
+export interface Member {
+  name: string;
+  client: KubeRest;
+  state: ClusterState;
+  labels: Record<string, string>;
+  region?: string;
+  zones: string[];
+}
+
+export interface RegistryOptions {
+  federation: KubeRest;
+  /** The controller's own kubeconfig text, for clusters named by `kubeconfigContext`. */
+  kubeconfigText?: string;
+  probeIntervalMs: number;
+  probeTimeoutMs: number;
+  /** The controller's address, matched against `serverAddressByClientCIDRs`. */
+  clientAddress: string;
+  logger: Logger;
+}
+
+/**
+ * The cluster registry: follows `Cluster` objects in the federation API, keeps a client per
+ * member, probes each member's /readyz on its own timer (a hanging member only delays its own
+ * probe) and writes state, conditions, region and zones into the Cluster's status.
+ */
+export class ClusterRegistry {
+  private readonly members = new Map<string, Member>();
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly informer: Informer;
+  private readonly listeners: ((m: Member, previous: ClusterState | undefined) => void)[] = [];
+  private stopped = false;
+
+  constructor(private readonly opts: RegistryOptions) {
+    this.informer = new Informer(opts.federation, CLUSTERS_PATH).on((event, obj) => {
+      if (event === 'delete') this.forget(obj.metadata.name);
+      else void this.connect(obj);
+    });
+  }
+
+  /** Called on every probe whose state differs from the last one (and on the first). */
+  onStateChange(listener: (m: Member, previous: ClusterState | undefined) => void): void {
+    this.listeners.push(listener);
+  }
+
+  start(): void {
+    this.informer.start();
+  }
+
+  ready(): Member[] {
+    return [...this.members.values()].filter((m) => m.state === 'Ready');
+  }
+
+  all(): Member[] {
+    return [...this.members.values()];
+  }
+
+  get(name: string): Member | undefined {
+    return this.members.get(name);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.informer.stop();
+    for (const t of this.timers.values()) clearTimeout(t);
+    await Promise.allSettled([...this.members.values()].map((m) => m.client.close()));
+  }
+
+  private forget(name: string): void {
+    this.specs.delete(name);
+    clearTimeout(this.timers.get(name));
+    this.timers.delete(name);
+    const m = this.members.get(name);
+    this.members.delete(name);
+    void m?.client.close();
+  }
+
+  private readonly specs = new Map<string, string>();
+
+  private async connect(cluster: KObject): Promise<void> {
+    const name = cluster.metadata.name;
+    const spec = (cluster.spec ?? {}) as ClusterSpec;
+    // Status writes come back as updates too: only a changed spec means a new connection.
+    const existing = this.members.get(name);
+    if (existing && this.specs.get(name) === JSON.stringify(spec)) {
+      existing.labels = cluster.metadata.labels ?? {};
+      return;
+    }
+    this.specs.set(name, JSON.stringify(spec));
+    let client: KubeRest;
+    try {
+      const server = serverAddressFor(spec.serverAddressByClientCIDRs ?? [], this.opts.clientAddress);
+      if (spec.secretRef?.name) {
+        const secret = await this.opts.federation.get(`/api/v1/namespaces/${FEDERATION_NAMESPACE}/secrets/${spec.secretRef.name}`);
+        const data = (secret.data ?? {}) as Record<string, string>;
+        if (!data.kubeconfig) throw new Error(`Secret ${FEDERATION_NAMESPACE}/${spec.secretRef.name} has no "kubeconfig" key`);
+        client = await KubeRest.fromKubeconfigText(Buffer.from(data.kubeconfig, 'base64').toString('utf8'), undefined, { timeoutMs: this.opts.probeTimeoutMs * 2, ...(server ? { server } : {}) });
+      } else if (spec.kubeconfigContext && this.opts.kubeconfigText) {
+        client = await KubeRest.fromKubeconfigText(this.opts.kubeconfigText, spec.kubeconfigContext, { timeoutMs: this.opts.probeTimeoutMs * 2, ...(server ? { server } : {}) });
+      } else {
+        throw new Error('the Cluster names neither spec.secretRef nor spec.kubeconfigContext');
+      }
+    } catch (err) {
+      this.specs.delete(name);
+      this.opts.logger.warn({ cluster: name, err: String(err) }, 'cannot build a client for the member; retrying');
+      await this.writeStatus(cluster, { result: 'unreachable', detail: `cannot reach cluster: ${String(err)}` }, undefined);
+      if (!this.stopped) this.timers.set(name, setTimeout(() => void this.reconnect(name), this.opts.probeIntervalMs));
+      return;
+    }
+    const old = this.members.get(name);
+    if (old) void old.client.close();
+    const member: Member = {
+      name,
+      client,
+      state: old?.state ?? 'Offline',
+      labels: cluster.metadata.labels ?? {},
+      ...(spec.region ? { region: spec.region } : {}),
+      zones: spec.zones ?? [],
+    };
+    this.members.set(name, member);
+    clearTimeout(this.timers.get(name));
+    void this.probe(name, old ? old.state : undefined);
+  }
+
+  private async reconnect(name: string): Promise<void> {
+    const cluster = this.informer.get(name);
+    if (cluster && !this.stopped) await this.connect(cluster);
+  }
+
+  private async probe(name: string, previous: ClusterState | undefined): Promise<void> {
+    const member = this.members.get(name);
+    if (!member || this.stopped) return;
+    const outcome = await this.check(member.client);
+    member.state = stateOf(outcome);
+    if (member.state === 'Ready' && (!member.region || member.zones.length === 0)) {
+      try {
+        const nodes = await member.client.get<{ items: KObject[] }>('/api/v1/nodes', { timeoutMs: this.opts.probeTimeoutMs });
+        const topo = topologyFromNodes(nodes.items);
+        member.region ??= topo.region;
+        if (member.zones.length === 0) member.zones = topo.zones;
+      } catch {
+        // topology is best effort; the next probe tries again
+      }
+    }
+    const cluster = this.informer.get(name);
+    if (cluster) await this.writeStatus(cluster, outcome, member);
+    if (member.state !== previous) for (const l of this.listeners) l(member, previous);
+    if (!this.stopped && this.members.get(name) === member) {
+      const t = setTimeout(() => void this.probe(name, member.state), this.opts.probeIntervalMs);
+      t.unref();
+      this.timers.set(name, t);
+    }
+  }
+
+  private async check(client: KubeRest): Promise<ProbeOutcome> {
+    for (const path of ['/readyz', '/healthz']) {
+      try {
+        await client.call('GET', path, { timeoutMs: this.opts.probeTimeoutMs });
+        return { result: 'ok', detail: `${path} ok` };
+      } catch (err) {
+        if (err instanceof KubeApiError) {
+          if (err.status === 404 && path === '/readyz') continue;
+          return { result: 'unhealthy', detail: `${path} answered ${err.status}` };
+        }
+        return { result: 'unreachable', detail: `${path}: ${(err as Error).message}` };
+      }
+    }
+    return { result: 'unhealthy', detail: 'neither /readyz nor /healthz is served' };
+  }
+
+  private async writeStatus(cluster: KObject, outcome: ProbeOutcome, member: Member | undefined): Promise<void> {
+    const old = (cluster.status ?? {}) as { state?: string; region?: string; zones?: string[]; conditions?: ClusterCondition[] };
+    const conditions = nextConditions(old.conditions, outcome, new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'));
+    const status = {
+      state: stateOf(outcome),
+      ...(member?.region ? { region: member.region } : old.region ? { region: old.region } : {}),
+      zones: member?.zones.length ? member.zones : (old.zones ?? []),
+      conditions,
+    };
+    const changed =
+      status.state !== old.state ||
+      status.region !== old.region ||
+      JSON.stringify(status.zones) !== JSON.stringify(old.zones ?? []) ||
+      conditions.some((c) => old.conditions?.find((o) => o.type === c.type)?.status !== c.status);
+    if (!changed) return;
+    try {
+      await this.opts.federation.call('PUT', `${CLUSTERS_PATH}/${cluster.metadata.name}/status`, { body: { ...cluster, status } });
+    } catch (err) {
+      // A conflict means the informer is behind; the next probe writes again.
+      this.opts.logger.debug({ cluster: cluster.metadata.name, err: String(err) }, 'cluster status write failed');
+    }
+  }
+}

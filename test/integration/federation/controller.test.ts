@@ -1,0 +1,153 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../../src/common/log.js';
+import { startController, type RunningController } from '../../../src/federation/controller/controller.js';
+import type { KubeObject } from '../../../src/sandbox/apiserver/store.js';
+import { startSandbox, type Sandbox } from '../../../src/sandbox/sandbox.js';
+import { Kubectl, pathKubectl } from '../../helpers/kubectl.js';
+import { tempDir } from '../../helpers/tmp.js';
+import { waitFor } from '../../helpers/wait.js';
+
+const R = {
+  rs: { group: 'apps', resource: 'replicasets' },
+  svc: { group: '', resource: 'services' },
+  ing: { group: 'networking.k8s.io', resource: 'ingresses' },
+  secrets: { group: '', resource: 'secrets' },
+  cm: { group: '', resource: 'configmaps' },
+  events: { group: '', resource: 'events' },
+};
+const VIP = '130.211.40.186';
+
+describe('federation controller: the seed walkthrough and its failure cases', () => {
+  let dir: Awaited<ReturnType<typeof tempDir>>;
+  let sb: Sandbox;
+  let controller: RunningController;
+  let k: Kubectl;
+  const fed = (args: string[], input?: string) => k.ok(['--context', 'federation-cluster', ...args], input);
+  const member = (name: string) => sb.members.get(name)!.store;
+  const names = () => [...sb.members.keys()];
+  const inAll = (ref: { group: string; resource: string }, name: string, check: (o: KubeObject) => boolean = () => true) =>
+    names().every((c) => {
+      const o = member(c).get(ref, 'default', name);
+      return o !== undefined && check(o);
+    });
+
+  beforeAll(async () => {
+    dir = await tempDir();
+    sb = await startSandbox({ kubeconfigPath: join(dir.path, 'kubeconfig') });
+    controller = await startController({
+      kubeconfigText: await readFile(sb.kubeconfigPath, 'utf8'),
+      federationContext: 'federation-cluster',
+      globalVIP: VIP,
+      probeIntervalMs: 200,
+      resyncMs: 1_000,
+      memberTimeoutMs: 1_000,
+      logger: createLogger('controller-test', 'silent'),
+    });
+    k = new Kubectl(pathKubectl(), sb.kubeconfigPath, join(dir.path, 'cache'));
+  });
+
+  afterAll(async () => {
+    await controller?.stop();
+    await sb?.stop();
+    await dir?.remove();
+  });
+
+  it('shows the 9 clusters Ready, as the seed does', async () => {
+    await waitFor(async () => ((await fed(['get', 'clusters'])).match(/\sReady\s/g) ?? []).length === 9, { what: '9 Ready clusters' });
+    const out = await fed(['get', 'clusters']);
+    expect(out.split('\n')[0]).toMatch(/^NAME\s+STATUS\s+REGION\s+AGE$/);
+    expect(out).toMatch(/^gce-asia-east1-a\s+Ready\s+asia-east1\s+\d+s$/m);
+    expect(out).toMatch(/^gce-us-central1-c\s+Ready\s+us-central1\s+\d+s$/m);
+  });
+
+  it('propagates the seed Service, Ingress and ReplicaSet: same VIP everywhere, nginx 1/1/1 in each cluster', async () => {
+    const out = await fed(['create', '-f', 'examples/services/nginx.yaml', '-f', 'examples/ingress/ingress.yaml', '-f', 'examples/replicasets/nginx-rs.yaml']);
+    expect(out).toContain('service/nginx created');
+    await waitFor(() => inAll(R.svc, 'nginx') && inAll(R.ing, 'nginx', (o) => JSON.stringify(o.status).includes(VIP)), { what: 'service and ingress in all members' });
+    const rsState = () => names().map((c) => {
+      const rs = member(c).get(R.rs, 'default', 'nginx');
+      return `${c}:${(rs?.spec as { replicas?: number } | undefined)?.replicas}/${(rs?.status as { readyReplicas?: number } | undefined)?.readyReplicas}`;
+    });
+    await waitFor(() => rsState().every((s) => s.endsWith(':1/1')), { what: `nginx 1/1/1 in every member`, timeoutMs: 20_000 }).catch((err: Error) => {
+      throw new Error(`${err.message}: ${rsState().join(' ')}`);
+    });
+    for (const c of names()) expect(await k.ok(['--context', c, 'get', 'rs'])).toMatch(/^nginx\s+1\s+1\s+1\s/m);
+    for (const c of names()) {
+      expect(await k.ok(['--context', c, 'get', 'ingress'])).toMatch(new RegExp(`^nginx\\s+<none>\\s+\\*\\s+${VIP.replace(/\./g, '\\.')}\\s+80\\s`, 'm'));
+      expect(await k.ok(['--context', c, 'get', 'pods'])).toMatch(/^nginx-[a-z0-9]{5}\s+2\/2\s+Running\s/m);
+    }
+    // Status back in the federation: replica sums, LB union, the VIP.
+    await waitFor(async () => /^nginx\s+9\s+9\s+9\s/m.test(await fed(['get', 'rs'])), { what: 'federated rs 9/9/9' });
+    const described = await fed(['describe', 'services', 'nginx']);
+    expect(described).toMatch(/^LoadBalancer Ingress:\s+203\.0\.113\.1, 203\.0\.113\.2, .*203\.0\.113\.9/m);
+    expect(await fed(['get', 'ingress'])).toContain(VIP);
+  });
+
+  it('places the preferences ReplicaSet where the seed annotation says', async () => {
+    await fed(['create', '-f', 'examples/replicasets/nginx-us.yaml']);
+    await waitFor(() => ['gce-us-central1-a', 'gce-us-central1-b'].every((c) => (member(c).get(R.rs, 'default', 'nginx-us')?.spec as { replicas?: number } | undefined)?.replicas === 2), { what: '2+2 in us-central1-a/b' });
+    for (const c of names().filter((n) => n !== 'gce-us-central1-a' && n !== 'gce-us-central1-b')) {
+      expect((member(c).get(R.rs, 'default', 'nginx-us')?.spec as { replicas?: number } | undefined)?.replicas ?? 0).toBe(0);
+    }
+  });
+
+  it('catches up a cluster that was offline while a Secret changed', async () => {
+    await fed(['create', '-f', '-'], 'apiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\nstringData:\n  password: one\n');
+    await waitFor(() => inAll(R.secrets, 'creds'), { what: 'secret everywhere' });
+    await sb.faults.setClusterApi('gce-europe-west1-c', 'refuse');
+    await waitFor(async () => /^gce-europe-west1-c\s+Offline/m.test(await fed(['get', 'clusters'])), { what: 'Offline' });
+    await fed(['apply', '-f', '-'], 'apiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\nstringData:\n  password: two\n');
+    const two = Buffer.from('two').toString('base64');
+    await waitFor(() => names().filter((c) => c !== 'gce-europe-west1-c').every((c) => (member(c).get(R.secrets, 'default', 'creds')?.data as { password?: string }).password === two), { what: 'updated on online members' });
+    expect((member('gce-europe-west1-c').get(R.secrets, 'default', 'creds')!.data as { password: string }).password).toBe(Buffer.from('one').toString('base64'));
+    await sb.faults.setClusterApi('gce-europe-west1-c', 'up');
+    await waitFor(() => (member('gce-europe-west1-c').get(R.secrets, 'default', 'creds')?.data as { password?: string }).password === two, { what: 'caught up after return' });
+  });
+
+  it('repairs drift in a member', async () => {
+    const store = member('gce-asia-east1-c');
+    const copy = store.get(R.secrets, 'default', 'creds')!;
+    store.update(R.secrets, { ...copy, data: { password: Buffer.from('tampered').toString('base64') } });
+    await waitFor(() => (store.get(R.secrets, 'default', 'creds')?.data as { password?: string }).password === Buffer.from('two').toString('base64'), { what: 'drift repaired' });
+  });
+
+  it('leaves a pre-existing object alone with a ConflictResolution event, and adopts it on request', async () => {
+    const store = member('gce-us-central1-a');
+    store.create(R.cm, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'settings', namespace: 'default' }, data: { mine: 'yes' } });
+    await fed(['create', '-f', '-'], 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  color: blue\n');
+    await waitFor(() => names().filter((c) => c !== 'gce-us-central1-a').every((c) => member(c).get(R.cm, 'default', 'settings')), { what: 'propagated elsewhere' });
+    await waitFor(() => sb.federation.store.list(R.events, 'default').items.some((e) => e.reason === 'ConflictResolution' && String(e.message).includes('gce-us-central1-a')), { what: 'conflict event' });
+    expect(store.get(R.cm, 'default', 'settings')!.data).toEqual({ mine: 'yes' });
+    // Events stay in the federation.
+    expect(store.list(R.events, 'default').items.some((e) => e.reason === 'ConflictResolution')).toBe(false);
+    await fed(['annotate', 'configmap', 'settings', 'federation.meridian.dev/adopt=true']);
+    await waitFor(() => JSON.stringify(store.get(R.cm, 'default', 'settings')!.data) === JSON.stringify({ color: 'blue' }), { what: 'adopted' });
+  });
+
+  it('keeps serving the others while one member hangs', async () => {
+    await sb.faults.setClusterApi('gce-asia-east1-b', 'hang');
+    const started = Date.now();
+    await fed(['create', '-f', '-'], 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: while-hanging\ndata:\n  a: "1"\n');
+    await waitFor(() => names().filter((c) => c !== 'gce-asia-east1-b').every((c) => member(c).get(R.cm, 'default', 'while-hanging')), { what: 'propagated to the healthy members' });
+    expect(Date.now() - started).toBeLessThan(10_000);
+    await sb.faults.setClusterApi('gce-asia-east1-b', 'up');
+    await waitFor(() => member('gce-asia-east1-b').get(R.cm, 'default', 'while-hanging'), { what: 'hanging member caught up' });
+  });
+
+  it('cascades deletion to members, and orphans on request', async () => {
+    await fed(['delete', 'configmap', 'while-hanging']);
+    await waitFor(() => names().every((c) => !member(c).get(R.cm, 'default', 'while-hanging')), { what: 'deleted everywhere' });
+    await fed(['annotate', 'secret', 'creds', 'federation.kubernetes.io/orphan=true']);
+    await fed(['delete', 'secret', 'creds']);
+    await waitFor(async () => (await k.run(['--context', 'federation-cluster', 'get', 'secret', 'creds'])).code === 1, { what: 'federated secret gone' });
+    expect(names().every((c) => member(c).get(R.secrets, 'default', 'creds'))).toBe(true);
+  });
+
+  it('reports a malformed preferences annotation and spreads evenly instead', async () => {
+    await fed(['create', '-f', '-'], 'apiVersion: apps/v1\nkind: ReplicaSet\nmetadata:\n  name: badprefs\n  annotations:\n    federation.kubernetes.io/replica-set-preferences: "{"\nspec:\n  replicas: 9\n  selector: {matchLabels: {app: badprefs}}\n  template:\n    metadata: {labels: {app: badprefs}}\n    spec: {containers: [{name: c, image: nginx}]}\n');
+    await waitFor(() => sb.federation.store.list(R.events, 'default').items.some((e) => e.reason === 'InvalidPreferences'), { what: 'InvalidPreferences event' });
+    await waitFor(() => inAll(R.rs, 'badprefs', (o) => (o.spec as { replicas: number }).replicas === 1), { what: 'even spread' });
+  });
+});
