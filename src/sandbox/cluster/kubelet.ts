@@ -51,11 +51,9 @@ export function startKubelet(store: StorePort, spec: MemberSpec, onError?: (n: s
     const nodeName = (pod.spec as { nodeName?: string }).nodeName;
     if (!nodeName || running.has(key) || podPhase(pod) !== 'Pending') return;
 
-    const podIP = podAddress(spec.podCIDR, nextAddress++);
     const containers = podContainers(pod);
     const ports = [...new Set(containers.flatMap((c) => (c.ports ?? []).filter((p) => (p.protocol ?? 'TCP') === 'TCP').map((p) => p.containerPort)))];
-    const server = new PodServer(podIP, { pod: name, namespace: namespace ?? 'default', cluster: spec.name, zone: spec.zone });
-    await server.start(ports);
+    const { server, podIP } = await startOnFreeAddress(ports, { pod: name, namespace: namespace ?? 'default', cluster: spec.name, zone: spec.zone });
     if (stopped) return void server.stop();
     const probe = containers.find((c) => c.readinessProbe?.httpGet)?.readinessProbe;
     const entry: RunningPod = { server, ready: !probe, down: false };
@@ -100,6 +98,21 @@ export function startKubelet(store: StorePort, spec: MemberSpec, onError?: (n: s
       };
       entry.probeTimer = setTimeout(check, Math.min(MAX_PROBE_PERIOD_MS, (probe.initialDelaySeconds ?? 0) * 1000));
       entry.probeTimer.unref();
+    }
+  }
+
+  /** The next pod IP whose ports are free: another sandbox on the machine may hold some. */
+  async function startOnFreeAddress(ports: number[], identity: ConstructorParameters<typeof PodServer>[1]): Promise<{ server: PodServer; podIP: string }> {
+    for (let tries = 0; ; tries++) {
+      const podIP = podAddress(spec.podCIDR, nextAddress++);
+      const server = new PodServer(podIP, identity);
+      try {
+        await server.start(ports);
+        return { server, podIP };
+      } catch (err) {
+        await server.stop();
+        if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || tries > 1000) throw err;
+      }
     }
   }
 

@@ -104,7 +104,10 @@ export class PodServer {
   }
 }
 
-/** Binds the wanted port; a privileged (or taken) port falls back to a free high port. */
+/**
+ * Binds the wanted port; a privileged port falls back to a free high port. A taken address
+ * (another sandbox on this machine uses it) is an error, so the kubelet moves to the next pod IP.
+ */
 function listenPreferring(server: Server, host: string, port: number): Promise<number> {
   const attempt = (p: number) =>
     new Promise<number>((resolve, reject) => {
@@ -122,7 +125,7 @@ function listenPreferring(server: Server, host: string, port: number): Promise<n
       server.listen(p, host);
     });
   return attempt(port).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'EACCES' || err.code === 'EADDRINUSE') return attempt(0);
+    if (err.code === 'EACCES') return attempt(0);
     throw err;
   });
 }
