@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { SyncMetrics } from './sync-controller.js';
 
 /** The controller's Prometheus metrics (prom-client), on their own registry. */
@@ -15,6 +15,10 @@ export class ControllerMetrics implements SyncMetrics {
     buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
     registers: [this.registry],
   });
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'meridian_controller_' });
+  }
+
   readonly clusterReady = new Gauge({ name: 'meridian_controller_cluster_ready', help: '1 when the member cluster is Ready', labelNames: ['cluster'], registers: [this.registry] });
 
   reconciled(kind: string, result: 'ok' | 'error'): void {
