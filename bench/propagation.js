@@ -44,7 +44,9 @@ for (const n of values.clusters.split(',').map(Number)) {
       m.store.watch(CM, 'default', undefined, (type, obj) => {
         if (type !== 'ADDED' || !obj.metadata.name.startsWith('prop-')) return;
         const s = seen.get(obj.metadata.name);
-        if (s) s.count++, (s.last = performance.now());
+        if (!s) return;
+        s.count++;
+        s.last = performance.now();
       });
     }
     const objects = Number(values.objects);
