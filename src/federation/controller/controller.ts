@@ -16,6 +16,7 @@ export interface ControllerOptions {
   probeIntervalMs?: number;
   resyncMs?: number;
   memberTimeoutMs?: number;
+  unschedulableAfterMs?: number;
   workers?: number;
   /** host:port of /metrics and /healthz; port 0 picks a free one. */
   metricsAddress?: string;
@@ -57,6 +58,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
         resyncMs: opts.resyncMs ?? 30_000,
         workers: opts.workers ?? 8,
         memberTimeoutMs: opts.memberTimeoutMs ?? 5_000,
+        unschedulableAfterMs: opts.unschedulableAfterMs ?? 60_000,
         logger: opts.logger,
         metrics,
       }),

@@ -1,6 +1,7 @@
 import type { Logger } from '../../common/log.js';
 import { Informer, objectKey } from '../../kube/informer.js';
 import { KubeApiError, type KObject, type KubeRest } from '../../kube/rest.js';
+import { estimateCapacity } from '../capacity.js';
 import { clusterMatches, parseClusterSelector } from '../cluster-selector.js';
 import { collectionPath, objectPath, type FederatedKind } from '../kinds.js';
 import { plan } from '../planner/plan.js';
@@ -29,6 +30,8 @@ export interface SyncOptions {
   resyncMs: number;
   workers: number;
   memberTimeoutMs: number;
+  /** Pods Unschedulable this long make a member's capacity known to the planner (v1: 60 s). */
+  unschedulableAfterMs: number;
   logger: Logger;
   metrics?: SyncMetrics;
 }
@@ -176,12 +179,28 @@ export class KindSyncController {
       else await this.report(fed, 'InvalidPreferences', `${this.kind.preferencesAnnotation}: ${parsed.error}; replicas are spread evenly until it is fixed`);
     }
     const current: Record<string, number> = {};
-    for (const m of targets) {
-      const c = copies.get(m.name);
-      if (c) current[m.name] = ((c.spec as { replicas?: number }).replicas ?? 0);
-    }
+    const estimatedCapacity: Record<string, number> = {};
+    const selector = ((fed.spec as { selector?: { matchLabels?: Record<string, string> } }).selector?.matchLabels ?? {}) as Record<string, string>;
+    const labelSelector = Object.entries(selector).map(([k, v]) => `${k}=${v}`).join(',');
+    await Promise.all(
+      targets.map(async (m) => {
+        const c = copies.get(m.name);
+        if (!c) return;
+        const replicas = (c.spec as { replicas?: number }).replicas ?? 0;
+        current[m.name] = replicas;
+        if (!labelSelector) return;
+        try {
+          const pods = await m.client.get<{ items: KObject[] }>(`/api/v1/namespaces/${fed.metadata.namespace}/pods`, { query: { labelSelector }, timeoutMs: this.opts.memberTimeoutMs });
+          const estimate = estimateCapacity(replicas, pods.items as never, Date.now(), this.opts.unschedulableAfterMs);
+          if (estimate.capacity !== undefined) estimatedCapacity[m.name] = estimate.capacity;
+          if (estimate.recheckInMs !== undefined) this.queue.addAfter(objectKey(fed), estimate.recheckInMs + 50);
+        } catch {
+          // without pod information the cluster's capacity stays unknown
+        }
+      }),
+    );
     const replicas = ((fed.spec as { replicas?: number }).replicas ?? 1);
-    const { plan: p, overflow } = plan({ preferences, replicas, clusters: targets.map((m) => m.name), current, estimatedCapacity: {}, key: `${fed.metadata.namespace ?? ''}/${fed.metadata.name}` });
+    const { plan: p, overflow } = plan({ preferences, replicas, clusters: targets.map((m) => m.name), current, estimatedCapacity, key: `${fed.metadata.namespace ?? ''}/${fed.metadata.name}` });
     return Object.fromEntries(Object.entries(p).map(([c, n]) => [c, n + (overflow[c] ?? 0)]));
   }
 

@@ -43,6 +43,7 @@ describe('federation controller: the seed walkthrough and its failure cases', ()
       probeIntervalMs: 200,
       resyncMs: 1_000,
       memberTimeoutMs: 1_000,
+      unschedulableAfterMs: 500,
       logger: createLogger('controller-test', 'silent'),
     });
     k = new Kubectl(pathKubectl(), sb.kubeconfigPath, join(dir.path, 'cache'));
@@ -149,5 +150,14 @@ describe('federation controller: the seed walkthrough and its failure cases', ()
     await fed(['create', '-f', '-'], 'apiVersion: apps/v1\nkind: ReplicaSet\nmetadata:\n  name: badprefs\n  annotations:\n    federation.kubernetes.io/replica-set-preferences: "{"\nspec:\n  replicas: 9\n  selector: {matchLabels: {app: badprefs}}\n  template:\n    metadata: {labels: {app: badprefs}}\n    spec: {containers: [{name: c, image: nginx}]}\n');
     await waitFor(() => sb.federation.store.list(R.events, 'default').items.some((e) => e.reason === 'InvalidPreferences'), { what: 'InvalidPreferences event' });
     await waitFor(() => inAll(R.rs, 'badprefs', (o) => (o.spec as { replicas: number }).replicas === 1), { what: 'even spread' });
+  });
+
+  it('moves replicas away from a cluster that runs out of capacity', async () => {
+    // Each 1500m pod takes a whole 2000m node: a member fits 3. Weights ask for 5 in asia-east1-a.
+    const prefs = JSON.stringify({ rebalance: true, clusters: { 'gce-asia-east1-a': { weight: 10 }, 'gce-asia-east1-c': { weight: 1 } } });
+    await fed(['create', '-f', '-'], `apiVersion: apps/v1\nkind: ReplicaSet\nmetadata:\n  name: heavy\n  annotations:\n    federation.kubernetes.io/replica-set-preferences: '${prefs}'\nspec:\n  replicas: 5\n  selector: {matchLabels: {app: heavy}}\n  template:\n    metadata: {labels: {app: heavy}}\n    spec: {containers: [{name: c, image: nginx, resources: {requests: {cpu: 1500m}}}]}\n`);
+    const running = (c: string) => member(c).list({ group: '', resource: 'pods' }, 'default').items.filter((p) => p.metadata.labels?.app === 'heavy' && (p.status as { phase?: string }).phase === 'Running').length;
+    await waitFor(() => running('gce-asia-east1-a') === 3 && running('gce-asia-east1-c') === 2, { what: '3 running in asia-east1-a, overflow 2 in asia-east1-c', timeoutMs: 20_000 });
+    await waitFor(async () => /^heavy\s+5\s+\d+\s+5\s/m.test(await fed(['get', 'rs', 'heavy'])), { what: 'federated heavy ready 5' });
   });
 });
