@@ -33,6 +33,10 @@ export function register(program: Command): void {
         resyncMs: duration(flags.resync, 'resync'),
         metricsAddress: flags.metricsAddr,
         logger,
+        onLeadershipLost: () => {
+          logger.error('leadership lost; exiting so a fresh replica can campaign');
+          process.exit(1);
+        },
       });
       logger.info({ metrics: `${controller.metricsUrl}/metrics` }, 'controller running');
       await new Promise<void>((done) => {

@@ -3,9 +3,11 @@ import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
 import { MeridianError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
+import { hostname } from 'node:os';
 import { KubeRest } from '../../kube/rest.js';
 import { FEDERATED_KINDS } from '../kinds.js';
-import { ClusterRegistry } from '../registry/registry.js';
+import { ClusterRegistry, FEDERATION_NAMESPACE } from '../registry/registry.js';
+import { LeaderElector, type LeaseTiming } from './leader.js';
 import { ControllerMetrics } from './metrics.js';
 import { KindSyncController } from './sync-controller.js';
 
@@ -21,12 +23,20 @@ export interface ControllerOptions {
   /** host:port of /metrics and /healthz; port 0 picks a free one. */
   metricsAddress?: string;
   clientAddress?: string;
+  /** Identity in the leader Lease; default hostname_pid. */
+  identity?: string;
+  leaseTiming?: LeaseTiming;
+  /** Called when leadership is lost; the process should stop (the CLI exits). */
+  onLeadershipLost?: () => void;
   logger: Logger;
 }
 
 export interface RunningController {
   metricsUrl: string;
   registry: ClusterRegistry;
+  elector: LeaderElector;
+  /** Resolves when this replica leads and its loops run. */
+  leading: Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -39,6 +49,14 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   }
   kc.setCurrentContext(opts.federationContext);
   const federation = await KubeRest.fromKubeConfig(kc);
+  // The Lease and the members' kubeconfig Secrets live in federation-system.
+  if (!(await federation.find(`/api/v1/namespaces/${FEDERATION_NAMESPACE}`).catch(() => undefined))) {
+    await federation
+      .call('POST', '/api/v1/namespaces', { body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: FEDERATION_NAMESPACE } } })
+      .catch((err: unknown) => {
+        throw new MeridianError('E_CONTROLLER_FEDERATION', `cannot reach the federation API at ${federation.server}: ${String(err)}`, 'check --kubeconfig and --federation-context');
+      });
+  }
   const metrics = new ControllerMetrics();
   const probeIntervalMs = opts.probeIntervalMs ?? 10_000;
   const registry = new ClusterRegistry({
@@ -94,18 +112,44 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     server.listen(Number(portText ?? 0), host, () => resolve());
   });
 
-  registry.start();
-  for (const c of controllers) c.start();
+  const elector = new LeaderElector(
+    federation,
+    FEDERATION_NAMESPACE,
+    'meridian-controller',
+    opts.identity ?? `${hostname()}_${process.pid}`,
+    opts.leaseTiming ?? { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 },
+    opts.logger,
+  );
+  // Standby replicas serve /healthz and /metrics but reconcile nothing until they lead.
+  const leading = elector
+    .run(() => {
+      for (const c of controllers) c.stop();
+      void registry.stop();
+      opts.onLeadershipLost?.();
+    })
+    .then(() => {
+      registry.start();
+      for (const c of controllers) c.start();
+    });
   const addr = server.address() as AddressInfo;
+  let stopping: Promise<void> | undefined;
   return {
     metricsUrl: `http://${host}:${addr.port}`,
     registry,
-    async stop() {
-      for (const c of controllers) c.stop();
-      await registry.stop();
-      await federation.close();
-      server.closeAllConnections();
-      await new Promise<void>((r) => server.close(() => r()));
+    elector,
+    leading,
+    stop() {
+      return (stopping ??= shutdown());
     },
   };
+
+  async function shutdown(): Promise<void> {
+    await elector.stop();
+    for (const c of controllers) c.stop();
+    await registry.stop();
+    // In-flight calls finish or fail on their own deadlines; close() waits for them.
+    await federation.close();
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+  }
 }

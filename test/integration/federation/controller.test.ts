@@ -160,4 +160,30 @@ describe('federation controller: the seed walkthrough and its failure cases', ()
     await waitFor(() => running('gce-asia-east1-a') === 3 && running('gce-asia-east1-c') === 2, { what: '3 running in asia-east1-a, overflow 2 in asia-east1-c', timeoutMs: 20_000 });
     await waitFor(async () => /^heavy\s+5\s+\d+\s+5\s/m.test(await fed(['get', 'rs', 'heavy'])), { what: 'federated heavy ready 5' });
   });
+
+  it('elects one leader through a Lease; a standby takes over when the leader steps down', async () => {
+    await controller.leading;
+    const standby = await startController({
+      kubeconfigText: await readFile(sb.kubeconfigPath, 'utf8'),
+      federationContext: 'federation-cluster',
+      identity: 'standby',
+      leaseTiming: { leaseDurationMs: 2_000, renewDeadlineMs: 1_500, retryPeriodMs: 100 },
+      logger: createLogger('standby-test', 'silent'),
+    });
+    try {
+      await new Promise((r) => setTimeout(r, 500));
+      expect(controller.elector.isLeader).toBe(true);
+      expect(standby.elector.isLeader).toBe(false);
+      const lease = sb.federation.store.get({ group: 'coordination.k8s.io', resource: 'leases' }, 'federation-system', 'meridian-controller')!;
+      expect((lease.spec as { holderIdentity: string }).holderIdentity).toBe(controller.elector.identity);
+      await controller.stop();
+      await standby.leading;
+      expect(standby.elector.isLeader).toBe(true);
+      // The new leader reconciles: a new object still propagates.
+      await fed(['create', '-f', '-'], 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: after-failover\n');
+      await waitFor(() => inAll(R.cm, 'after-failover'), { what: 'propagation by the new leader' });
+    } finally {
+      await standby.stop();
+    }
+  });
 });

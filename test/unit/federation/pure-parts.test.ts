@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { estimateCapacity } from '../../../src/federation/capacity.js';
+import { leaseDecision } from '../../../src/federation/controller/leader.js';
 import { clusterMatches, parseClusterSelector } from '../../../src/federation/cluster-selector.js';
 import { FEDERATED_KINDS } from '../../../src/federation/kinds.js';
 import { nextConditions, serverAddressFor, stateOf, topologyFromNodes } from '../../../src/federation/registry/health.js';
@@ -132,5 +133,18 @@ describe('status aggregation', () => {
   it('writes the VIP as the Ingress address', () => {
     expect(ingressStatus('130.211.40.186')).toEqual({ loadBalancer: { ingress: [{ ip: '130.211.40.186' }] } });
     expect(ingressStatus(undefined)).toEqual({ loadBalancer: {} });
+  });
+});
+
+describe('leader lease decision', () => {
+  const at = Date.parse('2026-01-01T00:00:10Z');
+  it.each([
+    ['no lease', undefined, 'acquire'],
+    ['released lease', { holderIdentity: '' }, 'acquire'],
+    ['mine', { holderIdentity: 'me', renewTime: '2026-01-01T00:00:09Z', leaseDurationSeconds: 15 }, 'renew'],
+    ['fresh, someone else', { holderIdentity: 'other', renewTime: '2026-01-01T00:00:00Z', leaseDurationSeconds: 15 }, 'wait'],
+    ['expired, someone else', { holderIdentity: 'other', renewTime: '2026-01-01T00:00:00Z', leaseDurationSeconds: 5 }, 'acquire'],
+  ] as const)('%s → %s', (_n, spec, want) => {
+    expect(leaseDecision(spec, 'me', at)).toBe(want);
   });
 });
