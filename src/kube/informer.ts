@@ -23,7 +23,7 @@ export class Informer {
   constructor(
     private readonly client: KubeRest,
     private readonly path: string,
-    private readonly opts: { maxBackoffMs?: number } = {},
+    private readonly opts: { maxBackoffMs?: number; labelSelector?: string } = {},
   ) {}
 
   on(handler: (event: InformerEvent, obj: KObject, old?: KObject) => void): this {
@@ -72,7 +72,7 @@ export class Informer {
         if (rv === undefined) rv = await this.relist();
         await this.client.watch(
           this.path,
-          { resourceVersion: rv },
+          { resourceVersion: rv, labelSelector: this.opts.labelSelector },
           (type, obj) => {
             rv = obj.metadata.resourceVersion ?? rv;
             if (type === 'BOOKMARK') return;
@@ -105,7 +105,7 @@ export class Informer {
   }
 
   private async relist(): Promise<string> {
-    const list = await this.client.get<{ items: KObject[]; metadata: { resourceVersion: string } }>(this.path);
+    const list = await this.client.get<{ items: KObject[]; metadata: { resourceVersion: string } }>(this.path, { query: { labelSelector: this.opts.labelSelector } });
     const fresh = new Map(list.items.map((o) => [objectKey(o), o]));
     for (const [key, old] of this.cache) {
       if (!fresh.has(key)) {

@@ -84,9 +84,13 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   registry.onStateChange((member, previous) => {
     metrics.clusterReady.set({ cluster: member.name }, member.state === 'Ready' ? 1 : 0);
     opts.logger.info({ cluster: member.name, state: member.state, previous }, 'member cluster state');
-    if (member.state !== 'Ready') return;
+    if (member.state !== 'Ready') {
+      for (const c of controllers) c.unwatchMember(member.name);
+      return;
+    }
     // A member that (re)joins gets everything it missed: creations, updates and deletions.
     for (const c of controllers) {
+      c.watchMember(member);
       c.enqueueAll();
       void c.sweep(member).catch((err: unknown) => opts.logger.warn({ cluster: member.name, kind: c.kind.kind, err: String(err) }, 'sweep failed'));
     }

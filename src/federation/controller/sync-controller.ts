@@ -46,6 +46,11 @@ export interface SyncMetrics {
 const SYSTEM_NAMESPACE = /^kube-/;
 const FEDERATION_NAMESPACE = 'federation-system';
 
+/** What the federation asked for: generation where the kind tracks it, else the resourceVersion. */
+function fedVersion(fed: KObject): string {
+  return fed.metadata.generation !== undefined ? `g${fed.metadata.generation}` : `rv${fed.metadata.resourceVersion}`;
+}
+
 /** One member's failure inside a reconcile: the others went ahead; the key is retried. */
 class PartialFailure extends Error {}
 
@@ -59,6 +64,8 @@ export class KindSyncController {
   private readonly informer: Informer;
   readonly queue: WorkQueue;
   private resyncTimer?: NodeJS.Timeout;
+  /** Per member and key, the federated version last made true there: a later difference is drift. */
+  private readonly synced = new Map<string, string>();
   /** Conditions already reported, so a standing problem is evented once, not on every resync. */
   private readonly reported = new Map<string, string>();
 
@@ -85,7 +92,31 @@ export class KindSyncController {
   stop(): void {
     clearInterval(this.resyncTimer);
     this.informer.stop();
+    for (const m of this.memberInformers.values()) m.informer.stop();
+    this.memberInformers.clear();
     this.queue.stop();
+  }
+
+  private readonly memberInformers = new Map<string, { client: KubeRest; informer: Informer }>();
+
+  /**
+   * Watches the copies this controller manages in one member, so a change behind the
+   * federation's back (drift, deletion) is repaired at once instead of at the next resync.
+   */
+  watchMember(member: Member): void {
+    const existing = this.memberInformers.get(member.name);
+    if (existing?.client === member.client) return;
+    existing?.informer.stop();
+    const informer = new Informer(member.client, collectionPath(this.kind), { labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}` }).on((event, obj) => {
+      if (event !== 'add' && this.informer.get(objectKey(obj))) this.queue.add(objectKey(obj));
+    });
+    this.memberInformers.set(member.name, { client: member.client, informer });
+    informer.start();
+  }
+
+  unwatchMember(name: string): void {
+    this.memberInformers.get(name)?.informer.stop();
+    this.memberInformers.delete(name);
   }
 
   enqueueAll(): void {
@@ -208,9 +239,11 @@ export class KindSyncController {
     const ns = fed.metadata.namespace;
     const desired = desiredMemberObject(this.kind, fed, copy, replicas);
     const t = { timeoutMs: this.opts.memberTimeoutMs };
+    const syncedKey = `${m.name}|${objectKey(fed)}`;
     if (!copy) {
       const started = Date.now();
       await m.client.call('POST', collectionPath(this.kind, ns), { body: desired, ...t });
+      this.synced.set(syncedKey, fedVersion(fed));
       this.opts.metrics?.propagated(this.kind.kind, m.name, 'create', (started - Date.parse(fed.metadata.creationTimestamp ?? new Date(started).toISOString())) / 1000);
     } else if (!isManaged(copy) && this.kind.kind !== 'Namespace' && fed.metadata.annotations?.[ADOPT_ANNOTATION] !== 'true') {
       // Namespaces are containers every cluster may already have (default): they are adopted.
@@ -223,9 +256,16 @@ export class KindSyncController {
       );
       return;
     } else if (needsUpdate(this.kind, desired, copy)) {
-      if (isManaged(copy)) this.opts.metrics?.drift(this.kind.kind, m.name);
+      if (isManaged(copy) && this.synced.get(`${m.name}|${objectKey(fed)}`) === fedVersion(fed)) {
+        // The member changed and the federated object did not: that is drift, not propagation.
+        this.opts.metrics?.drift(this.kind.kind, m.name);
+        void recordEvent(this.opts.federation, { ...fed, apiVersion: fed.apiVersion ?? this.kind.apiVersion, kind: this.kind.kind }, 'Normal', 'DriftRepaired', `${this.kind.kind} ${objectKey(copy)} was changed in cluster ${m.name}; restored from the federation`);
+      }
       await m.client.call('PUT', objectPath(this.kind, ns, fed.metadata.name), { body: updatedMemberObject(desired, copy), ...t });
       this.opts.metrics?.propagated(this.kind.kind, m.name, 'update');
+      this.synced.set(syncedKey, fedVersion(fed));
+    } else if (isManaged(copy)) {
+      this.synced.set(syncedKey, fedVersion(fed));
     }
     if (this.kind.kind === 'Ingress' && this.opts.globalVIP) {
       const latest = await m.client.get(objectPath(this.kind, ns, fed.metadata.name), t);

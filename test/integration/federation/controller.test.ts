@@ -112,6 +112,10 @@ describe('federation controller: the seed walkthrough and its failure cases', ()
     const copy = store.get(R.secrets, 'default', 'creds')!;
     store.update(R.secrets, { ...copy, data: { password: Buffer.from('tampered').toString('base64') } });
     await waitFor(() => (store.get(R.secrets, 'default', 'creds')?.data as { password?: string }).password === Buffer.from('two').toString('base64'), { what: 'drift repaired' });
+    await waitFor(() => sb.federation.store.list(R.events, 'default').items.some((e) => e.reason === 'DriftRepaired' && String(e.message).includes('gce-asia-east1-c')), { what: 'DriftRepaired event' });
+    // A deleted copy comes back too.
+    store.delete(R.secrets, 'default', 'creds');
+    await waitFor(() => store.get(R.secrets, 'default', 'creds'), { what: 'deleted copy restored' });
   });
 
   it('leaves a pre-existing object alone with a ConflictResolution event, and adopts it on request', async () => {
