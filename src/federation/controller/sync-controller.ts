@@ -51,6 +51,28 @@ function fedVersion(fed: KObject): string {
   return fed.metadata.generation !== undefined ? `g${fed.metadata.generation}` : `rv${fed.metadata.resourceVersion}`;
 }
 
+interface Condition {
+  type: string;
+  status: string;
+  reason?: string;
+  message?: string;
+  lastTransitionTime?: string;
+}
+
+/**
+ * The `Propagated` condition on a federated object's status (kinds whose status has conditions):
+ * False with the reasons (conflicts, bad annotations) while something keeps it from every cluster.
+ */
+function propagatedCondition(problems: readonly { reason: string; message: string }[], previous: readonly Condition[] | undefined): Condition[] {
+  const others = (previous ?? []).filter((c) => c.type !== 'Propagated');
+  const old = (previous ?? []).find((c) => c.type === 'Propagated');
+  const status = problems.length ? 'False' : 'True';
+  const reason = problems.length ? [...new Set(problems.map((p) => p.reason))].join(',') : 'Propagated';
+  const message = problems.length ? problems.map((p) => p.message).join('; ') : 'in sync with every selected Ready cluster';
+  const lastTransitionTime = old && old.status === status ? old.lastTransitionTime : new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+  return [...others, { type: 'Propagated', status, reason, message, lastTransitionTime }];
+}
+
 /** One member's failure inside a reconcile: the others went ahead; the key is retried. */
 class PartialFailure extends Error {}
 
@@ -146,9 +168,13 @@ export class KindSyncController {
     return fed.metadata.annotations?.[ORPHAN_ANNOTATION] === 'true' || (fed.metadata.finalizers ?? []).includes('orphan');
   }
 
+  /** Problems found in the current reconcile of each key, for the object's Propagated condition. */
+  private readonly problems = new Map<string, { reason: string; message: string }[]>();
+
   private async reconcile(key: string): Promise<void> {
     const fed = this.informer.get(key);
     if (!fed) return;
+    this.problems.set(key, []);
     const ns = fed.metadata.namespace;
     if ((ns && (SYSTEM_NAMESPACE.test(ns) || ns === FEDERATION_NAMESPACE)) || (this.kind.kind === 'Namespace' && (SYSTEM_NAMESPACE.test(fed.metadata.name) || fed.metadata.name === FEDERATION_NAMESPACE))) return;
     if (fed.metadata.deletionTimestamp) return this.finalize(fed);
@@ -315,8 +341,9 @@ export class KindSyncController {
     if (!this.kind.hasStatus) return;
     const members = targets.map((m) => copies.get(m.name)).filter((c): c is KObject => !!c && isManaged(c));
     let status: unknown;
-    if (this.kind.preferencesAnnotation) status = { ...((fed.status as object) ?? {}), ...aggregateReplicaStatus(fed, members) };
-    else if (this.kind.kind === 'Service') status = { ...((fed.status as object) ?? {}), loadBalancer: aggregateLoadBalancer(members) };
+    const conditions = propagatedCondition(this.problems.get(objectKey(fed)) ?? [], (fed.status as { conditions?: Condition[] } | undefined)?.conditions);
+    if (this.kind.preferencesAnnotation) status = { ...((fed.status as object) ?? {}), ...aggregateReplicaStatus(fed, members), conditions };
+    else if (this.kind.kind === 'Service') status = { ...((fed.status as object) ?? {}), loadBalancer: aggregateLoadBalancer(members), conditions };
     else if (this.kind.kind === 'Ingress') status = ingressStatus(this.opts.globalVIP);
     else return;
     if (JSON.stringify(status) === JSON.stringify(fed.status ?? {})) return;
@@ -329,6 +356,7 @@ export class KindSyncController {
   }
 
   private async report(fed: KObject, reason: string, message: string, scope = ''): Promise<void> {
+    this.problems.get(objectKey(fed))?.push({ reason, message });
     const key = `${objectKey(fed)}|${reason}|${scope}`;
     if (this.reported.get(key) === message) return;
     this.reported.set(key, message);

@@ -154,6 +154,10 @@ describe('federation controller: the seed walkthrough and its failure cases', ()
     await fed(['create', '-f', '-'], 'apiVersion: apps/v1\nkind: ReplicaSet\nmetadata:\n  name: badprefs\n  annotations:\n    federation.kubernetes.io/replica-set-preferences: "{"\nspec:\n  replicas: 9\n  selector: {matchLabels: {app: badprefs}}\n  template:\n    metadata: {labels: {app: badprefs}}\n    spec: {containers: [{name: c, image: nginx}]}\n');
     await waitFor(() => sb.federation.store.list(R.events, 'default').items.some((e) => e.reason === 'InvalidPreferences'), { what: 'InvalidPreferences event' });
     await waitFor(() => inAll(R.rs, 'badprefs', (o) => (o.spec as { replicas: number }).replicas === 1), { what: 'even spread' });
+    await waitFor(() => {
+      const rs = sb.federation.store.get(R.rs, 'default', 'badprefs');
+      return ((rs?.status as { conditions?: { type: string; status: string; reason: string }[] } | undefined)?.conditions ?? []).some((c) => c.type === 'Propagated' && c.status === 'False' && c.reason === 'InvalidPreferences');
+    }, { what: 'Propagated=False condition' });
   });
 
   it('moves replicas away from a cluster that runs out of capacity', async () => {
