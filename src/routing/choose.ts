@@ -1,0 +1,172 @@
+import { deriveHealth, type LiveState } from './live.js';
+import { regionOrder, type RoutingSnapshot } from './snapshot.js';
+
+/** What the proxy knows about a request's client. */
+export interface ClientFacts {
+  /** Cell (nearest known region) of the client's location; -1 = unknown. See locateClient(). */
+  cell: number;
+  /** Index of the cluster the client is inside of (by clientCIDRs), -1 = none. */
+  sourceCluster: number;
+}
+
+export type DecisionReason = 'in-cluster' | 'nearest-with-capacity' | 'spillover' | 'all-over-capacity' | 'panic' | 'no-endpoints';
+
+export interface Decision {
+  /** Endpoint id, or -1 when the backend has no endpoint at all (503). */
+  endpoint: number;
+  shard: number;
+  panic: boolean;
+  spilled: boolean;
+  reason: DecisionReason;
+}
+
+export function newDecision(): Decision {
+  return { endpoint: -1, shard: -1, panic: false, spilled: false, reason: 'no-endpoints' };
+}
+
+/** Don't pick this shard (a retry goes elsewhere) or this endpoint. */
+export interface Exclusion {
+  shard: number;
+  endpoint: number;
+}
+
+const NO_EXCLUSION: Exclusion = { shard: -1, endpoint: -1 };
+
+function usable(live: LiveState, shard: number, ignoreDrain = false): boolean {
+  const s = live.snapshot.shards[shard]!;
+  return live.healthyCount[shard]! > 0 && s.capacityScaler > 0 && (ignoreDrain || live.drained[shard] === 0);
+}
+
+/** RATE capacity: healthy endpoints × max rate per endpoint × capacity scaler (Infinity if unlimited). */
+export function shardCapacity(live: LiveState, shard: number): number {
+  const s = live.snapshot.shards[shard]!;
+  return live.healthyCount[shard]! * s.maxRatePerEndpoint * s.capacityScaler;
+}
+
+/** Power of two choices on outstanding requests among `list`, avoiding `avoid` when possible. */
+function p2c(list: Int32Array | readonly number[], live: LiveState, rng: () => number, avoid: number): number {
+  const n = list.length;
+  if (n === 0) return -1;
+  if (n === 1) return list[0]!;
+  const i = Math.floor(rng() * n);
+  let j = Math.floor(rng() * (n - 1));
+  if (j >= i) j++;
+  let a = list[i]!;
+  let b = list[j]!;
+  if (a === avoid) a = b;
+  if (b === avoid) b = a;
+  return live.endpointOutstanding[b]! < live.endpointOutstanding[a]! ? b : a;
+}
+
+function finish(out: Decision, live: LiveState, shard: number, rng: () => number, avoid: number, reason: DecisionReason, spilled: boolean): Decision {
+  out.shard = shard;
+  out.endpoint = p2c(live.healthyEndpoints[shard]!, live, rng, avoid);
+  out.reason = reason;
+  out.spilled = spilled;
+  out.panic = false;
+  return out;
+}
+
+/**
+ * Picks the shard and endpoint for one request (DESIGN §3): the client's own cluster when it is
+ * healthy with room; else the nearest region with spare RATE capacity (waterfall by region:
+ * only the excess spills to the next region), shards inside it by spare capacity, endpoints by
+ * P2C on outstanding requests; drained shards skipped; with nothing healthy, fail open (panic).
+ * Pure over (facts, snapshot, live, rng): no I/O, no clock; `out` is reused to avoid allocating.
+ */
+export function choose(
+  facts: ClientFacts,
+  snapshot: RoutingSnapshot,
+  live: LiveState,
+  backend: number,
+  rng: () => number,
+  exclude: Exclusion = NO_EXCLUSION,
+  out: Decision = newDecision(),
+): Decision {
+  deriveHealth(live);
+  const b = snapshot.backends[backend];
+  out.endpoint = -1;
+  out.shard = -1;
+  out.panic = false;
+  out.spilled = false;
+  out.reason = 'no-endpoints';
+  if (!b || b.shards.length === 0) return out;
+
+  if (facts.sourceCluster >= 0) {
+    const own = b.byCluster.get(facts.sourceCluster);
+    if (own !== undefined && own !== exclude.shard && usable(live, own) && shardCapacity(live, own) > live.shardRate[own]!) {
+      return finish(out, live, own, rng, exclude.endpoint, 'in-cluster', false);
+    }
+  }
+
+  const order = regionOrder(snapshot, b, facts.cell >= 0 ? facts.cell : snapshot.defaultCell);
+  let firstUsableRegion = -1;
+  for (let k = 0; k < order.length; k++) {
+    const group = b.regions[order[k]!]!;
+    let spareTotal = 0;
+    let unlimitedWeight = 0;
+    let any = false;
+    for (const id of group.shards) {
+      if (id === exclude.shard || !usable(live, id)) continue;
+      any = true;
+      const cap = shardCapacity(live, id);
+      if (cap === Number.POSITIVE_INFINITY) unlimitedWeight += live.healthyCount[id]! * snapshot.shards[id]!.capacityScaler;
+      else if (cap > live.shardRate[id]!) spareTotal += cap - live.shardRate[id]!;
+    }
+    if (!any) continue;
+    if (firstUsableRegion < 0) firstUsableRegion = k;
+    if (unlimitedWeight === 0 && spareTotal <= 0) continue; // full: the excess spills on
+    // Share inside the region: by spare capacity, or by healthy weight when unlimited.
+    let pick = rng() * (unlimitedWeight > 0 ? unlimitedWeight : spareTotal);
+    let chosen = -1;
+    for (const id of group.shards) {
+      if (id === exclude.shard || !usable(live, id)) continue;
+      const cap = shardCapacity(live, id);
+      const w = unlimitedWeight > 0 ? (cap === Number.POSITIVE_INFINITY ? live.healthyCount[id]! * snapshot.shards[id]!.capacityScaler : 0) : Math.max(0, cap - live.shardRate[id]!);
+      if (w <= 0) continue;
+      chosen = id;
+      pick -= w;
+      if (pick < 0) break;
+    }
+    return finish(out, live, chosen, rng, exclude.endpoint, k === firstUsableRegion ? 'nearest-with-capacity' : 'spillover', k !== firstUsableRegion);
+  }
+
+  if (firstUsableRegion >= 0) {
+    // Everything is over capacity: overload the nearest usable region rather than fail.
+    const group = b.regions[order[firstUsableRegion]!]!;
+    let best = -1;
+    for (const id of group.shards) {
+      if (id === exclude.shard || !usable(live, id)) continue;
+      if (best < 0 || live.healthyCount[id]! * snapshot.shards[id]!.capacityScaler > live.healthyCount[best]! * snapshot.shards[best]!.capacityScaler) best = id;
+    }
+    return finish(out, live, best, rng, exclude.endpoint, 'all-over-capacity', firstUsableRegion > 0);
+  }
+
+  // Only drained shards have healthy endpoints left: their healthy endpoints beat panic.
+  for (let k = 0; k < order.length; k++) {
+    for (const id of b.regions[order[k]!]!.shards) {
+      if (id !== exclude.shard && usable(live, id, true)) return finish(out, live, id, rng, exclude.endpoint, 'all-over-capacity', k > 0);
+    }
+  }
+
+  // Panic: nothing healthy. Fail open across every endpoint rather than answer 503.
+  let total = 0;
+  for (const id of b.shards) if (id !== exclude.shard) total += snapshot.shards[id]!.endpointCount;
+  const allowSame = total === 0;
+  if (allowSame) for (const id of b.shards) total += snapshot.shards[id]!.endpointCount;
+  if (total === 0) return out;
+  let n = Math.floor(rng() * total);
+  for (const id of b.shards) {
+    if (!allowSame && id === exclude.shard) continue;
+    const s = snapshot.shards[id]!;
+    if (n < s.endpointCount) {
+      out.shard = id;
+      out.endpoint = s.endpointStart + n;
+      break;
+    }
+    n -= s.endpointCount;
+  }
+  out.panic = true;
+  out.reason = 'panic';
+  return out;
+}

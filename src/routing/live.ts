@@ -1,0 +1,83 @@
+import type { RoutingSnapshot } from './snapshot.js';
+
+/**
+ * What changes between requests: endpoint health (written by the health checker and outlier
+ * detector), outstanding requests per endpoint (the proxy's in-flight accounting) and each
+ * shard's fleet-wide request rate. Indexed by the snapshot's endpoint and shard ids.
+ */
+export class LiveState {
+  readonly endpointHealthy: Uint8Array;
+  readonly endpointOutstanding: Int32Array;
+  readonly shardRate: Float64Array;
+  /** Bumped on every health change: derived views are rebuilt only then. */
+  healthVersion = 0;
+
+  // Derived from health, rebuilt lazily when healthVersion moves.
+  derivedVersion = -1;
+  healthyCount: Int32Array;
+  healthyEndpoints: Int32Array[];
+  drained: Uint8Array;
+
+  constructor(readonly snapshot: RoutingSnapshot) {
+    this.endpointHealthy = new Uint8Array(snapshot.endpoints.length).fill(1);
+    this.endpointOutstanding = new Int32Array(snapshot.endpoints.length);
+    this.shardRate = new Float64Array(snapshot.shards.length);
+    this.healthyCount = new Int32Array(snapshot.shards.length);
+    this.healthyEndpoints = snapshot.shards.map(() => new Int32Array(0));
+    this.drained = new Uint8Array(snapshot.shards.length);
+  }
+
+  setHealthy(endpoint: number, healthy: boolean): void {
+    const v = healthy ? 1 : 0;
+    if (this.endpointHealthy[endpoint] !== v) {
+      this.endpointHealthy[endpoint] = v;
+      this.healthVersion++;
+    }
+  }
+
+  /**
+   * Carries health and load over to a new snapshot by endpoint identity (address:port in the
+   * same cluster), so a table update does not reset what the fleet has learnt.
+   */
+  carryInto(next: RoutingSnapshot): LiveState {
+    const live = new LiveState(next);
+    const old = new Map<string, number>();
+    this.snapshot.endpoints.forEach((e, i) => old.set(`${this.snapshot.shards[e.shard]!.cluster}|${e.address}:${e.port}`, i));
+    next.endpoints.forEach((e, i) => {
+      const j = old.get(`${next.shards[e.shard]!.cluster}|${e.address}:${e.port}`);
+      if (j !== undefined) {
+        live.endpointHealthy[i] = this.endpointHealthy[j]!;
+        live.endpointOutstanding[i] = this.endpointOutstanding[j]!;
+      }
+    });
+    return live;
+  }
+}
+
+/** A shard under this share of healthy endpoints is drained (DESIGN §3 safety valve). */
+export const DRAIN_BELOW = 0.25;
+
+/** Rebuilds healthy counts, healthy endpoint lists and the drained set when health changed. */
+export function deriveHealth(live: LiveState): void {
+  if (live.derivedVersion === live.healthVersion) return;
+  const snap = live.snapshot;
+  for (const s of snap.shards) {
+    const list: number[] = [];
+    for (let e = s.endpointStart; e < s.endpointStart + s.endpointCount; e++) if (live.endpointHealthy[e]) list.push(e);
+    live.healthyCount[s.id] = list.length;
+    live.healthyEndpoints[s.id] = Int32Array.from(list);
+    live.drained[s.id] = 0;
+  }
+  // Drain shards under 25 % healthy, the worst first, but never more than half of a backend's shards.
+  for (const b of snap.backends) {
+    const weak = b.shards
+      .filter((id) => {
+        const s = snap.shards[id]!;
+        return s.endpointCount > 0 && live.healthyCount[id]! > 0 && live.healthyCount[id]! / s.endpointCount < DRAIN_BELOW;
+      })
+      .sort((x, y) => live.healthyCount[x]! / snap.shards[x]!.endpointCount - live.healthyCount[y]! / snap.shards[y]!.endpointCount);
+    const limit = Math.floor(b.shards.length / 2);
+    for (const id of weak.slice(0, limit)) live.drained[id] = 1;
+  }
+  live.derivedVersion = live.healthVersion;
+}

@@ -1,0 +1,222 @@
+import { MeridianError } from '../common/errors.js';
+import { CidrMap } from './cidr.js';
+import { greatCircleKm, REGION_LOCATIONS, regionRttMs } from './geo.js';
+import { compileRoutes, type CompiledRoute } from './match.js';
+import { RoutingTableSchema, type LatLon, type RoutingTable } from './table.js';
+
+export interface EndpointView {
+  address: string;
+  port: number;
+  name?: string;
+  shard: number;
+}
+
+export interface ShardView {
+  id: number;
+  backend: number;
+  cluster: string;
+  clusterIdx: number;
+  region: string;
+  regionIdx: number;
+  zone?: string;
+  /** Endpoint ids are contiguous per shard: [endpointStart, endpointStart + endpointCount). */
+  endpointStart: number;
+  endpointCount: number;
+  /** Requests per second per endpoint; Infinity when unlimited. */
+  maxRatePerEndpoint: number;
+  capacityScaler: number;
+}
+
+export interface BackendView {
+  name: string;
+  shards: number[];
+  byCluster: Map<number, number>;
+  /** Shards grouped by region (indices into `regions` of the snapshot). */
+  regions: { regionIdx: number; shards: number[] }[];
+  /** Per client cell: the order in which this backend's regions are tried (indices into `regions`). */
+  orderByCell: Map<number, Int32Array>;
+}
+
+/**
+ * An immutable, pre-computed view of a routing table: what the per-request choice reads. Built
+ * once per table version; everything a request needs is an index lookup away.
+ */
+export interface RoutingSnapshot {
+  version: string;
+  table: RoutingTable;
+  routes: CompiledRoute[];
+  defaultBackend: number;
+  backends: BackendView[];
+  backendByName: Map<string, number>;
+  shards: ShardView[];
+  endpoints: EndpointView[];
+  clusters: string[];
+  clusterByName: Map<string, number>;
+  /** Client address → index of the cluster it is inside of. */
+  clientCIDRs: CidrMap<number>;
+  /** Every region known by location: the table's and geoip/regions.json's. */
+  regions: string[];
+  regionByName: Map<string, number>;
+  regionLocations: (LatLon | undefined)[];
+  /** The cell used for clients of unknown location (the proxy's own region), or -1. */
+  defaultCell: number;
+}
+
+export interface SnapshotOptions {
+  /** The proxy's own region: where clients of unknown location are assumed to be. */
+  region?: string;
+  location?: LatLon;
+}
+
+export function buildSnapshot(input: unknown, opts: SnapshotOptions = {}): RoutingSnapshot {
+  const parsed = RoutingTableSchema.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new MeridianError('E_TABLE_INVALID', `routing table: ${issue.path.join('.') || '(root)'}: ${issue.message}`, 'see the routing table format in the README');
+  }
+  const table = parsed.data;
+
+  const regions: string[] = [];
+  const regionByName = new Map<string, number>();
+  const regionLocations: (LatLon | undefined)[] = [];
+  const addRegion = (name: string, loc?: LatLon) => {
+    let i = regionByName.get(name);
+    if (i === undefined) {
+      i = regions.length;
+      regions.push(name);
+      regionByName.set(name, i);
+      regionLocations.push(loc ?? REGION_LOCATIONS.get(name));
+    } else if (loc && !regionLocations[i]) regionLocations[i] = loc;
+    return i;
+  };
+  for (const [name, loc] of REGION_LOCATIONS) addRegion(name, loc);
+
+  const clusters: string[] = [];
+  const clusterByName = new Map<string, number>();
+  const addCluster = (name: string) => {
+    let i = clusterByName.get(name);
+    if (i === undefined) {
+      clusterByName.set(name, (i = clusters.length));
+      clusters.push(name);
+    }
+    return i;
+  };
+  const cidrEntries: [string, number][] = [];
+  for (const [name, info] of Object.entries(table.clusters)) {
+    const idx = addCluster(name);
+    addRegion(info.region, info.location);
+    for (const cidr of info.clientCIDRs) cidrEntries.push([cidr, idx]);
+  }
+
+  const backends: BackendView[] = [];
+  const backendByName = new Map<string, number>();
+  const shards: ShardView[] = [];
+  const endpoints: EndpointView[] = [];
+  for (const [name, backend] of Object.entries(table.backends)) {
+    const b = backends.length;
+    backendByName.set(name, b);
+    const view: BackendView = { name, shards: [], byCluster: new Map(), regions: [], orderByCell: new Map() };
+    for (const shard of backend.shards) {
+      const id = shards.length;
+      const clusterIdx = addCluster(shard.cluster);
+      const regionIdx = addRegion(shard.region, shard.location);
+      if (view.byCluster.has(clusterIdx)) {
+        throw new MeridianError('E_TABLE_INVALID', `backend "${name}" has two shards in cluster "${shard.cluster}"`, 'merge their endpoints into one shard');
+      }
+      shards.push({
+        id,
+        backend: b,
+        cluster: shard.cluster,
+        clusterIdx,
+        region: shard.region,
+        regionIdx,
+        ...(shard.zone ? { zone: shard.zone } : {}),
+        endpointStart: endpoints.length,
+        endpointCount: shard.endpoints.length,
+        maxRatePerEndpoint: shard.maxRatePerEndpoint ?? Number.POSITIVE_INFINITY,
+        capacityScaler: shard.capacityScaler,
+      });
+      for (const e of shard.endpoints) endpoints.push({ address: e.address, port: e.port, ...(e.name ? { name: e.name } : {}), shard: id });
+      view.shards.push(id);
+      view.byCluster.set(clusterIdx, id);
+      let group = view.regions.find((g) => g.regionIdx === regionIdx);
+      if (!group) view.regions.push((group = { regionIdx, shards: [] }));
+      group.shards.push(id);
+    }
+    backends.push(view);
+  }
+
+  const routes = compileRoutes(table.routes, backendByName);
+  let defaultBackend = -1;
+  if (table.defaultBackend !== undefined) {
+    defaultBackend = backendByName.get(table.defaultBackend) ?? -1;
+    if (defaultBackend < 0) throw new MeridianError('E_TABLE_INVALID', `defaultBackend "${table.defaultBackend}" is not a backend of the table`, `backends: ${[...backendByName.keys()].join(', ')}`);
+  }
+
+  const ownRegion = opts.region !== undefined ? addRegion(opts.region, opts.location) : opts.location ? nearestCellTo(opts.location, regionLocations) : -1;
+  return {
+    version: table.version,
+    table,
+    routes,
+    defaultBackend,
+    backends,
+    backendByName,
+    shards,
+    endpoints,
+    clusters,
+    clusterByName,
+    clientCIDRs: new CidrMap(cidrEntries, 'clientCIDR'),
+    regions,
+    regionByName,
+    regionLocations,
+    defaultCell: ownRegion,
+  };
+}
+
+function nearestCellTo(loc: LatLon, locations: readonly (LatLon | undefined)[]): number {
+  let best = -1;
+  let bestKm = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < locations.length; i++) {
+    const l = locations[i];
+    if (!l) continue;
+    const km = greatCircleKm(loc, l);
+    if (km < bestKm) {
+      bestKm = km;
+      best = i;
+    }
+  }
+  return best;
+}
+
+/**
+ * The client's cell: the known region nearest to its location. Costs a scan of the regions,
+ * so callers cache it with the GeoIP answer (per /24).
+ */
+export function locateClient(snapshot: RoutingSnapshot, location: LatLon | undefined): number {
+  return location ? nearestCellTo(location, snapshot.regionLocations) : snapshot.defaultCell;
+}
+
+/** Estimated RTT from a client cell to a region (ms): measured table first, then distance. */
+export function cellRttMs(snapshot: RoutingSnapshot, cell: number, regionIdx: number): number {
+  if (cell < 0) return 0;
+  const locations = new Map<string, LatLon>();
+  const from = snapshot.regions[cell]!;
+  const to = snapshot.regions[regionIdx]!;
+  const fl = snapshot.regionLocations[cell];
+  const tl = snapshot.regionLocations[regionIdx];
+  if (fl) locations.set(from, fl);
+  if (tl) locations.set(to, tl);
+  return regionRttMs(from, to, locations);
+}
+
+/** The order in which a backend's regions are tried for clients of a cell; memoized. */
+export function regionOrder(snapshot: RoutingSnapshot, backend: BackendView, cell: number): Int32Array {
+  let order = backend.orderByCell.get(cell);
+  if (order) return order;
+  const idx = backend.regions.map((_, i) => i);
+  const rtt = backend.regions.map((g) => cellRttMs(snapshot, cell, g.regionIdx));
+  idx.sort((a, b) => rtt[a]! - rtt[b]! || snapshot.regions[backend.regions[a]!.regionIdx]!.localeCompare(snapshot.regions[backend.regions[b]!.regionIdx]!));
+  order = Int32Array.from(idx);
+  backend.orderByCell.set(cell, order);
+  return order;
+}
