@@ -4,6 +4,7 @@ import { isMeridianError } from '../common/errors.js';
 import { register as registerController } from './commands/controller.js';
 import { register as registerDemo } from './commands/demo.js';
 import { register as registerPlan } from './commands/plan.js';
+import { register as registerProxy } from './commands/proxy.js';
 import { register as registerRoute } from './commands/route.js';
 import { register as registerSandbox } from './commands/sandbox.js';
 
@@ -18,6 +19,7 @@ registerDemo(program);
 registerPlan(program);
 registerController(program);
 registerRoute(program);
+registerProxy(program);
 
 try {
   await program.parseAsync(process.argv);

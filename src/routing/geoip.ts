@@ -77,6 +77,11 @@ export class GeoLocator {
     }
   }
 
+  /** The configured override for an address, if any (exact CIDR match, not cached by prefix). */
+  override(ip: string): LatLon | undefined {
+    return this.overrides.size > 0 ? this.overrides.get(normalizeIP(ip)) : undefined;
+  }
+
   lookup(ipText: string): LatLon | undefined {
     const ip = normalizeIP(ipText);
     // Overrides may be narrower than the cache's prefix, so they are checked first.

@@ -1,0 +1,33 @@
+/**
+ * Active health check state per endpoint (pure): `unhealthyThreshold` failures in a row mark it
+ * down, `healthyThreshold` successes in a row bring it back. New endpoints start healthy.
+ */
+export class ProbeState {
+  private readonly streak: Int32Array;
+  readonly healthy: Uint8Array;
+
+  constructor(
+    endpoints: number,
+    private readonly healthyThreshold = 2,
+    private readonly unhealthyThreshold = 2,
+  ) {
+    this.streak = new Int32Array(endpoints);
+    this.healthy = new Uint8Array(endpoints).fill(1);
+  }
+
+  /** Records a probe result; returns true when the endpoint's health flipped. */
+  record(endpoint: number, ok: boolean): boolean {
+    const up = this.healthy[endpoint] === 1;
+    if (ok === up) {
+      this.streak[endpoint] = 0;
+      return false;
+    }
+    const n = ++this.streak[endpoint]!;
+    if (n >= (ok ? this.healthyThreshold : this.unhealthyThreshold)) {
+      this.healthy[endpoint] = ok ? 1 : 0;
+      this.streak[endpoint] = 0;
+      return true;
+    }
+    return false;
+  }
+}

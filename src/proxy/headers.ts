@@ -1,0 +1,68 @@
+import type { IncomingHttpHeaders } from 'node:http';
+
+/** Headers that describe one connection, never forwarded (RFC 9110 §7.6.1). */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authenticate', 'proxy-authorization']);
+
+function connectionTokens(value: string | string[] | undefined): Set<string> | undefined {
+  if (!value) return undefined;
+  const tokens = (Array.isArray(value) ? value.join(',') : value).split(',').map((t) => t.trim().toLowerCase()).filter(Boolean);
+  return tokens.length ? new Set(tokens) : undefined;
+}
+
+export interface ForwardFacts {
+  /** The client address the proxy settled on (peer, or first untrusted XFF hop). */
+  clientIP: string;
+  /** Whether the peer is a trusted proxy, whose X-Forwarded-For chain we extend. */
+  peerTrusted: boolean;
+  proto: 'http' | 'https';
+  via: string;
+}
+
+/** Request headers for the upstream: hop-by-hop removed, X-Forwarded-*, Via; Host kept. */
+export function upstreamRequestHeaders(headers: IncomingHttpHeaders, peer: string, facts: ForwardFacts, keepUpgrade = false): Record<string, string | string[]> {
+  const listed = connectionTokens(headers.connection);
+  const out: Record<string, string | string[]> = {};
+  for (const name in headers) {
+    const v = headers[name];
+    if (v === undefined || HOP_BY_HOP.has(name) || listed?.has(name)) continue;
+    out[name] = v;
+  }
+  if (keepUpgrade && headers.upgrade) {
+    // An upgrade is the one hop-by-hop exchange a tunnelling proxy passes on.
+    out.connection = 'Upgrade';
+    out.upgrade = headers.upgrade;
+  }
+  const xff = headers['x-forwarded-for'];
+  // Only a trusted proxy's chain is kept; from anyone else it is a claim we do not pass on.
+  out['x-forwarded-for'] = facts.peerTrusted && xff ? `${Array.isArray(xff) ? xff.join(', ') : xff}, ${peer}` : peer;
+  if (!facts.peerTrusted || !headers['x-forwarded-proto']) out['x-forwarded-proto'] = facts.proto;
+  if (headers.host && (!facts.peerTrusted || !headers['x-forwarded-host'])) out['x-forwarded-host'] = headers.host;
+  const via = headers.via;
+  out.via = via ? `${Array.isArray(via) ? via.join(', ') : via}, 1.1 ${facts.via}` : `1.1 ${facts.via}`;
+  return out;
+}
+
+/** Response headers for the client: hop-by-hop removed, Via appended. */
+export function downstreamResponseHeaders(headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>, via: string): Record<string, string | string[]> {
+  const listed = connectionTokens(headers.connection);
+  const out: Record<string, string | string[]> = {};
+  for (const name in headers) {
+    const v = headers[name];
+    if (v === undefined || HOP_BY_HOP.has(name) || listed?.has(name)) continue;
+    out[name] = v;
+  }
+  const prior = headers.via;
+  out.via = prior ? `${Array.isArray(prior) ? prior.join(', ') : prior}, 1.1 ${via}` : `1.1 ${via}`;
+  return out;
+}
+
+/**
+ * The client address: the socket peer, or — when the peer is a trusted proxy — the first
+ * address from the right of X-Forwarded-For that is not itself trusted.
+ */
+export function clientAddress(peer: string, xff: string | string[] | undefined, isTrusted: (ip: string) => boolean): { ip: string; peerTrusted: boolean } {
+  if (!isTrusted(peer) || !xff) return { ip: peer, peerTrusted: isTrusted(peer) };
+  const hops = (Array.isArray(xff) ? xff.join(',') : xff).split(',').map((h) => h.trim()).filter(Boolean);
+  for (let i = hops.length - 1; i >= 0; i--) if (!isTrusted(hops[i]!)) return { ip: hops[i]!, peerTrusted: true };
+  return { ip: hops[0] ?? peer, peerTrusted: true };
+}

@@ -1,0 +1,328 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { connect, type AddressInfo, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import type { Logger } from '../common/log.js';
+import { choose, newDecision, type Decision } from '../routing/choose.js';
+import type { CidrMap } from '../routing/cidr.js';
+import { normalizeIP } from '../routing/cidr.js';
+import { matchRoute } from '../routing/match.js';
+import type { ProxyConfig } from './config.js';
+import { ERROR_HEADER, sendProxyError, type ProxyErrorCode } from './errors.js';
+import { clientAddress, downstreamResponseHeaders, upstreamRequestHeaders } from './headers.js';
+import type { ProxyMetrics } from './metrics.js';
+import type { RoutingState } from './routing-state.js';
+
+/** Upstream failures before any response byte: safe to try another shard. */
+const RETRYABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_HEADERS_TIMEOUT']);
+
+export interface ProxyServerDeps {
+  state: RoutingState;
+  trusted: CidrMap<true>;
+  metrics: ProxyMetrics;
+  logger: Logger;
+  rng?: () => number;
+}
+
+/**
+ * The data plane of one process: node:http in, undici out. Per request: route → client facts →
+ * choose() → dispatch to the endpoint's pool with a handler that streams the response straight
+ * into `res` (with backpressure) → metrics, passive health, retries on another shard.
+ */
+export class ProxyServer {
+  readonly servers: Server[] = [];
+  private draining = false;
+  private inFlight = 0;
+  private retriesInFlight = 0;
+  private readonly rng: () => number;
+  /** Upgraded connections (WebSocket tunnels): the HTTP server no longer tracks them. */
+  private readonly tunnels = new Set<Duplex>();
+
+  constructor(
+    private readonly config: ProxyConfig,
+    private readonly deps: ProxyServerDeps,
+  ) {
+    this.rng = deps.rng ?? Math.random;
+  }
+
+  get isDraining(): boolean {
+    return this.draining;
+  }
+
+  async listen(): Promise<AddressInfo[]> {
+    const addresses: AddressInfo[] = [];
+    for (const l of this.config.listen) {
+      const server = createServer(
+        {
+          maxHeaderSize: this.config.limits.maxHeaderBytes,
+          headersTimeout: this.config.limits.headersTimeoutMs,
+          requestTimeout: this.config.limits.requestTimeoutMs,
+          keepAliveTimeout: this.config.limits.keepAliveTimeoutMs,
+          insecureHTTPParser: false,
+          // Duplicate Content-Length and CL+TE are parse errors in Node's strict parser.
+        },
+        (req, res) => this.handle(req, res),
+      );
+      server.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head));
+      server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+        if (!socket.writable) return socket.destroy();
+        const timeout = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+        const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+        const status = timeout ? '408 Request Timeout' : tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request';
+        const code = timeout ? 'E_CLIENT_TIMEOUT' : tooLarge ? 'E_HEADERS_TOO_LARGE' : 'E_BAD_REQUEST';
+        const body = `${status} (${code})\n`;
+        socket.end(`HTTP/1.1 ${status}\r\ncontent-type: text/plain\r\ncontent-length: ${body.length}\r\n${ERROR_HEADER}: ${code}\r\nconnection: close\r\n\r\n${body}`);
+      });
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(l.port, l.host, () => resolve());
+      });
+      this.servers.push(server);
+      addresses.push(server.address() as AddressInfo);
+    }
+    return addresses;
+  }
+
+  /** Stops accepting, lets in-flight requests finish (up to the timeout), then closes. */
+  async drain(timeoutMs = this.config.limits.drainTimeoutMs): Promise<void> {
+    this.draining = true;
+    const closed = Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    for (const s of this.servers) s.closeIdleConnections();
+    const deadline = Date.now() + timeoutMs;
+    while (this.inFlight > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+      for (const s of this.servers) s.closeIdleConnections();
+    }
+    for (const s of this.servers) s.closeAllConnections();
+    for (const t of this.tunnels) t.destroy();
+    await closed;
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    const state = this.deps.state;
+    const snap = state.snapshot;
+    if (this.draining) res.shouldKeepAlive = false;
+    const backend = matchRoute(snap.routes, snap.defaultBackend, req.headers.host, req.url ?? '/');
+    if (backend < 0) return sendProxyError(res, 'E_NO_ROUTE', this.draining);
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > this.config.limits.maxBodyBytes) {
+      res.shouldKeepAlive = false;
+      return sendProxyError(res, 'E_BODY_TOO_LARGE', true);
+    }
+    const peer = normalizeIP(req.socket.remoteAddress ?? '');
+    const client = clientAddress(peer, req.headers['x-forwarded-for'], (ip) => this.deps.trusted.has(ip));
+    const facts = { cell: state.cellOf(client.ip), sourceCluster: snap.clientCIDRs.get(client.ip) ?? -1 };
+    const decision = choose(facts, snap, state.live, backend, this.rng, undefined, newDecision());
+    if (decision.endpoint < 0) return sendProxyError(res, 'E_NO_BACKEND', this.draining);
+    const hasBody = declared > 0 || req.headers['transfer-encoding'] !== undefined;
+    const headers = upstreamRequestHeaders(req.headers, peer, { clientIP: client.ip, peerTrusted: client.peerTrusted, proto: 'http', via: this.config.via });
+    this.inFlight++;
+    this.deps.metrics.inFlight.inc();
+    const attempt = new Attempt(this, req, res, backend, facts, headers, hasBody, process.hrtime.bigint());
+    attempt.send(decision, 0);
+  }
+
+  /** @internal called by Attempt */
+  finished(): void {
+    this.inFlight--;
+    this.deps.metrics.inFlight.dec();
+  }
+
+  /** @internal Retry budget: retries in flight stay under a share of all in flight (min N). */
+  takeRetry(): boolean {
+    const budget = Math.max(this.config.retry.budgetMin, Math.floor(this.inFlight * this.config.retry.budgetShare));
+    if (this.retriesInFlight >= budget) return false;
+    this.retriesInFlight++;
+    return true;
+  }
+
+  /** @internal */
+  releaseRetry(): void {
+    this.retriesInFlight--;
+  }
+
+  get internals() {
+    return { config: this.config, deps: this.deps, rng: this.rng };
+  }
+
+  /** WebSocket and other upgrades: choose a shard, open a TCP tunnel, replay the request. */
+  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const state = this.deps.state;
+    const snap = state.snapshot;
+    const fail = (code: ProxyErrorCode) => {
+      const status = code === 'E_NO_ROUTE' ? '404 Not Found' : code === 'E_NO_BACKEND' ? '503 Service Unavailable' : '502 Bad Gateway';
+      socket.end(`HTTP/1.1 ${status}\r\n${ERROR_HEADER}: ${code}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`);
+    };
+    const backend = matchRoute(snap.routes, snap.defaultBackend, req.headers.host, req.url ?? '/');
+    if (backend < 0) return fail('E_NO_ROUTE');
+    const peer = normalizeIP(req.socket.remoteAddress ?? '');
+    const client = clientAddress(peer, req.headers['x-forwarded-for'], (ip) => this.deps.trusted.has(ip));
+    const d = choose({ cell: state.cellOf(client.ip), sourceCluster: snap.clientCIDRs.get(client.ip) ?? -1 }, snap, state.live, backend, this.rng, undefined, newDecision());
+    if (d.endpoint < 0) return fail('E_NO_BACKEND');
+    if (this.draining) return fail('E_NO_BACKEND');
+    this.tunnels.add(socket);
+    socket.once('close', () => this.tunnels.delete(socket));
+    const e = snap.endpoints[d.endpoint]!;
+    const headers = upstreamRequestHeaders(req.headers, peer, { clientIP: client.ip, peerTrusted: client.peerTrusted, proto: 'http', via: this.config.via }, true);
+    const upstream: Socket = connect({ host: e.address, port: e.port });
+    upstream.setNoDelay(true);
+    socket.on('error', () => upstream.destroy());
+    upstream.on('error', () => {
+      if (!upstream.readable || upstream.bytesRead === 0) fail('E_BAD_GATEWAY');
+      socket.destroy();
+    });
+    upstream.on('connect', () => {
+      let head1 = `${req.method} ${req.url} HTTP/1.1\r\n`;
+      for (const [k, v] of Object.entries(headers)) for (const one of Array.isArray(v) ? v : [v]) head1 += `${k}: ${one}\r\n`;
+      upstream.write(`${head1}\r\n`);
+      if (head.length) upstream.write(head);
+      socket.pipe(upstream).pipe(socket);
+    });
+    socket.on('close', () => upstream.destroy());
+    upstream.on('close', () => socket.destroy());
+  }
+}
+
+/** One request's journey to an upstream, possibly several tries on different shards. */
+class Attempt implements Dispatcher.DispatchHandler {
+  private decision!: Decision;
+  private tries = 0;
+  private started = false;
+  private retried = false;
+  private controller: Dispatcher.DispatchController | undefined;
+
+  constructor(
+    private readonly proxy: ProxyServer,
+    private readonly req: IncomingMessage,
+    private readonly res: ServerResponse,
+    private readonly backend: number,
+    private readonly facts: { cell: number; sourceCluster: number },
+    private readonly headers: Record<string, string | string[]>,
+    private readonly hasBody: boolean,
+    private readonly startNs: bigint,
+  ) {
+    res.on('close', () => {
+      if (!res.writableFinished) this.controller?.abort(new Error('client went away'));
+    });
+  }
+
+  send(decision: Decision, tries: number): void {
+    const { state, metrics } = this.proxy.internals.deps;
+    this.decision = decision;
+    this.tries = tries;
+    if (decision.panic) metrics.panics.inc();
+    if (decision.spilled) metrics.spillovers.inc();
+    state.live.endpointOutstanding[decision.endpoint]!++;
+    state.countRequest(decision.shard);
+    const pool = state.endpointPools[decision.endpoint]!;
+    pool.dispatch(
+      {
+        path: this.req.url ?? '/',
+        method: this.req.method as Dispatcher.HttpMethod,
+        headers: this.headers,
+        body: this.hasBody ? this.req : null,
+        upgrade: null,
+      },
+      this,
+    );
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+    this.controller = controller;
+    if (statusCode < 200) return; // 1xx informational: wait for the final response
+    this.started = true;
+    const { state } = this.proxy.internals.deps;
+    const cfg = this.proxy.internals.config;
+    const snap = state.snapshot;
+    const shard = snap.shards[this.decision.shard]!;
+    const out = downstreamResponseHeaders(headers, cfg.via);
+    if (cfg.debugHeader) out['x-served-by'] = `${shard.cluster}/${snap.endpoints[this.decision.endpoint]!.address}:${snap.endpoints[this.decision.endpoint]!.port}`;
+    if (this.proxy.isDraining) this.res.shouldKeepAlive = false;
+    if (statusCode === 502 || statusCode === 503 || statusCode === 504) this.upstreamFailed('5xx');
+    else state.outlier.success(this.decision.endpoint);
+    this.res.writeHead(statusCode, out);
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (!this.res.write(chunk)) {
+      controller.pause();
+      this.res.once('drain', () => controller.resume());
+    }
+  }
+
+  onResponseEnd(): void {
+    this.res.end();
+    this.done(this.res.statusCode);
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error & { code?: string }): void {
+    const { state, metrics } = this.proxy.internals.deps;
+    const cfg = this.proxy.internals.config;
+    const snap = state.snapshot;
+    const shard = snap.shards[this.decision.shard]!;
+    state.live.endpointOutstanding[this.decision.endpoint]!--;
+    if (this.retried) this.proxy.releaseRetry();
+    this.retried = false;
+    if (this.res.destroyed || (this.res.writableEnded && this.started)) {
+      this.finish(this.res.statusCode || 499, shard);
+      return;
+    }
+    const kind = err.code ?? err.name;
+    metrics.upstreamErrors.inc({ cluster: shard.cluster, kind });
+    this.upstreamFailed('error');
+    if (this.started) {
+      // Headers are out: the only honest thing left is to cut the response.
+      this.res.destroy(err);
+      this.finish(this.res.statusCode, shard);
+      return;
+    }
+    // A streamed request body cannot be replayed, so only bodiless requests are retried; those
+    // are idempotent by construction, whatever the method.
+    const canRetry = RETRYABLE.has(kind) && this.tries < cfg.retry.attempts && !this.hasBody && this.proxy.takeRetry();
+    if (canRetry) {
+      const next = choose(this.facts, snap, state.live, this.backend, this.proxy.internals.rng, { shard: this.decision.shard, endpoint: this.decision.endpoint }, newDecision());
+      if (next.endpoint >= 0 && next.endpoint !== this.decision.endpoint) {
+        metrics.retries.inc();
+        this.retried = true;
+        this.send(next, this.tries + 1);
+        return;
+      }
+      this.proxy.releaseRetry();
+    }
+    const code: ProxyErrorCode = kind === 'UND_ERR_HEADERS_TIMEOUT' || kind === 'UND_ERR_BODY_TIMEOUT' ? 'E_UPSTREAM_TIMEOUT' : 'E_BAD_GATEWAY';
+    sendProxyError(this.res, code, this.proxy.isDraining);
+    this.finish(this.res.statusCode, shard);
+  }
+
+  private upstreamFailed(_kind: string): void {
+    const { state, metrics } = this.proxy.internals.deps;
+    const snap = state.snapshot;
+    const b = snap.backends[this.backend]!;
+    const first = snap.shards[b.shards[0]!]!;
+    const last = snap.shards[b.shards[b.shards.length - 1]!]!;
+    const start = first.endpointStart;
+    const count = last.endpointStart + last.endpointCount - start;
+    if (state.outlier.failure(this.decision.endpoint, Date.now(), start, count)) {
+      metrics.ejections.inc({ cluster: snap.shards[this.decision.shard]!.cluster });
+      state.refreshHealth(this.decision.endpoint);
+    }
+  }
+
+  private done(status: number): void {
+    const { state } = this.proxy.internals.deps;
+    state.live.endpointOutstanding[this.decision.endpoint]!--;
+    if (this.retried) this.proxy.releaseRetry();
+    this.finish(status, state.snapshot.shards[this.decision.shard]!);
+  }
+
+  private finish(status: number, shard: { cluster: string; region: string }): void {
+    const { state, metrics } = this.proxy.internals.deps;
+    const seconds = Number(process.hrtime.bigint() - this.startNs) / 1e9;
+    metrics.requestDone(state.snapshot.backends[this.backend]!.name, shard.cluster, shard.region, status, seconds);
+    this.proxy.finished();
+  }
+}
