@@ -1,4 +1,6 @@
+import cluster from 'node:cluster';
 import { watch, type FSWatcher } from 'node:fs';
+import { AggregatorRegistry } from 'prom-client';
 import { resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
@@ -85,6 +87,12 @@ export async function startProxyWith(config: ProxyConfig, table: unknown, opts: 
   state.setTable(table);
   state.startTicker();
   const metrics = new ProxyMetrics();
+  // In a node:cluster worker, the primary's admin port asks each worker for its metrics.
+  // (Constructing an AggregatorRegistry is what installs prom-client's worker-side listener.)
+  if (cluster.isWorker) {
+    new AggregatorRegistry();
+    AggregatorRegistry.setRegistries([metrics.registry]);
+  }
   metrics.tableVersion.set({ version: state.snapshot.version }, 1);
   const proxy = new ProxyServer(config, { state, trusted: new CidrMap(config.trustedProxies.map((c) => [c, true as const]), 'trustedProxies CIDR'), metrics, logger });
   const addresses = await proxy.listen();
