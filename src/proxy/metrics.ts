@@ -19,7 +19,16 @@ export class ProxyMetrics {
   readonly ejections = new Counter({ name: 'meridian_proxy_outlier_ejections_total', help: 'Endpoints ejected by passive outlier detection', labelNames: ['cluster'], registers: [this.registry] });
   readonly spillovers = new Counter({ name: 'meridian_proxy_spillover_total', help: 'Requests sent past the nearest region for capacity', registers: [this.registry] });
   readonly panics = new Counter({ name: 'meridian_proxy_panic_total', help: 'Requests routed in panic mode (nothing healthy)', registers: [this.registry] });
-  readonly inFlight = new Gauge({ name: 'meridian_proxy_in_flight_requests', help: 'Requests being proxied', registers: [this.registry] });
+  /** Read at scrape time, so the request path pays nothing for it. */
+  inFlightSource: () => number = () => 0;
+  readonly inFlight = new Gauge({
+    name: 'meridian_proxy_in_flight_requests',
+    help: 'Requests being proxied',
+    registers: [this.registry],
+    collect: () => {
+      this.inFlight.set(this.inFlightSource());
+    },
+  });
   readonly shardHealthy = new Gauge({ name: 'meridian_proxy_shard_healthy_endpoints', help: 'Healthy endpoints per shard', labelNames: ['backend', 'cluster'], registers: [this.registry] });
   readonly tableVersion = new Gauge({ name: 'meridian_proxy_table_info', help: 'The routing table in use (value 1)', labelNames: ['version'], registers: [this.registry] });
 

@@ -35,6 +35,8 @@ export class ProxyServer {
   private inFlight = 0;
   private retriesInFlight = 0;
   private readonly rng: () => number;
+  /** Reused for each request's first choice (synchronous); an Attempt copies what it keeps. */
+  private readonly scratch = newDecision();
   /** Upgraded connections (WebSocket tunnels): the HTTP server no longer tracks them. */
   private readonly tunnels = new Set<Duplex>();
 
@@ -43,6 +45,7 @@ export class ProxyServer {
     private readonly deps: ProxyServerDeps,
   ) {
     this.rng = deps.rng ?? Math.random;
+    deps.metrics.inFlightSource = () => this.inFlight;
   }
 
   get isDraining(): boolean {
@@ -112,20 +115,18 @@ export class ProxyServer {
     const peer = normalizeIP(req.socket.remoteAddress ?? '');
     const client = clientAddress(peer, req.headers['x-forwarded-for'], (ip) => this.deps.trusted.has(ip));
     const facts = { cell: state.cellOf(client.ip), sourceCluster: snap.clientCIDRs.get(client.ip) ?? -1 };
-    const decision = choose(facts, snap, state.live, backend, this.rng, undefined, newDecision());
+    const decision = choose(facts, snap, state.live, backend, this.rng, undefined, this.scratch);
     if (decision.endpoint < 0) return sendProxyError(res, 'E_NO_BACKEND', this.draining);
     const hasBody = declared > 0 || req.headers['transfer-encoding'] !== undefined;
     const headers = upstreamRequestHeaders(req.headers, peer, { clientIP: client.ip, peerTrusted: client.peerTrusted, proto: 'http', via: this.config.via });
     this.inFlight++;
-    this.deps.metrics.inFlight.inc();
-    const attempt = new Attempt(this, req, res, backend, facts, headers, hasBody, process.hrtime.bigint());
+    const attempt = new Attempt(this, req, res, backend, facts, headers, hasBody, performance.now());
     attempt.send(decision, 0);
   }
 
   /** @internal called by Attempt */
   finished(): void {
     this.inFlight--;
-    this.deps.metrics.inFlight.dec();
   }
 
   /** @internal Retry budget: retries in flight stay under a share of all in flight (min N). */
@@ -185,7 +186,7 @@ export class ProxyServer {
 
 /** One request's journey to an upstream, possibly several tries on different shards. */
 class Attempt implements Dispatcher.DispatchHandler {
-  private decision!: Decision;
+  private readonly decision: Decision = newDecision();
   private tries = 0;
   private started = false;
   private retried = false;
@@ -199,7 +200,7 @@ class Attempt implements Dispatcher.DispatchHandler {
     private readonly facts: { cell: number; sourceCluster: number },
     private readonly headers: Record<string, string | string[]>,
     private readonly hasBody: boolean,
-    private readonly startNs: bigint,
+    private readonly startMs: number,
   ) {
     res.on('close', () => {
       if (!res.writableFinished) this.controller?.abort(new Error('client went away'));
@@ -208,7 +209,7 @@ class Attempt implements Dispatcher.DispatchHandler {
 
   send(decision: Decision, tries: number): void {
     const { state, metrics } = this.proxy.internals.deps;
-    this.decision = decision;
+    Object.assign(this.decision, decision);
     this.tries = tries;
     if (decision.panic) metrics.panics.inc();
     if (decision.spilled) metrics.spillovers.inc();
@@ -321,7 +322,7 @@ class Attempt implements Dispatcher.DispatchHandler {
 
   private finish(status: number, shard: { cluster: string; region: string }): void {
     const { state, metrics } = this.proxy.internals.deps;
-    const seconds = Number(process.hrtime.bigint() - this.startNs) / 1e9;
+    const seconds = (performance.now() - this.startMs) / 1000;
     metrics.requestDone(state.snapshot.backends[this.backend]!.name, shard.cluster, shard.region, status, seconds);
     this.proxy.finished();
   }

@@ -1,0 +1,146 @@
+// Proxy throughput, latency and CPU per request: Meridian (routing, GeoIP and metrics on) against
+// baselines measured in the same run — direct to the origin, a bare undici dispatch proxy,
+// node http-proxy, fastify + @fastify/reply-from, and nginx (one worker) when installed.
+// Like the reference figures: origin + loader on CPU 0, the proxy on CPU 1 (taskset), 50
+// connections, keep-alive on both legs, interleaved rounds, medians.
+// Run: npm run build && node bench/proxy.js [--duration 5] [--rounds 3] [--connections 50]
+import { execFileSync, fork, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+
+const { values } = parseArgs({ options: { duration: { type: 'string', default: '5' }, rounds: { type: 'string', default: '3' }, connections: { type: 'string', default: '50' } } });
+const duration = Number(values.duration);
+const rounds = Number(values.rounds);
+const connections = Number(values.connections);
+const here = new URL('.', import.meta.url).pathname;
+const hasTaskset = (() => {
+  try {
+    execFileSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+if (hasTaskset) execFileSync('taskset', ['-pc', '0', String(process.pid)], { stdio: 'ignore' });
+const pin = (cpu, pid) => hasTaskset && execFileSync('taskset', ['-apc', String(cpu), String(pid)], { stdio: 'ignore' });
+const nginxBin = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p));
+const work = mkdtempSync(join(tmpdir(), 'meridian-bench-'));
+
+function cpuTicks(pid) {
+  // utime + stime of the process and its threads, in clock ticks (USER_HZ = 100).
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(f[11]) + Number(f[12]);
+}
+
+function startNode(script, args) {
+  return new Promise((resolve, reject) => {
+    const child = fork(script, args, { stdio: 'ignore', env: { ...process.env, MERIDIAN_LOG_LEVEL: 'silent' } });
+    child.once('message', () => resolve(child));
+    child.once('error', reject);
+  });
+}
+
+async function startMeridian(port, originPort) {
+  const config = join(work, 'meridian.yaml');
+  writeFileSync(
+    config,
+    [
+      `listen: [{ host: 127.0.0.1, port: ${port} }]`,
+      `admin: { host: 127.0.0.1, port: ${port + 1000} }`,
+      'region: us-central1',
+      'healthCheck: { intervalMs: 1000 }',
+      'table:',
+      '  version: bench',
+      '  defaultBackend: web',
+      '  backends:',
+      '    web:',
+      '      shards:',
+      `        - { cluster: local, region: us-central1, endpoints: [{ address: 127.0.0.1, port: ${originPort} }] }`,
+      '        - { cluster: far, region: europe-west1, endpoints: [{ address: 127.0.0.1, port: 9 }], capacityScaler: 0 }',
+    ].join('\n'),
+  );
+  const child = spawn(process.execPath, [join(here, '..', 'dist', 'cli', 'main.js'), 'proxy', '--config', config], { env: { ...process.env, MERIDIAN_LOG_LEVEL: 'silent' }, stdio: ['ignore', 'pipe', 'ignore'] });
+  await new Promise((resolve) => child.stdout.once('data', resolve));
+  return child;
+}
+
+async function startNginx(port, originPort) {
+  const dir = join(work, 'nginx');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(
+    join(dir, 'nginx.conf'),
+    `worker_processes 1; daemon off; pid ${dir}/nginx.pid; error_log ${dir}/error.log;
+events { worker_connections 4096; }
+http { access_log off; upstream o { server 127.0.0.1:${originPort}; keepalive 128; }
+  server { listen 127.0.0.1:${port}; location / { proxy_pass http://o; proxy_http_version 1.1; proxy_set_header Connection ""; } } }`,
+  );
+  const child = spawn(nginxBin, ['-c', join(dir, 'nginx.conf'), '-p', dir], { stdio: 'ignore' });
+  await new Promise((r) => setTimeout(r, 500));
+  // The worker is nginx's child: measure that one.
+  const worker = execFileSync('pgrep', ['-P', String(child.pid)]).toString().trim().split('\n')[0];
+  return { child, cpuPid: Number(worker) };
+}
+
+function load(port) {
+  return new Promise((resolve, reject) => {
+    autocannon({ url: `http://127.0.0.1:${port}/`, connections, duration, pipelining: 1 }, (err, r) => (err ? reject(err) : resolve(r)));
+  });
+}
+
+const originPort = 19100;
+const origin = await startNode(join(here, 'servers', 'origin.js'), [String(originPort)]);
+pin(0, origin.pid);
+const targets = [
+  { name: 'direct', port: originPort, start: async () => ({ child: null, cpuPid: null }) },
+  { name: 'meridian', port: 19101, start: async (p) => startMeridian(p, originPort).then((c) => ({ child: c, cpuPid: c.pid })) },
+  { name: 'bare undici dispatch', port: 19102, start: async (p) => startNode(join(here, 'servers', 'bare-undici.js'), [String(p), String(originPort)]).then((c) => ({ child: c, cpuPid: c.pid })) },
+  { name: 'http-proxy', port: 19103, start: async (p) => startNode(join(here, 'servers', 'http-proxy.js'), [String(p), String(originPort)]).then((c) => ({ child: c, cpuPid: c.pid })) },
+  { name: 'fastify reply-from', port: 19104, start: async (p) => startNode(join(here, 'servers', 'reply-from.js'), [String(p), String(originPort)]).then((c) => ({ child: c, cpuPid: c.pid })) },
+  ...(nginxBin ? [{ name: 'nginx (1 worker)', port: 19105, start: (p) => startNginx(p, originPort) }] : []),
+];
+if (!nginxBin) console.log('note: nginx is not installed (apt-get install -y nginx); its row is skipped');
+
+const running = [];
+for (const t of targets) {
+  const r = await t.start(t.port);
+  if (r.cpuPid) pin(1, r.cpuPid);
+  running.push({ ...t, ...r, results: [] });
+}
+for (const t of running) await load(t.port).catch(() => {}); // warm-up
+for (let round = 0; round < rounds; round++) {
+  for (const t of running) {
+    const before = t.cpuPid ? cpuTicks(t.cpuPid) : 0;
+    const r = await load(t.port);
+    const ticks = t.cpuPid ? cpuTicks(t.cpuPid) - before : 0;
+    t.results.push({ rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.non2xx, usPerReq: t.cpuPid ? (ticks * 10_000) / r.requests.total : null });
+  }
+}
+const median = (xs) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const rows = running.map((t) => ({
+  name: t.name,
+  rps: Math.round(median(t.results.map((r) => r.rps))),
+  p50: median(t.results.map((r) => r.p50)),
+  p99: median(t.results.map((r) => r.p99)),
+  usPerReq: t.cpuPid ? +median(t.results.map((r) => r.usPerReq)).toFixed(1) : null,
+  errors: t.results.reduce((n, r) => n + r.errors, 0),
+}));
+const meridian = rows.find((r) => r.name === 'meridian');
+const direct = rows.find((r) => r.name === 'direct');
+console.log(`\n${'proxy'.padEnd(22)} ${'rps'.padStart(8)} ${'×direct'.padStart(8)} ${'meridian×'.padStart(10)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'µs/req'.padStart(7)} errors`);
+for (const r of rows) {
+  console.log(
+    `${r.name.padEnd(22)} ${String(r.rps).padStart(8)} ${(r.rps / direct.rps).toFixed(2).padStart(8)} ${(meridian.rps / r.rps).toFixed(2).padStart(10)} ${String(r.p50).padStart(7)} ${String(r.p99).padStart(7)} ${String(r.usPerReq ?? '–').padStart(7)} ${r.errors}`,
+  );
+}
+console.log(`\nadded latency p50 vs direct: ${meridian.p50 - direct.p50} ms, p99: ${meridian.p99 - direct.p99} ms (at saturation with ${connections} connections)`);
+mkdirSync(join(here, 'results'), { recursive: true });
+const file = join(here, 'results', `proxy-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+writeFileSync(file, JSON.stringify({ duration, rounds, connections, pinned: hasTaskset, rows }, null, 2));
+console.log(`results: ${file}`);
+for (const t of running) t.child?.kill('SIGTERM');
+origin.kill('SIGTERM');
+process.exit(0);
