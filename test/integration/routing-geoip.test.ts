@@ -51,7 +51,7 @@ describe('meridian route', () => {
     ['81.2.69.142', 'europe-west1'], // London
     ['8.8.8.8', 'us-central1'], // Mountain View
   ])('sends %s to %s, with the ranking', async (ip, region) => {
-    const r = await run(['--config', 'examples/proxy/seed-table.yaml', '--client-ip', ip]);
+    const r = await run(['--config', 'examples/proxy/static.yaml', '--client-ip', ip]);
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout) as { ranked: { region: string }[]; choice: { cluster: string; reason: string } };
     expect(out.ranked[0]!.region).toBe(region);
@@ -59,14 +59,14 @@ describe('meridian route', () => {
   });
 
   it('prefers the client\'s own cluster for an in-cluster address', async () => {
-    const r = await run(['--config', 'examples/proxy/seed-table.yaml', '--client-ip', '127.20.0.9']);
+    const r = await run(['--config', 'examples/proxy/static.yaml', '--client-ip', '127.20.0.9']);
     const out = JSON.parse(r.stdout) as { client: { sourceCluster: string }; choice: { cluster: string; reason: string } };
     expect(out.client.sourceCluster).toBe('gce-europe-west1-c');
     expect(out.choice).toMatchObject({ cluster: 'gce-europe-west1-c', reason: 'in-cluster' });
   });
 
   it('rejects bad input with stable codes', async () => {
-    expect((await run(['--config', 'examples/proxy/seed-table.yaml', '--client-ip', 'nope'])).stderr).toContain('E_CLI_ARG');
+    expect((await run(['--config', 'examples/proxy/static.yaml', '--client-ip', 'nope'])).stderr).toContain('E_CLI_ARG');
     expect((await run(['--config', 'package.json', '--client-ip', '1.1.1.1'])).stderr).toContain('E_CONFIG_INVALID');
   });
 });
