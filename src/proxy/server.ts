@@ -294,7 +294,9 @@ class Attempt implements Dispatcher.DispatchHandler {
       }
       this.proxy.releaseRetry();
     }
-    const code: ProxyErrorCode = kind === 'UND_ERR_HEADERS_TIMEOUT' || kind === 'UND_ERR_BODY_TIMEOUT' ? 'E_UPSTREAM_TIMEOUT' : 'E_BAD_GATEWAY';
+    // Nobody could even be connected to: that is "no backend answers" (503, retry later).
+    const code: ProxyErrorCode =
+      kind === 'UND_ERR_HEADERS_TIMEOUT' || kind === 'UND_ERR_BODY_TIMEOUT' ? 'E_UPSTREAM_TIMEOUT' : kind === 'ECONNREFUSED' || kind === 'UND_ERR_CONNECT_TIMEOUT' ? 'E_NO_BACKEND' : 'E_BAD_GATEWAY';
     sendProxyError(this.res, code, this.proxy.isDraining);
     this.finish(this.res.statusCode, shard);
   }
