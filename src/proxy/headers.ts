@@ -9,6 +9,18 @@ function connectionTokens(value: string | string[] | undefined): Set<string> | u
   return tokens.length ? new Set(tokens) : undefined;
 }
 
+/** The end-to-end headers: hop-by-hop ones and those the Connection header names removed. */
+function endToEnd(headers: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
+  const listed = connectionTokens(headers.connection);
+  const out: Record<string, string | string[]> = {};
+  for (const name in headers) {
+    const v = headers[name];
+    if (v === undefined || HOP_BY_HOP.has(name) || listed?.has(name)) continue;
+    out[name] = v;
+  }
+  return out;
+}
+
 export interface ForwardFacts {
   /** The client address the proxy settled on (peer, or first untrusted XFF hop). */
   clientIP: string;
@@ -20,13 +32,7 @@ export interface ForwardFacts {
 
 /** Request headers for the upstream: hop-by-hop removed, X-Forwarded-*, Via; Host kept. */
 export function upstreamRequestHeaders(headers: IncomingHttpHeaders, peer: string, facts: ForwardFacts, keepUpgrade = false): Record<string, string | string[]> {
-  const listed = connectionTokens(headers.connection);
-  const out: Record<string, string | string[]> = {};
-  for (const name in headers) {
-    const v = headers[name];
-    if (v === undefined || HOP_BY_HOP.has(name) || listed?.has(name)) continue;
-    out[name] = v;
-  }
+  const out = endToEnd(headers);
   if (keepUpgrade && headers.upgrade) {
     // An upgrade is the one hop-by-hop exchange a tunnelling proxy passes on.
     out.connection = 'Upgrade';
@@ -44,13 +50,7 @@ export function upstreamRequestHeaders(headers: IncomingHttpHeaders, peer: strin
 
 /** Response headers for the client: hop-by-hop removed, Via appended. */
 export function downstreamResponseHeaders(headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>, via: string): Record<string, string | string[]> {
-  const listed = connectionTokens(headers.connection);
-  const out: Record<string, string | string[]> = {};
-  for (const name in headers) {
-    const v = headers[name];
-    if (v === undefined || HOP_BY_HOP.has(name) || listed?.has(name)) continue;
-    out[name] = v;
-  }
+  const out = endToEnd(headers);
   const prior = headers.via;
   out.via = prior ? `${Array.isArray(prior) ? prior.join(', ') : prior}, 1.1 ${via}` : `1.1 ${via}`;
   return out;

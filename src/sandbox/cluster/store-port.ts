@@ -1,43 +1,13 @@
 /**
- * The part of the emulated API server's in-process store that the simulated controllers use.
- * Declared here structurally so the simulation depends on behaviour, not on the store's class.
+ * The part of the emulated API server's in-process store that the simulated controllers use:
+ * an interface, so the simulation depends on behaviour, not on the store's class.
  */
-export interface Obj {
-  apiVersion: string;
-  kind: string;
-  metadata: {
-    name?: string;
-    generateName?: string;
-    namespace?: string;
-    uid?: string;
-    resourceVersion?: string;
-    generation?: number;
-    creationTimestamp?: string;
-    deletionTimestamp?: string;
-    labels?: Record<string, string>;
-    annotations?: Record<string, string>;
-    finalizers?: string[];
-    ownerReferences?: OwnerRef[];
-    [k: string]: unknown;
-  };
-  [k: string]: unknown;
-}
+import type { KubeObject, OwnerReference, ResourceRef, WatchEventType } from '../apiserver/store.js';
 
-export interface OwnerRef {
-  apiVersion: string;
-  kind: string;
-  name: string;
-  uid: string;
-  controller?: boolean;
-  blockOwnerDeletion?: boolean;
-}
-
-export interface Ref {
-  group: string;
-  resource: string;
-}
-
-export type EventType = 'ADDED' | 'MODIFIED' | 'DELETED';
+export type Obj = KubeObject;
+export type OwnerRef = OwnerReference;
+export type Ref = ResourceRef;
+export type EventType = WatchEventType;
 
 export interface StorePort {
   get(ref: Ref, namespace: string | undefined, name: string): Obj | undefined;
@@ -50,6 +20,11 @@ export interface StorePort {
 
 export const R = {
   pods: { group: '', resource: 'pods' },
+  secrets: { group: '', resource: 'secrets' },
+  configMaps: { group: '', resource: 'configmaps' },
+  ingresses: { group: 'networking.k8s.io', resource: 'ingresses' },
+  clusters: { group: 'federation.meridian.dev', resource: 'clusters' },
+  leases: { group: 'coordination.k8s.io', resource: 'leases' },
   nodes: { group: '', resource: 'nodes' },
   services: { group: '', resource: 'services' },
   endpoints: { group: '', resource: 'endpoints' },

@@ -8,15 +8,8 @@ import { startSandbox, type Sandbox } from '../../../src/sandbox/sandbox.js';
 import { Kubectl, pathKubectl } from '../../helpers/kubectl.js';
 import { tempDir } from '../../helpers/tmp.js';
 import { waitFor } from '../../helpers/wait.js';
+import { R } from '../../../src/sandbox/cluster/store-port.js';
 
-const R = {
-  rs: { group: 'apps', resource: 'replicasets' },
-  svc: { group: '', resource: 'services' },
-  ing: { group: 'networking.k8s.io', resource: 'ingresses' },
-  secrets: { group: '', resource: 'secrets' },
-  cm: { group: '', resource: 'configmaps' },
-  events: { group: '', resource: 'events' },
-};
 const VIP = '130.211.40.186';
 
 describe('federation controller: the seed walkthrough and its failure cases', () => {
@@ -66,9 +59,9 @@ describe('federation controller: the seed walkthrough and its failure cases', ()
   it('propagates the seed Service, Ingress and ReplicaSet: same VIP everywhere, nginx 1/1/1 in each cluster', async () => {
     const out = await fed(['create', '-f', 'examples/services/nginx.yaml', '-f', 'examples/ingress/ingress.yaml', '-f', 'examples/replicasets/nginx-rs.yaml']);
     expect(out).toContain('service/nginx created');
-    await waitFor(() => inAll(R.svc, 'nginx') && inAll(R.ing, 'nginx', (o) => JSON.stringify(o.status).includes(VIP)), { what: 'service and ingress in all members' });
+    await waitFor(() => inAll(R.services, 'nginx') && inAll(R.ingresses, 'nginx', (o) => JSON.stringify(o.status).includes(VIP)), { what: 'service and ingress in all members' });
     const rsState = () => names().map((c) => {
-      const rs = member(c).get(R.rs, 'default', 'nginx');
+      const rs = member(c).get(R.replicaSets, 'default', 'nginx');
       return `${c}:${(rs?.spec as { replicas?: number } | undefined)?.replicas}/${(rs?.status as { readyReplicas?: number } | undefined)?.readyReplicas}`;
     });
     await waitFor(() => rsState().every((s) => s.endsWith(':1/1')), { what: `nginx 1/1/1 in every member`, timeoutMs: 20_000 }).catch((err: Error) => {
@@ -88,9 +81,9 @@ describe('federation controller: the seed walkthrough and its failure cases', ()
 
   it('places the preferences ReplicaSet where the seed annotation says', async () => {
     await fed(['create', '-f', 'examples/replicasets/nginx-us.yaml']);
-    await waitFor(() => ['gce-us-central1-a', 'gce-us-central1-b'].every((c) => (member(c).get(R.rs, 'default', 'nginx-us')?.spec as { replicas?: number } | undefined)?.replicas === 2), { what: '2+2 in us-central1-a/b' });
+    await waitFor(() => ['gce-us-central1-a', 'gce-us-central1-b'].every((c) => (member(c).get(R.replicaSets, 'default', 'nginx-us')?.spec as { replicas?: number } | undefined)?.replicas === 2), { what: '2+2 in us-central1-a/b' });
     for (const c of names().filter((n) => n !== 'gce-us-central1-a' && n !== 'gce-us-central1-b')) {
-      expect((member(c).get(R.rs, 'default', 'nginx-us')?.spec as { replicas?: number } | undefined)?.replicas ?? 0).toBe(0);
+      expect((member(c).get(R.replicaSets, 'default', 'nginx-us')?.spec as { replicas?: number } | undefined)?.replicas ?? 0).toBe(0);
     }
   });
 
@@ -120,30 +113,30 @@ describe('federation controller: the seed walkthrough and its failure cases', ()
 
   it('leaves a pre-existing object alone with a ConflictResolution event, and adopts it on request', async () => {
     const store = member('gce-us-central1-a');
-    store.create(R.cm, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'settings', namespace: 'default' }, data: { mine: 'yes' } });
+    store.create(R.configMaps, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'settings', namespace: 'default' }, data: { mine: 'yes' } });
     await fed(['create', '-f', '-'], 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  color: blue\n');
-    await waitFor(() => names().filter((c) => c !== 'gce-us-central1-a').every((c) => member(c).get(R.cm, 'default', 'settings')), { what: 'propagated elsewhere' });
+    await waitFor(() => names().filter((c) => c !== 'gce-us-central1-a').every((c) => member(c).get(R.configMaps, 'default', 'settings')), { what: 'propagated elsewhere' });
     await waitFor(() => sb.federation.store.list(R.events, 'default').items.some((e) => e.reason === 'ConflictResolution' && String(e.message).includes('gce-us-central1-a')), { what: 'conflict event' });
-    expect(store.get(R.cm, 'default', 'settings')!.data).toEqual({ mine: 'yes' });
+    expect(store.get(R.configMaps, 'default', 'settings')!.data).toEqual({ mine: 'yes' });
     // Events stay in the federation.
     expect(store.list(R.events, 'default').items.some((e) => e.reason === 'ConflictResolution')).toBe(false);
     await fed(['annotate', 'configmap', 'settings', 'federation.meridian.dev/adopt=true']);
-    await waitFor(() => JSON.stringify(store.get(R.cm, 'default', 'settings')!.data) === JSON.stringify({ color: 'blue' }), { what: 'adopted' });
+    await waitFor(() => JSON.stringify(store.get(R.configMaps, 'default', 'settings')!.data) === JSON.stringify({ color: 'blue' }), { what: 'adopted' });
   });
 
   it('keeps serving the others while one member hangs', async () => {
     await sb.faults.setClusterApi('gce-asia-east1-b', 'hang');
     const started = Date.now();
     await fed(['create', '-f', '-'], 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: while-hanging\ndata:\n  a: "1"\n');
-    await waitFor(() => names().filter((c) => c !== 'gce-asia-east1-b').every((c) => member(c).get(R.cm, 'default', 'while-hanging')), { what: 'propagated to the healthy members' });
+    await waitFor(() => names().filter((c) => c !== 'gce-asia-east1-b').every((c) => member(c).get(R.configMaps, 'default', 'while-hanging')), { what: 'propagated to the healthy members' });
     expect(Date.now() - started).toBeLessThan(10_000);
     await sb.faults.setClusterApi('gce-asia-east1-b', 'up');
-    await waitFor(() => member('gce-asia-east1-b').get(R.cm, 'default', 'while-hanging'), { what: 'hanging member caught up' });
+    await waitFor(() => member('gce-asia-east1-b').get(R.configMaps, 'default', 'while-hanging'), { what: 'hanging member caught up' });
   });
 
   it('cascades deletion to members, and orphans on request', async () => {
     await fed(['delete', 'configmap', 'while-hanging']);
-    await waitFor(() => names().every((c) => !member(c).get(R.cm, 'default', 'while-hanging')), { what: 'deleted everywhere' });
+    await waitFor(() => names().every((c) => !member(c).get(R.configMaps, 'default', 'while-hanging')), { what: 'deleted everywhere' });
     await fed(['annotate', 'secret', 'creds', 'federation.kubernetes.io/orphan=true']);
     await fed(['delete', 'secret', 'creds']);
     await waitFor(async () => (await k.run(['--context', 'federation-cluster', 'get', 'secret', 'creds'])).code === 1, { what: 'federated secret gone' });
@@ -153,9 +146,9 @@ describe('federation controller: the seed walkthrough and its failure cases', ()
   it('reports a malformed preferences annotation and spreads evenly instead', async () => {
     await fed(['create', '-f', '-'], 'apiVersion: apps/v1\nkind: ReplicaSet\nmetadata:\n  name: badprefs\n  annotations:\n    federation.kubernetes.io/replica-set-preferences: "{"\nspec:\n  replicas: 9\n  selector: {matchLabels: {app: badprefs}}\n  template:\n    metadata: {labels: {app: badprefs}}\n    spec: {containers: [{name: c, image: nginx}]}\n');
     await waitFor(() => sb.federation.store.list(R.events, 'default').items.some((e) => e.reason === 'InvalidPreferences'), { what: 'InvalidPreferences event' });
-    await waitFor(() => inAll(R.rs, 'badprefs', (o) => (o.spec as { replicas: number }).replicas === 1), { what: 'even spread' });
+    await waitFor(() => inAll(R.replicaSets, 'badprefs', (o) => (o.spec as { replicas: number }).replicas === 1), { what: 'even spread' });
     await waitFor(() => {
-      const rs = sb.federation.store.get(R.rs, 'default', 'badprefs');
+      const rs = sb.federation.store.get(R.replicaSets, 'default', 'badprefs');
       return ((rs?.status as { conditions?: { type: string; status: string; reason: string }[] } | undefined)?.conditions ?? []).some((c) => c.type === 'Propagated' && c.status === 'False' && c.reason === 'InvalidPreferences');
     }, { what: 'Propagated=False condition' });
   });
@@ -189,7 +182,7 @@ describe('federation controller: the seed walkthrough and its failure cases', ()
       expect(standby.elector.isLeader).toBe(true);
       // The new leader reconciles: a new object still propagates.
       await fed(['create', '-f', '-'], 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: after-failover\n');
-      await waitFor(() => inAll(R.cm, 'after-failover'), { what: 'propagation by the new leader' });
+      await waitFor(() => inAll(R.configMaps, 'after-failover'), { what: 'propagation by the new leader' });
     } finally {
       await standby.stop();
     }

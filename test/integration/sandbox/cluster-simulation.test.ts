@@ -6,17 +6,8 @@ import { startSandbox, type Sandbox } from '../../../src/sandbox/sandbox.js';
 import { Kubectl, pathKubectl } from '../../helpers/kubectl.js';
 import { tempDir } from '../../helpers/tmp.js';
 import { waitFor } from '../../helpers/wait.js';
+import { R } from '../../../src/sandbox/cluster/store-port.js';
 
-const R = {
-  pods: { group: '', resource: 'pods' },
-  rs: { group: 'apps', resource: 'replicasets' },
-  deploy: { group: 'apps', resource: 'deployments' },
-  svc: { group: '', resource: 'services' },
-  ep: { group: '', resource: 'endpoints' },
-  slices: { group: 'discovery.k8s.io', resource: 'endpointslices' },
-  clusters: { group: 'federation.meridian.dev', resource: 'clusters' },
-  secrets: { group: '', resource: 'secrets' },
-};
 
 function httpGet(host: string, port: number, path = '/'): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -91,14 +82,14 @@ describe('simulated member clusters', () => {
 
     // Endpoints name the real address and port; the page names the zone, as in the seed.
     const ep = await waitFor(() => {
-      const e = sb.members.get('gce-asia-east1-b')!.store.get(R.ep, 'default', 'nginx');
+      const e = sb.members.get('gce-asia-east1-b')!.store.get(R.endpoints, 'default', 'nginx');
       const subsets = (e?.subsets as { addresses?: { ip: string }[]; ports: { port: number }[] }[] | undefined) ?? [];
       return subsets[0]?.addresses?.length === 9 ? subsets[0] : undefined;
     }, { what: '9 ready endpoints' });
     const page = await httpGet(ep.addresses![0]!.ip, ep.ports[0]!.port);
     expect(page.status).toBe(200);
     expect(page.body).toContain('<h1>Welcome to the global site! You are being served from asia-east1-b</h1>');
-    const slices = sb.members.get('gce-asia-east1-b')!.store.list(R.slices, 'default').items;
+    const slices = sb.members.get('gce-asia-east1-b')!.store.list(R.endpointSlices, 'default').items;
     expect(slices[0]!.endpoints).toHaveLength(9);
     expect((slices[0]!.endpoints as { zone: string }[])[0]!.zone).toBe('asia-east1-b');
 
@@ -110,7 +101,7 @@ describe('simulated member clusters', () => {
 
   it('leaves pods Pending and Unschedulable past the cluster capacity', async () => {
     const store = sb.members.get('gce-europe-west1-b')!.store;
-    store.create(R.rs, replicaSet('big', 5, '400m')); // 2 nodes × 1000m fit 4 pods of 400m
+    store.create(R.replicaSets, replicaSet('big', 5, '400m')); // 2 nodes × 1000m fit 4 pods of 400m
     await waitFor(() => podsOf(sb, 'gce-europe-west1-b', 'big').filter((p) => phase(p) === 'Running').length === 4, { what: '4 running' });
     const pending = await waitFor(() => {
       const p = podsOf(sb, 'gce-europe-west1-b', 'big').find((x) => ((x.status as { conditions?: { reason?: string }[] }).conditions ?? []).some((c) => c.reason === 'Unschedulable'));
@@ -125,8 +116,8 @@ describe('simulated member clusters', () => {
     expect(described).toMatch(/FailedScheduling\s+.*0\/2 nodes are available: 2 Insufficient cpu\./);
 
     // Scaling down frees room; the pending pod is the first to go.
-    const rs = store.get(R.rs, 'default', 'big')!;
-    store.update(R.rs, { ...rs, spec: { ...(rs.spec as object), replicas: 4 } });
+    const rs = store.get(R.replicaSets, 'default', 'big')!;
+    store.update(R.replicaSets, { ...rs, spec: { ...(rs.spec as object), replicas: 4 } });
     await waitFor(() => {
       const pods = podsOf(sb, 'gce-europe-west1-b', 'big');
       return pods.length === 4 && pods.every((p) => phase(p) === 'Running');
@@ -136,24 +127,24 @@ describe('simulated member clusters', () => {
   it('rolls a Deployment onto a ReplicaSet and collects garbage when it goes', async () => {
     const store = sb.members.get('gce-us-central1-a')!.store;
     const rs = replicaSet('app', 2);
-    store.create(R.deploy, { ...rs, kind: 'Deployment' });
+    store.create(R.deployments, { ...rs, kind: 'Deployment' });
     await waitFor(() => {
-      const d = store.get(R.deploy, 'default', 'app');
+      const d = store.get(R.deployments, 'default', 'app');
       return (d?.status as { availableReplicas?: number } | undefined)?.availableReplicas === 2;
     }, { what: 'deployment available' });
     const out = await k.ok(['--context', 'gce-us-central1-a', 'get', 'deploy,rs']);
     expect(out).toMatch(/^deployment\.apps\/app\s+2\/2\s+2\s+2\s/m);
     expect(out).toMatch(/^replicaset\.apps\/app-[a-z0-9]{10}\s+2\s+2\s+2\s/m);
     expect(await k.ok(['--context', 'gce-us-central1-a', 'delete', 'deployment', 'app'])).toContain('deployment.apps "app" deleted');
-    await waitFor(() => store.list(R.rs, 'default').items.length === 0 && podsOf(sb, 'gce-us-central1-a', 'app').length === 0, { what: 'RS and pods collected' });
+    await waitFor(() => store.list(R.replicaSets, 'default').items.length === 0 && podsOf(sb, 'gce-us-central1-a', 'app').length === 0, { what: 'RS and pods collected' });
   });
 
   it('orphans dependents on request', async () => {
     const store = sb.members.get('gce-us-central1-b')!.store;
-    store.create(R.rs, replicaSet('keep', 1));
+    store.create(R.replicaSets, replicaSet('keep', 1));
     await waitFor(() => podsOf(sb, 'gce-us-central1-b', 'keep').some((p) => phase(p) === 'Running'), { what: 'running pod' });
     await k.ok(['--context', 'gce-us-central1-b', 'delete', 'rs', 'keep', '--cascade=orphan']);
-    await waitFor(() => !store.get(R.rs, 'default', 'keep'), { what: 'rs gone' });
+    await waitFor(() => !store.get(R.replicaSets, 'default', 'keep'), { what: 'rs gone' });
     const orphan = podsOf(sb, 'gce-us-central1-b', 'keep');
     expect(orphan).toHaveLength(1);
     expect(orphan[0]!.metadata.ownerReferences ?? []).toEqual([]);
@@ -162,8 +153,8 @@ describe('simulated member clusters', () => {
   it('injects and undoes faults: pod kill, readiness failure, API outage, zone outage', async () => {
     const cluster = 'gce-asia-east1-c';
     const member = sb.members.get(cluster)!;
-    member.store.create(R.rs, replicaSet('f', 2));
-    member.store.create(R.svc, { apiVersion: 'v1', kind: 'Service', metadata: { name: 'f', namespace: 'default' }, spec: { selector: { app: 'f' }, ports: [{ port: 80, targetPort: 80, protocol: 'TCP' }] } });
+    member.store.create(R.replicaSets, replicaSet('f', 2));
+    member.store.create(R.services, { apiVersion: 'v1', kind: 'Service', metadata: { name: 'f', namespace: 'default' }, spec: { selector: { app: 'f' }, ports: [{ port: 80, targetPort: 80, protocol: 'TCP' }] } });
     await waitFor(() => podsOf(sb, cluster, 'f').filter((p) => phase(p) === 'Running').length === 2, { what: '2 running' });
     const [victim, other] = podsOf(sb, cluster, 'f');
 
@@ -182,7 +173,7 @@ describe('simulated member clusters', () => {
     expect(res.status).toBe(200);
     expect((await httpGet(podIP(other!)!, 80)).status).toBe(503);
     await waitFor(() => {
-      const e = member.store.get(R.ep, 'default', 'f');
+      const e = member.store.get(R.endpoints, 'default', 'f');
       return ((e?.subsets as { notReadyAddresses?: { ip: string }[] }[] | undefined) ?? []).some((s) => s.notReadyAddresses?.some((a) => a.ip === podIP(other!)));
     }, { what: 'not-ready address' });
     await fetch(`${sb.controlUrl}/faults/clusters/${cluster}/pods/default/${other!.metadata.name}/fail?failing=false`, { method: 'POST' });
