@@ -198,6 +198,36 @@ describe.each(CLIENTS)('$label against the emulated API server', ({ minor, binar
     }
   });
 
+  it('patches with merge, JSON and strategic-merge patches', async () => {
+    expect(await k.ok(['patch', 'configmap', 'zone-fetch', '--type', 'merge', '-p', '{"data":{"extra":"1"}}'])).toContain('configmap/zone-fetch patched');
+    expect(await k.ok(['get', 'cm', 'zone-fetch', '-o', 'jsonpath={.data.extra}'])).toBe('1');
+    await k.ok(['patch', 'configmap', 'zone-fetch', '--type', 'json', '-p', '[{"op":"remove","path":"/data/extra"}]']);
+    expect(await k.ok(['get', 'cm', 'zone-fetch', '-o', 'jsonpath={.data.extra}'])).toBe('');
+    await k.ok(['patch', 'service', 'nginx', '-p', '{"spec":{"ports":[{"port":80,"name":"web"}]}}']);
+    const ports = JSON.parse(await k.ok(['get', 'svc', 'nginx', '-o', 'jsonpath={.spec.ports}'])) as { port: number; name: string; protocol: string }[];
+    expect(ports).toHaveLength(1); // merged by port, not appended
+    expect(ports[0]).toMatchObject({ port: 80, name: 'web', protocol: 'TCP' });
+  });
+
+  it('answers a malformed body with a 400 Status, never a crash', async () => {
+    const res = await fetch(`${server.url}/api/v1/namespaces/default/configmaps`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"kind": "ConfigMap", ' });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ kind: 'Status', status: 'Failure', reason: 'BadRequest', code: 400 });
+    expect((await fetch(`${server.url}/version`)).status).toBe(200);
+  });
+
+  it('forbids new content in a terminating namespace', async () => {
+    await k.ok(['create', '-f', '-'], 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: closing\n');
+    await k.ok(['-n', 'closing', 'create', '-f', '-'], 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: held\n  finalizers: [example.com/hold]\n');
+    await k.run(['delete', 'namespace', 'closing', '--wait=false']);
+    await waitFor(async () => (await k.ok(['get', 'ns', 'closing'])).includes('Terminating'), { what: 'Terminating' });
+    const r = await k.run(['-n', 'closing', 'create', '-f', '-'], 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: late\n');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('unable to create new content in namespace closing because it is being terminated');
+    await k.ok(['-n', 'closing', 'patch', 'configmap', 'held', '--type', 'merge', '-p', '{"metadata":{"finalizers":null}}']);
+    await waitFor(async () => (await k.run(['get', 'ns', 'closing'])).code === 1, { what: 'namespace gone once the finalizer is released' });
+  });
+
   it('deletes, waiting for finalizers like a real server', async () => {
     expect(await k.ok(['delete', 'configmap', 'watched'])).toContain('configmap "watched" deleted');
     const gone = await k.run(['delete', 'configmap', 'watched']);
