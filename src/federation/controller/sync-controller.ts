@@ -232,8 +232,14 @@ export class KindSyncController {
     let preferences = DEFAULT_PREFERENCES;
     if (annotation !== undefined) {
       const parsed = parsePreferences(annotation);
-      if (parsed.ok) preferences = parsed.preferences;
-      else await this.report(fed, 'InvalidPreferences', `${this.kind.preferencesAnnotation}: ${parsed.error}; replicas are spread evenly until it is fixed`);
+      if (parsed.ok) {
+        preferences = parsed.preferences;
+        const known = new Set(this.opts.registry.all().map((m) => m.name));
+        const unknown = Object.keys(preferences.clusters).filter((c) => c !== '*' && !known.has(c));
+        if (unknown.length) {
+          await this.report(fed, 'UnknownCluster', `${this.kind.preferencesAnnotation} names cluster(s) the federation does not have: ${unknown.join(', ')}; they get no replicas`);
+        }
+      } else await this.report(fed, 'InvalidPreferences', `${this.kind.preferencesAnnotation}: ${parsed.error}; replicas are spread evenly until it is fixed`);
     }
     const current: Record<string, number> = {};
     const estimatedCapacity: Record<string, number> = {};

@@ -1,6 +1,7 @@
 import type { Logger } from '../../common/log.js';
 import { Informer } from '../../kube/informer.js';
 import { KubeApiError, KubeRest, type KObject } from '../../kube/rest.js';
+import { recordEvent } from '../controller/events.js';
 import { CLUSTERS_PATH } from '../kinds.js';
 import { nextConditions, serverAddressFor, stateOf, topologyFromNodes, type ClusterCondition, type ClusterState, type ProbeOutcome } from './health.js';
 
@@ -199,6 +200,11 @@ export class ClusterRegistry {
       JSON.stringify(status.zones) !== JSON.stringify(old.zones ?? []) ||
       conditions.some((c) => old.conditions?.find((o) => o.type === c.type)?.status !== c.status);
     if (!changed) return;
+    if (status.state !== old.state && (old.state !== undefined || status.state !== 'Ready')) {
+      const ready = status.state === 'Ready';
+      const message = ready ? 'cluster is Ready' : `cluster is ${status.state}: ${outcome.detail}`;
+      void recordEvent(this.opts.federation, { apiVersion: 'federation.meridian.dev/v1beta1', kind: 'Cluster', metadata: { ...cluster.metadata, namespace: 'default' } }, ready ? 'Normal' : 'Warning', ready ? 'ClusterReady' : `Cluster${status.state}`, message);
+    }
     try {
       await this.opts.federation.call('PUT', `${CLUSTERS_PATH}/${cluster.metadata.name}/status`, { body: { ...cluster, status } });
     } catch (err) {

@@ -98,6 +98,8 @@ describe('federation controller: the seed walkthrough and its failure cases', ()
     expect((member('gce-europe-west1-c').get(R.secrets, 'default', 'creds')!.data as { password: string }).password).toBe(Buffer.from('one').toString('base64'));
     await sb.faults.setClusterApi('gce-europe-west1-c', 'up');
     await waitFor(() => (member('gce-europe-west1-c').get(R.secrets, 'default', 'creds')?.data as { password?: string }).password === two, { what: 'caught up after return' });
+    const events = sb.federation.store.list(R.events, 'default').items.filter((e) => (e.involvedObject as { name: string }).name === 'gce-europe-west1-c');
+    expect(events.map((e) => e.reason)).toEqual(expect.arrayContaining(['ClusterOffline', 'ClusterReady']));
   });
 
   it('repairs drift in a member', async () => {
@@ -141,12 +143,21 @@ describe('federation controller: the seed walkthrough and its failure cases', ()
     await fed(['delete', 'secret', 'creds']);
     await waitFor(async () => (await k.run(['--context', 'federation-cluster', 'get', 'secret', 'creds'])).code === 1, { what: 'federated secret gone' });
     expect(names().every((c) => member(c).get(R.secrets, 'default', 'creds'))).toBe(true);
+    // propagationPolicy: Orphan (kubectl --cascade=orphan) works the same way.
+    await fed(['create', '-f', '-'], 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: keep-me\n');
+    await waitFor(() => inAll(R.configMaps, 'keep-me'), { what: 'keep-me everywhere' });
+    await fed(['delete', 'configmap', 'keep-me', '--cascade=orphan']);
+    await waitFor(async () => (await k.run(['--context', 'federation-cluster', 'get', 'configmap', 'keep-me'])).code === 1, { what: 'federated keep-me gone' });
+    expect(inAll(R.configMaps, 'keep-me', (o) => o.metadata.labels?.['federation.meridian.dev/managed-by'] === undefined)).toBe(true);
   });
 
   it('reports a malformed preferences annotation and spreads evenly instead', async () => {
     await fed(['create', '-f', '-'], 'apiVersion: apps/v1\nkind: ReplicaSet\nmetadata:\n  name: badprefs\n  annotations:\n    federation.kubernetes.io/replica-set-preferences: "{"\nspec:\n  replicas: 9\n  selector: {matchLabels: {app: badprefs}}\n  template:\n    metadata: {labels: {app: badprefs}}\n    spec: {containers: [{name: c, image: nginx}]}\n');
     await waitFor(() => sb.federation.store.list(R.events, 'default').items.some((e) => e.reason === 'InvalidPreferences'), { what: 'InvalidPreferences event' });
     await waitFor(() => inAll(R.replicaSets, 'badprefs', (o) => (o.spec as { replicas: number }).replicas === 1), { what: 'even spread' });
+    await fed(['create', '-f', '-'], 'apiVersion: apps/v1\nkind: ReplicaSet\nmetadata:\n  name: ghostprefs\n  annotations:\n    federation.kubernetes.io/replica-set-preferences: \'{"clusters": {"gce-mars-1": {"weight": 1}, "gce-asia-east1-a": {"weight": 1}}}\'\nspec:\n  replicas: 2\n  selector: {matchLabels: {app: ghost}}\n  template:\n    metadata: {labels: {app: ghost}}\n    spec: {containers: [{name: c, image: nginx}]}\n');
+    await waitFor(() => sb.federation.store.list(R.events, 'default').items.some((e) => e.reason === 'UnknownCluster' && String(e.message).includes('gce-mars-1')), { what: 'UnknownCluster event' });
+    await waitFor(() => (member('gce-asia-east1-a').get(R.replicaSets, 'default', 'ghostprefs')?.spec as { replicas?: number } | undefined)?.replicas === 2, { what: 'the known cluster gets the replicas' });
     await waitFor(() => {
       const rs = sb.federation.store.get(R.replicaSets, 'default', 'badprefs');
       return ((rs?.status as { conditions?: { type: string; status: string; reason: string }[] } | undefined)?.conditions ?? []).some((c) => c.type === 'Propagated' && c.status === 'False' && c.reason === 'InvalidPreferences');
