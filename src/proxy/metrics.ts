@@ -32,27 +32,29 @@ export class ProxyMetrics {
   readonly shardHealthy = new Gauge({ name: 'meridian_proxy_shard_healthy_endpoints', help: 'Healthy endpoints per shard', labelNames: ['backend', 'cluster'], registers: [this.registry] });
   readonly tableVersion = new Gauge({ name: 'meridian_proxy_table_info', help: 'The routing table in use (value 1)', labelNames: ['version'], registers: [this.registry] });
 
-  private readonly requestChildren = new Map<string, Counter<string>>();
-  private readonly durationChildren = new Map<string, { observe(v: number): void }>();
+  /**
+   * Per shard (keyed by the snapshot's shard object, so a table reload can never mix labels):
+   * its duration child and its request counters by status code.
+   */
+  private readonly perShard = new WeakMap<object, { duration: { observe(v: number): void }; codes: Map<number, { inc(): void }>; labels: Record<string, string> }>();
 
   constructor(defaultMetrics = true) {
     if (defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'meridian_proxy_' });
   }
 
-  requestDone(backend: string, cluster: string, region: string, code: number, seconds: number): void {
-    const key = `${backend}\u0000${cluster}\u0000${code}`;
-    let c = this.requestChildren.get(key) as unknown as { inc(): void } | undefined;
+  requestDone(shard: object, backend: string, cluster: string, region: string, code: number, seconds: number): void {
+    let m = this.perShard.get(shard);
+    if (!m) {
+      const labels = { backend, cluster, region };
+      m = { duration: this.duration.labels(labels as LabelValues<string>), codes: new Map(), labels };
+      this.perShard.set(shard, m);
+    }
+    let c = m.codes.get(code);
     if (!c) {
-      c = this.requests.labels({ backend, cluster, region, code: String(code) } as LabelValues<string>);
-      this.requestChildren.set(key, c as never);
+      c = this.requests.labels({ ...m.labels, code: String(code) } as LabelValues<string>);
+      m.codes.set(code, c);
     }
     c.inc();
-    const dkey = `${backend}\u0000${cluster}`;
-    let h = this.durationChildren.get(dkey);
-    if (!h) {
-      h = this.duration.labels({ backend, cluster, region } as LabelValues<string>);
-      this.durationChildren.set(dkey, h);
-    }
-    h.observe(seconds);
+    m.duration.observe(seconds);
   }
 }

@@ -322,10 +322,9 @@ class Attempt implements Dispatcher.DispatchHandler {
     this.finish(status, state.snapshot.shards[this.decision.shard]!);
   }
 
-  private finish(status: number, shard: { cluster: string; region: string }): void {
-    const { state, metrics } = this.proxy.internals.deps;
+  private finish(status: number, shard: { backendName: string; cluster: string; region: string }): void {
     const seconds = (performance.now() - this.startMs) / 1000;
-    metrics.requestDone(state.snapshot.backends[this.backend]!.name, shard.cluster, shard.region, status, seconds);
+    this.proxy.internals.deps.metrics.requestDone(shard, shard.backendName, shard.cluster, shard.region, status, seconds);
     this.proxy.finished();
   }
 }

@@ -14,6 +14,7 @@ export interface EndpointView {
 export interface ShardView {
   id: number;
   backend: number;
+  backendName: string;
   cluster: string;
   clusterIdx: number;
   region: string;
@@ -126,6 +127,7 @@ export function buildSnapshot(input: unknown, opts: SnapshotOptions = {}): Routi
       shards.push({
         id,
         backend: b,
+        backendName: name,
         cluster: shard.cluster,
         clusterIdx,
         region: shard.region,

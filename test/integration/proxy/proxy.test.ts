@@ -168,6 +168,15 @@ describe('meridian proxy with real HTTP backends', () => {
     expect((await body(get(port, '/', { headers: { host: 'app.test' }, localAddress: '127.0.0.4' }))).name).toBe('europe');
   });
 
+  it.each([
+    ['202.12.29.205', /^asia/], // Brisbane
+    ['81.2.69.142', /^europe$/], // London
+    ['8.8.8.8', /^us$/], // Mountain View
+    ['200.160.2.3', /^us$/], // São Paulo: the U.S. is nearer than Europe
+  ])('routes a client at %s (real GeoIP record, via a trusted proxy) to %s', async (ip, want) => {
+    expect((await body(get(port, '/', { headers: { host: 'app.test', 'x-forwarded-for': ip }, localAddress: '127.0.0.2' }))).name).toMatch(want);
+  });
+
   it('ignores X-Forwarded-For from untrusted peers and honours it from trusted ones', async () => {
     const spoof = await body(get(port, '/', { headers: { host: 'app.test', 'x-forwarded-for': '203.0.113.9' }, localAddress: '127.0.0.3' }));
     expect(spoof.name).toMatch(/^asia/); // the London claim was ignored
