@@ -3,7 +3,8 @@
 // node http-proxy, fastify + @fastify/reply-from, and nginx (one worker) when installed.
 // Like the reference figures: origin + loader on CPU 0, the proxy on CPU 1 (taskset), 50
 // connections, keep-alive on both legs, interleaved rounds, medians.
-// Run: npm run build && node bench/proxy.js [--duration 5] [--rounds 3] [--connections 50]
+// Run: npm run build && node bench/proxy.js [--duration 5] [--rounds 3] [--connections 50] [--rate R]
+// --rate R holds the offered load at R requests/s (below saturation: the added-latency figure).
 import { execFileSync, fork, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,10 +12,11 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 
-const { values } = parseArgs({ options: { duration: { type: 'string', default: '5' }, rounds: { type: 'string', default: '3' }, connections: { type: 'string', default: '50' } } });
+const { values } = parseArgs({ options: { duration: { type: 'string', default: '5' }, rounds: { type: 'string', default: '3' }, connections: { type: 'string', default: '50' }, rate: { type: 'string', default: '0' } } });
 const duration = Number(values.duration);
 const rounds = Number(values.rounds);
 const connections = Number(values.connections);
+const rate = Number(values.rate);
 const here = new URL('.', import.meta.url).pathname;
 const hasTaskset = (() => {
   try {
@@ -87,7 +89,7 @@ http { access_log off; upstream o { server 127.0.0.1:${originPort}; keepalive 12
 
 function load(port) {
   return new Promise((resolve, reject) => {
-    autocannon({ url: `http://127.0.0.1:${port}/`, connections, duration, pipelining: 1 }, (err, r) => (err ? reject(err) : resolve(r)));
+    autocannon({ url: `http://127.0.0.1:${port}/`, connections, duration, pipelining: 1, ...(rate > 0 ? { overallRate: rate } : {}) }, (err, r) => (err ? reject(err) : resolve(r)));
   });
 }
 
@@ -136,10 +138,10 @@ for (const r of rows) {
     `${r.name.padEnd(22)} ${String(r.rps).padStart(8)} ${(r.rps / direct.rps).toFixed(2).padStart(8)} ${(meridian.rps / r.rps).toFixed(2).padStart(10)} ${String(r.p50).padStart(7)} ${String(r.p99).padStart(7)} ${String(r.usPerReq ?? '–').padStart(7)} ${r.errors}`,
   );
 }
-console.log(`\nadded latency p50 vs direct: ${meridian.p50 - direct.p50} ms, p99: ${meridian.p99 - direct.p99} ms (at saturation with ${connections} connections)`);
+console.log(`\nadded latency p50 vs direct: ${meridian.p50 - direct.p50} ms, p99: ${meridian.p99 - direct.p99} ms (${rate > 0 ? `at ${rate} req/s offered` : `at saturation with ${connections} connections`})`);
 mkdirSync(join(here, 'results'), { recursive: true });
 const file = join(here, 'results', `proxy-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-writeFileSync(file, JSON.stringify({ duration, rounds, connections, pinned: hasTaskset, rows }, null, 2));
+writeFileSync(file, JSON.stringify({ duration, rounds, connections, rate, pinned: hasTaskset, rows }, null, 2));
 console.log(`results: ${file}`);
 for (const t of running) t.child?.kill('SIGTERM');
 origin.kill('SIGTERM');
