@@ -1,7 +1,7 @@
 import cluster from 'node:cluster';
 import { watch, type FSWatcher } from 'node:fs';
 import { AggregatorRegistry } from 'prom-client';
-import { resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import type { Logger } from '../common/log.js';
@@ -130,7 +130,11 @@ export async function startProxyWith(config: ProxyConfig, table: unknown, opts: 
   let watcher: FSWatcher | undefined;
   if (opts.watchTable !== false && config.tableFile) {
     let pending: NodeJS.Timeout | undefined;
-    watcher = watch(resolve(opts.configPath, '..', config.tableFile), () => {
+    // Watch the folder, not the file: a table replaced by rename (as the controller writes it)
+    // is a new inode that a watch on the old file would never report.
+    const tablePath = resolve(opts.configPath, '..', config.tableFile);
+    watcher = watch(dirname(tablePath), (_event, filename) => {
+      if (filename !== basename(tablePath)) return;
       clearTimeout(pending);
       pending = setTimeout(() => void reload(), 100);
     });

@@ -114,7 +114,7 @@ export class ProxyServer {
     }
     const peer = normalizeIP(req.socket.remoteAddress ?? '');
     const client = clientAddress(peer, req.headers['x-forwarded-for'], (ip) => this.deps.trusted.has(ip));
-    const facts = { cell: state.cellOf(client.ip), sourceCluster: snap.clientCIDRs.get(client.ip) ?? -1 };
+    const facts = clientFacts(state, client.ip);
     const decision = choose(facts, snap, state.live, backend, this.rng, undefined, this.scratch);
     if (decision.endpoint < 0) return sendProxyError(res, 'E_NO_BACKEND', this.draining);
     const hasBody = declared > 0 || req.headers['transfer-encoding'] !== undefined;
@@ -158,7 +158,7 @@ export class ProxyServer {
     if (backend < 0) return fail('E_NO_ROUTE');
     const peer = normalizeIP(req.socket.remoteAddress ?? '');
     const client = clientAddress(peer, req.headers['x-forwarded-for'], (ip) => this.deps.trusted.has(ip));
-    const d = choose({ cell: state.cellOf(client.ip), sourceCluster: snap.clientCIDRs.get(client.ip) ?? -1 }, snap, state.live, backend, this.rng, undefined, newDecision());
+    const d = choose(clientFacts(state, client.ip), snap, state.live, backend, this.rng, undefined, newDecision());
     if (d.endpoint < 0) return fail('E_NO_BACKEND');
     if (this.draining) return fail('E_NO_BACKEND');
     this.tunnels.add(socket);
@@ -182,6 +182,17 @@ export class ProxyServer {
     socket.on('close', () => upstream.destroy());
     upstream.on('close', () => socket.destroy());
   }
+}
+
+/**
+ * Where a client is: an in-cluster client is where its cluster is (so its failover goes to the
+ * nearest other cluster); anyone else where GeoIP says (cached per /24).
+ */
+function clientFacts(state: RoutingState, ip: string): { cell: number; sourceCluster: number } {
+  const snap = state.snapshot;
+  const sourceCluster = snap.clientCIDRs.get(ip) ?? -1;
+  const cell = sourceCluster >= 0 && snap.clusterCell[sourceCluster]! >= 0 ? snap.clusterCell[sourceCluster]! : state.cellOf(ip);
+  return { cell, sourceCluster };
 }
 
 /** One request's journey to an upstream, possibly several tries on different shards. */

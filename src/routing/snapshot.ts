@@ -55,6 +55,8 @@ export interface RoutingSnapshot {
   clusterByName: Map<string, number>;
   /** Client address → index of the cluster it is inside of. */
   clientCIDRs: CidrMap<number>;
+  /** Per cluster index, the cell (region index) of the cluster: where its in-cluster clients are. */
+  clusterCell: Int32Array;
   /** Every region known by location: the table's and geoip/regions.json's. */
   regions: string[];
   regionByName: Map<string, number>;
@@ -155,6 +157,9 @@ export function buildSnapshot(input: unknown, opts: SnapshotOptions = {}): Routi
     if (defaultBackend < 0) throw new MeridianError('E_TABLE_INVALID', `defaultBackend "${table.defaultBackend}" is not a backend of the table`, `backends: ${[...backendByName.keys()].join(', ')}`);
   }
 
+  const clusterCell = new Int32Array(clusters.length).fill(-1);
+  for (const [name, info] of Object.entries(table.clusters)) clusterCell[clusterByName.get(name)!] = regionByName.get(info.region) ?? -1;
+  for (const sh of shards) if (clusterCell[sh.clusterIdx] === -1) clusterCell[sh.clusterIdx] = sh.regionIdx;
   const ownRegion = opts.region !== undefined ? addRegion(opts.region, opts.location) : opts.location ? nearestCellTo(opts.location, regionLocations) : -1;
   return {
     version: table.version,
@@ -168,6 +173,7 @@ export function buildSnapshot(input: unknown, opts: SnapshotOptions = {}): Routi
     clusters,
     clusterByName,
     clientCIDRs: new CidrMap(cidrEntries, 'clientCIDR'),
+    clusterCell,
     regions,
     regionByName,
     regionLocations,

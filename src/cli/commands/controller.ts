@@ -20,7 +20,8 @@ export function register(program: Command): void {
     .option('--probe-interval <duration>', 'member health probe interval', '10s')
     .option('--resync <duration>', 'periodic resync of every federated object', '30s')
     .option('--metrics-addr <host:port>', '/metrics and /healthz', '127.0.0.1:9902')
-    .action(async (flags: { kubeconfig: string; federationContext: string; globalVip?: string; probeInterval: string; resync: string; metricsAddr: string }) => {
+    .option('--table-out <file>', 'publish the proxies\' routing table (JSON) to this file, for `meridian proxy` with tableFile')
+    .action(async (flags: { kubeconfig: string; federationContext: string; globalVip?: string; probeInterval: string; resync: string; metricsAddr: string; tableOut?: string }) => {
       const kubeconfigText = await readFile(flags.kubeconfig, 'utf8').catch(() => {
         throw new MeridianError('E_CONTROLLER_KUBECONFIG', `cannot read kubeconfig ${flags.kubeconfig}`, 'pass --kubeconfig, e.g. the one `meridian sandbox` wrote');
       });
@@ -32,6 +33,7 @@ export function register(program: Command): void {
         probeIntervalMs: duration(flags.probeInterval, 'probe-interval'),
         resyncMs: duration(flags.resync, 'resync'),
         metricsAddress: flags.metricsAddr,
+        ...(flags.tableOut ? { tableOut: flags.tableOut } : {}),
         logger,
         onLeadershipLost: () => {
           logger.error('leadership lost; exiting so a fresh replica can campaign');

@@ -8,6 +8,7 @@ import { KubeRest } from '../../kube/rest.js';
 import { FEDERATED_KINDS } from '../kinds.js';
 import { ClusterRegistry, FEDERATION_NAMESPACE } from '../registry/registry.js';
 import { LeaderElector, type LeaseTiming } from './leader.js';
+import { TablePublisher } from '../../ingress-sync/publisher.js';
 import { ControllerMetrics } from './metrics.js';
 import { KindSyncController } from './sync-controller.js';
 
@@ -26,6 +27,8 @@ export interface ControllerOptions {
   /** Identity in the leader Lease; default hostname_pid. */
   identity?: string;
   leaseTiming?: LeaseTiming;
+  /** Publish the proxies' routing table to this file (JSON) while leading. */
+  tableOut?: string;
   /** Called when leadership is lost; the process should stop (the CLI exits). */
   onLeadershipLost?: () => void;
   logger: Logger;
@@ -124,9 +127,13 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     opts.leaseTiming ?? { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 },
     opts.logger,
   );
+  const publisher = opts.tableOut
+    ? new TablePublisher({ federation, registry, path: opts.tableOut, intervalMs: 1_000, memberTimeoutMs: opts.memberTimeoutMs ?? 5_000, logger: opts.logger })
+    : undefined;
   // Standby replicas serve /healthz and /metrics but reconcile nothing until they lead.
   const leading = elector
     .run(() => {
+      publisher?.stop();
       for (const c of controllers) c.stop();
       void registry.stop();
       opts.onLeadershipLost?.();
@@ -134,6 +141,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     .then(() => {
       registry.start();
       for (const c of controllers) c.start();
+      publisher?.start();
     });
   const addr = server.address() as AddressInfo;
   let stopping: Promise<void> | undefined;
@@ -149,6 +157,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
 
   async function shutdown(): Promise<void> {
     await elector.stop();
+    publisher?.stop();
     for (const c of controllers) c.stop();
     await registry.stop();
     // In-flight calls finish or fail on their own deadlines; close() waits for them.

@@ -98,7 +98,9 @@ export class KindSyncController {
     this.informer = new Informer(opts.federation, collectionPath(kind));
     this.queue = new WorkQueue((key) => this.reconcile(key), { workers: opts.workers, baseDelayMs: 100, maxDelayMs: 30_000 }, (key, err, attempt) => {
       opts.metrics?.reconciled(kind.kind, 'error');
-      opts.logger.warn({ kind: kind.kind, key, attempt, err: String(err) }, 'reconcile failed; retrying with back-off');
+      // A conflict only means our cache was a step behind: retried at once, not worth a warning.
+      const conflict = err instanceof KubeApiError && err.status === 409;
+      opts.logger[conflict ? 'debug' : 'warn']({ kind: kind.kind, key, attempt, err: String(err) }, 'reconcile failed; retrying with back-off');
     });
     this.informer.on((event, obj) => {
       if (event !== 'delete') this.queue.add(objectKey(obj));

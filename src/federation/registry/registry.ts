@@ -14,6 +14,7 @@ interface ClusterSpec {
   region?: string;
   zones?: string[];
   clientCIDRs?: string[];
+  location?: { lat: number; lon: number };
 }
 
 export interface Member {
@@ -23,6 +24,8 @@ export interface Member {
   labels: Record<string, string>;
   region?: string;
   zones: string[];
+  clientCIDRs: string[];
+  location?: { lat: number; lon: number };
 }
 
 export interface RegistryOptions {
@@ -133,6 +136,8 @@ export class ClusterRegistry {
       labels: cluster.metadata.labels ?? {},
       ...(spec.region ? { region: spec.region } : {}),
       zones: spec.zones ?? [],
+      clientCIDRs: spec.clientCIDRs ?? [],
+      ...(spec.location ? { location: spec.location } : {}),
     };
     this.members.set(name, member);
     clearTimeout(this.timers.get(name));

@@ -1,9 +1,11 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../../src/common/log.js';
 import { startController, type RunningController } from '../../../src/federation/controller/controller.js';
 import type { KubeObject } from '../../../src/sandbox/apiserver/store.js';
+import { startProxy } from '../../../src/proxy/main.js';
 import { startSandbox, type Sandbox } from '../../../src/sandbox/sandbox.js';
 import { Kubectl, pathKubectl } from '../../helpers/kubectl.js';
 import { tempDir } from '../../helpers/tmp.js';
@@ -37,6 +39,7 @@ describe('federation controller: the seed walkthrough and its failure cases', ()
       resyncMs: 1_000,
       memberTimeoutMs: 1_000,
       unschedulableAfterMs: 500,
+      tableOut: join(dir.path, 'routing-table.json'),
       logger: createLogger('controller-test', 'silent'),
     });
     k = new Kubectl(pathKubectl(), sb.kubeconfigPath, join(dir.path, 'cache'));
@@ -77,6 +80,39 @@ describe('federation controller: the seed walkthrough and its failure cases', ()
     const described = await fed(['describe', 'services', 'nginx']);
     expect(described).toMatch(/^LoadBalancer Ingress:\s+203\.0\.113\.1, 203\.0\.113\.2, .*203\.0\.113\.9/m);
     expect(await fed(['get', 'ingress'])).toContain(VIP);
+  });
+
+  it('publishes the routing table and a proxy on it serves the seed page by place (the seed\'s curl)', async () => {
+    const tablePath = join(dir.path, 'routing-table.json');
+    await waitFor(async () => {
+      const t = JSON.parse(await readFile(tablePath, 'utf8').catch(() => '{}')) as { backends?: Record<string, { shards: { endpoints: unknown[] }[] }> };
+      const b = t.backends?.['default/nginx:80'];
+      return b && b.shards.length === 9 && b.shards.every((sh) => sh.endpoints.length === 1);
+    }, { what: 'a table with 9 shards of nginx', timeoutMs: 20_000 });
+    await writeFile(join(dir.path, 'proxy.yaml'), `listen: [{ host: 127.0.0.1, port: 0 }]\nadmin: { host: 127.0.0.1, port: 0 }\nregion: us-central1\nhealthCheck: { intervalMs: 200, timeoutMs: 200 }\ntableFile: routing-table.json\n`);
+    const proxy = await startProxy({ configPath: join(dir.path, 'proxy.yaml'), logger: createLogger('proxy-test', 'silent') });
+    try {
+      const port = proxy.addresses[0]!.port;
+      const page = (localAddress?: string) =>
+        new Promise<string>((resolve, reject) => {
+          const req = httpRequest({ host: '127.0.0.1', port, path: '/', agent: false, ...(localAddress ? { localAddress } : {}) }, (res) => {
+            let b = '';
+            res.on('data', (d: Buffer) => (b += d.toString()));
+            res.on('end', () => (res.statusCode === 200 ? resolve(b) : reject(new Error(`status ${res.statusCode}: ${b}`))));
+          });
+          req.on('error', reject);
+          req.end();
+        });
+      // A client of unknown place is where the proxy is (us-central1); a pod is served by its own cluster.
+      expect(await page()).toMatch(/You are being served from us-central1-[abc]/);
+      expect(await page('127.16.0.250')).toContain('You are being served from asia-east1-a');
+      // Its zone goes down: the pod's requests move to the nearest healthy shard, none fails.
+      await sb.faults.setPodsDown({ zone: 'asia-east1-a' }, true);
+      for (let i = 0; i < 20; i++) expect(await page('127.16.0.250')).toMatch(/You are being served from asia-east1-[bc]/);
+      await sb.faults.setPodsDown({ zone: 'asia-east1-a' }, false);
+    } finally {
+      await proxy.drain();
+    }
   });
 
   it('places the preferences ReplicaSet where the seed annotation says', async () => {

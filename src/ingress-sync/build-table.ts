@@ -1,0 +1,110 @@
+import type { KObject } from '../kube/rest.js';
+import type { RoutingTable } from '../routing/table.js';
+
+/** A member cluster as the table builder sees it. */
+export interface ClusterFacts {
+  name: string;
+  region: string;
+  zones: string[];
+  clientCIDRs: string[];
+  location?: { lat: number; lon: number };
+}
+
+export interface TableInputs {
+  version: string;
+  /** Federated Ingresses (networking.k8s.io/v1 form). */
+  ingresses: readonly KObject[];
+  /** Ready members only. */
+  clusters: readonly ClusterFacts[];
+  /** Per cluster, its Services and Endpoints by `namespace/name`. */
+  services: ReadonlyMap<string, ReadonlyMap<string, KObject>>;
+  endpoints: ReadonlyMap<string, ReadonlyMap<string, KObject>>;
+}
+
+export const MAX_RATE_ANNOTATION = 'meridian.dev/max-rate-per-endpoint';
+
+interface V1Backend {
+  service?: { name: string; port?: { number?: number; name?: string } };
+}
+
+/** `namespace/service:port` — the routing table's backend key. */
+function backendKey(namespace: string, b: V1Backend): string | undefined {
+  if (!b.service?.name) return undefined;
+  const port = b.service.port?.number ?? b.service.port?.name ?? '';
+  return `${namespace}/${b.service.name}:${port}`;
+}
+
+/**
+ * The routing table the proxies serve, from the federation's Ingresses and what each Ready
+ * member runs: one backend per Ingress backend Service port, one shard per cluster holding ready
+ * endpoints of that Service (addresses and the ports pods really serve on). Pure.
+ */
+export function buildRoutingTable(input: TableInputs): RoutingTable {
+  const routes: RoutingTable['routes'] = [];
+  const backends: RoutingTable['backends'] = {};
+  let defaultBackend: string | undefined;
+  const wanted = new Map<string, { namespace: string; service: string; port: number | string | undefined; maxRate?: number }>();
+
+  const sorted = [...input.ingresses].sort((a, b) => `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`));
+  for (const ing of sorted) {
+    const ns = ing.metadata.namespace ?? 'default';
+    const spec = (ing.spec ?? {}) as { defaultBackend?: V1Backend; rules?: { host?: string; http?: { paths: { path?: string; pathType?: string; backend: V1Backend }[] } }[] };
+    const rate = Number(ing.metadata.annotations?.[MAX_RATE_ANNOTATION]);
+    const maxRate = Number.isFinite(rate) && rate > 0 ? rate : undefined;
+    const want = (b: V1Backend) => {
+      const key = backendKey(ns, b);
+      if (key && !wanted.has(key)) wanted.set(key, { namespace: ns, service: b.service!.name, port: b.service!.port?.number ?? b.service!.port?.name, ...(maxRate ? { maxRate } : {}) });
+      return key;
+    };
+    if (spec.defaultBackend) {
+      const key = want(spec.defaultBackend);
+      if (key && defaultBackend === undefined) defaultBackend = key;
+    }
+    for (const rule of spec.rules ?? []) {
+      for (const p of rule.http?.paths ?? []) {
+        const key = want(p.backend);
+        if (!key) continue;
+        const pathType = p.pathType === 'Exact' ? 'Exact' : 'Prefix';
+        routes.push({ ...(rule.host ? { host: rule.host } : {}), path: p.path ?? '/', pathType, backend: key });
+      }
+    }
+  }
+
+  for (const [key, w] of wanted) {
+    const shards: RoutingTable['backends'][string]['shards'] = [];
+    for (const c of input.clusters) {
+      const svc = input.services.get(c.name)?.get(`${w.namespace}/${w.service}`);
+      const ep = input.endpoints.get(c.name)?.get(`${w.namespace}/${w.service}`);
+      if (!svc || !ep) continue;
+      const svcPorts = ((svc.spec as { ports?: { name?: string; port: number }[] }).ports ?? []);
+      const svcPort = svcPorts.find((p) => p.port === w.port || p.name === w.port) ?? (w.port === undefined ? svcPorts[0] : undefined);
+      if (!svcPort) continue;
+      const endpoints: { address: string; port: number; name?: string }[] = [];
+      for (const subset of (ep.subsets as { addresses?: { ip: string; targetRef?: { name?: string } }[]; ports?: { name?: string; port: number }[] }[] | undefined) ?? []) {
+        const ports = subset.ports ?? [];
+        const port = ports.length === 1 ? ports[0] : ports.find((p) => p.name === svcPort.name);
+        if (!port) continue;
+        for (const a of subset.addresses ?? []) endpoints.push({ address: a.ip, port: port.port, ...(a.targetRef?.name ? { name: a.targetRef.name } : {}) });
+      }
+      endpoints.sort((a, b) => `${a.address}:${a.port}`.localeCompare(`${b.address}:${b.port}`));
+      shards.push({
+        cluster: c.name,
+        region: c.region,
+        ...(c.zones.length === 1 ? { zone: c.zones[0]! } : {}),
+        ...(c.location ? { location: c.location } : {}),
+        endpoints,
+        ...(w.maxRate ? { maxRatePerEndpoint: w.maxRate } : {}),
+        capacityScaler: 1,
+      });
+    }
+    backends[key] = { shards };
+  }
+
+  return {
+    version: input.version,
+    routes,
+    ...(defaultBackend ? { defaultBackend } : {}),
+    backends,
+    clusters: Object.fromEntries(input.clusters.map((c) => [c.name, { region: c.region, clientCIDRs: c.clientCIDRs, ...(c.location ? { location: c.location } : {}) }])),
+  };
+}
