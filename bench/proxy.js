@@ -4,15 +4,21 @@
 // Like the reference figures: origin + loader on CPU 0, the proxy on CPU 1 (taskset), 50
 // connections, keep-alive on both legs, interleaved rounds, medians.
 // Run: npm run build && node bench/proxy.js [--duration 5] [--rounds 3] [--connections 50] [--rate R]
-// --rate R holds the offered load at R requests/s (below saturation: the added-latency figure).
+//        [--loader wrk|autocannon]
+// Saturation runs use wrk when installed (apt-get install -y wrk: one C thread, µs latency
+// resolution, so the loader takes less of CPU 0), else autocannon. --rate R holds the offered
+// load at R requests/s (below saturation: the added-latency figure) with the paced loader below:
+// open loop, `connections` keep-alive connections, each request timed in µs from its send.
 import { execFileSync, fork, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { createHistogram } from 'node:perf_hooks';
 import autocannon from 'autocannon';
+import { Pool } from 'undici';
 
-const { values } = parseArgs({ options: { duration: { type: 'string', default: '5' }, rounds: { type: 'string', default: '3' }, connections: { type: 'string', default: '50' }, rate: { type: 'string', default: '0' } } });
+const { values } = parseArgs({ options: { duration: { type: 'string', default: '5' }, rounds: { type: 'string', default: '3' }, connections: { type: 'string', default: '50' }, rate: { type: 'string', default: '0' }, loader: { type: 'string' } } });
 const duration = Number(values.duration);
 const rounds = Number(values.rounds);
 const connections = Number(values.connections);
@@ -28,6 +34,9 @@ const hasTaskset = (() => {
 })();
 if (hasTaskset) execFileSync('taskset', ['-pc', '0', String(process.pid)], { stdio: 'ignore' });
 const pin = (cpu, pid) => hasTaskset && execFileSync('taskset', ['-apc', String(cpu), String(pid)], { stdio: 'ignore' });
+const wrkBin = ['/usr/bin/wrk', '/usr/local/bin/wrk'].find((p) => existsSync(p));
+const loader = rate > 0 ? 'paced' : (values.loader ?? (wrkBin ? 'wrk' : 'autocannon'));
+if (loader === 'wrk' && !wrkBin) throw new Error('--loader wrk: wrk is not installed (apt-get install -y wrk)');
 const nginxBin = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p));
 const work = mkdtempSync(join(tmpdir(), 'meridian-bench-'));
 
@@ -87,9 +96,74 @@ http { access_log off; upstream o { server 127.0.0.1:${originPort}; keepalive 12
   return { child, cpuPid: Number(worker) };
 }
 
+/** wrk's duration string ("812.00us", "1.20ms", "2.00s") in milliseconds. */
+function wrkMs(text) {
+  const m = /^([\d.]+)(us|ms|s|m)$/.exec(text);
+  if (!m) throw new Error(`unexpected wrk latency ${text}`);
+  return Number(m[1]) * { us: 0.001, ms: 1, s: 1000, m: 60_000 }[m[2]];
+}
+
+function loadWrk(port) {
+  // One loader thread, pinned with this process to CPU 0 (the child inherits the affinity).
+  const out = execFileSync(wrkBin, ['-t1', `-c${connections}`, `-d${duration}s`, '--latency', `http://127.0.0.1:${port}/`]).toString();
+  const pct = (p) => wrkMs(new RegExp(`^\\s+${p}%\\s+(\\S+)`, 'm').exec(out)[1]);
+  const total = Number(/(\d+) requests in/.exec(out)[1]);
+  const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
+  return {
+    requests: { average: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)[1]), total },
+    latency: { p50: pct(50), p99: pct(99) },
+    errors: socketErrors ? socketErrors.slice(1).reduce((n, x) => n + Number(x), 0) : 0,
+    non2xx,
+  };
+}
+
+/**
+ * Open-loop load at `rate` requests/s: requests are sent on schedule whether or not earlier ones
+ * have answered (so a slow proxy cannot slow the loader down and hide its latency), each timed
+ * from its send to its last body byte.
+ */
+function loadPaced(port) {
+  const pool = new Pool(`http://127.0.0.1:${port}`, { connections });
+  const histogram = createHistogram();
+  const total = Math.round(rate * duration);
+  const intervalMs = 1000 / rate;
+  let sent = 0;
+  let done = 0;
+  let errors = 0;
+  let non2xx = 0;
+  return new Promise((resolve) => {
+    const start = performance.now();
+    const finish = () => {
+      void pool.close();
+      resolve({ requests: { average: total / ((performance.now() - start) / 1000), total }, latency: { p50: histogram.percentile(50) / 1e6, p99: histogram.percentile(99) / 1e6 }, errors, non2xx });
+    };
+    const tick = () => {
+      const due = Math.min(total, Math.floor((performance.now() - start) / intervalMs) + 1);
+      for (; sent < due; sent++) {
+        const t0 = performance.now();
+        pool
+          .request({ path: '/', method: 'GET' })
+          .then(async (r) => {
+            await r.body.dump();
+            if (r.statusCode !== 200) non2xx++;
+          }, () => errors++)
+          .finally(() => {
+            histogram.record(Math.max(1, Math.round((performance.now() - t0) * 1e6)));
+            if (++done === total) finish();
+          });
+      }
+      if (sent < total) setTimeout(tick, 1);
+    };
+    tick();
+  });
+}
+
 function load(port) {
+  if (loader === 'wrk') return Promise.resolve(loadWrk(port));
+  if (loader === 'paced') return loadPaced(port);
   return new Promise((resolve, reject) => {
-    autocannon({ url: `http://127.0.0.1:${port}/`, connections, duration, pipelining: 1, ...(rate > 0 ? { overallRate: rate } : {}) }, (err, r) => (err ? reject(err) : resolve(r)));
+    autocannon({ url: `http://127.0.0.1:${port}/`, connections, duration, pipelining: 1 }, (err, r) => (err ? reject(err) : resolve(r)));
   });
 }
 
@@ -135,13 +209,13 @@ const direct = rows.find((r) => r.name === 'direct');
 console.log(`\n${'proxy'.padEnd(22)} ${'rps'.padStart(8)} ${'×direct'.padStart(8)} ${'meridian×'.padStart(10)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'µs/req'.padStart(7)} errors`);
 for (const r of rows) {
   console.log(
-    `${r.name.padEnd(22)} ${String(r.rps).padStart(8)} ${(r.rps / direct.rps).toFixed(2).padStart(8)} ${(meridian.rps / r.rps).toFixed(2).padStart(10)} ${String(r.p50).padStart(7)} ${String(r.p99).padStart(7)} ${String(r.usPerReq ?? '–').padStart(7)} ${r.errors}`,
+    `${r.name.padEnd(22)} ${String(r.rps).padStart(8)} ${(r.rps / direct.rps).toFixed(2).padStart(8)} ${(meridian.rps / r.rps).toFixed(2).padStart(10)} ${String(+r.p50.toFixed(2)).padStart(7)} ${String(+r.p99.toFixed(2)).padStart(7)} ${String(r.usPerReq ?? '–').padStart(7)} ${r.errors}`,
   );
 }
-console.log(`\nadded latency p50 vs direct: ${meridian.p50 - direct.p50} ms, p99: ${meridian.p99 - direct.p99} ms (${rate > 0 ? `at ${rate} req/s offered` : `at saturation with ${connections} connections`})`);
+console.log(`\nadded latency p50 vs direct: ${+(meridian.p50 - direct.p50).toFixed(2)} ms, p99: ${+(meridian.p99 - direct.p99).toFixed(2)} ms (loader ${loader}, ${rate > 0 ? `at ${rate} req/s offered` : `at saturation with ${connections} connections`})`);
 mkdirSync(join(here, 'results'), { recursive: true });
 const file = join(here, 'results', `proxy-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-writeFileSync(file, JSON.stringify({ duration, rounds, connections, rate, pinned: hasTaskset, rows }, null, 2));
+writeFileSync(file, JSON.stringify({ loader, duration, rounds, connections, rate, pinned: hasTaskset, rows }, null, 2));
 console.log(`results: ${file}`);
 for (const t of running) t.child?.kill('SIGTERM');
 origin.kill('SIGTERM');

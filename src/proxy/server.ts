@@ -8,6 +8,7 @@ import type { CidrMap } from '../routing/cidr.js';
 import { normalizeIP } from '../routing/cidr.js';
 import { matchRoute } from '../routing/match.js';
 import type { ProxyConfig } from './config.js';
+import { BodyTooLargeError, limitedBody } from './body-limit.js';
 import { ERROR_HEADER, sendProxyError, type ProxyErrorCode } from './errors.js';
 import { clientAddress, downstreamResponseHeaders, upstreamRequestHeaders } from './headers.js';
 import type { ProxyMetrics } from './metrics.js';
@@ -117,10 +118,12 @@ export class ProxyServer {
     const facts = clientFacts(state, client.ip);
     const decision = choose(facts, snap, state.live, backend, this.rng, undefined, this.scratch);
     if (decision.endpoint < 0) return sendProxyError(res, 'E_NO_BACKEND', this.draining);
-    const hasBody = declared > 0 || req.headers['transfer-encoding'] !== undefined;
+    // Node's parser holds a Content-Length body to its declared size; a chunked one is counted.
+    const chunked = req.headers['transfer-encoding'] !== undefined;
+    const body = chunked ? limitedBody(req, this.config.limits.maxBodyBytes) : declared > 0 ? req : null;
     const headers = upstreamRequestHeaders(req.headers, peer, { clientIP: client.ip, peerTrusted: client.peerTrusted, proto: 'http', via: this.config.via });
     this.inFlight++;
-    const attempt = new Attempt(this, req, res, backend, facts, headers, hasBody, performance.now());
+    const attempt = new Attempt(this, req, res, backend, facts, headers, body, performance.now());
     attempt.send(decision, 0);
   }
 
@@ -210,7 +213,7 @@ class Attempt implements Dispatcher.DispatchHandler {
     private readonly backend: number,
     private readonly facts: { cell: number; sourceCluster: number },
     private readonly headers: Record<string, string | string[]>,
-    private readonly hasBody: boolean,
+    private readonly body: IncomingMessage | AsyncIterable<Buffer> | null,
     private readonly startMs: number,
   ) {
     res.on('close', () => {
@@ -232,7 +235,8 @@ class Attempt implements Dispatcher.DispatchHandler {
         path: this.req.url ?? '/',
         method: this.req.method as Dispatcher.HttpMethod,
         headers: this.headers,
-        body: this.hasBody ? this.req : null,
+        // undici streams any AsyncIterable body (its typings list only Readable).
+        body: this.body as Dispatcher.DispatchOptions['body'],
         upgrade: null,
       },
       this,
@@ -283,6 +287,14 @@ class Attempt implements Dispatcher.DispatchHandler {
       this.finish(this.res.statusCode || 499, shard);
       return;
     }
+    if (err instanceof BodyTooLargeError) {
+      // The client's fault, not the backend's: no outlier strike, no retry; the rest of the body
+      // is never read, so the connection closes after the answer.
+      if (!this.started) sendProxyError(this.res, 'E_BODY_TOO_LARGE', true);
+      else this.res.destroy(err);
+      this.finish(this.res.statusCode, shard);
+      return;
+    }
     const kind = err.code ?? err.name;
     metrics.upstreamErrors.inc({ cluster: shard.cluster, kind });
     this.upstreamFailed('error');
@@ -294,7 +306,7 @@ class Attempt implements Dispatcher.DispatchHandler {
     }
     // A streamed request body cannot be replayed, so only bodiless requests are retried; those
     // are idempotent by construction, whatever the method.
-    const canRetry = RETRYABLE.has(kind) && this.tries < cfg.retry.attempts && !this.hasBody && this.proxy.takeRetry();
+    const canRetry = RETRYABLE.has(kind) && this.tries < cfg.retry.attempts && this.body === null && this.proxy.takeRetry();
     if (canRetry) {
       const next = choose(this.facts, snap, state.live, this.backend, this.proxy.internals.rng, { shard: this.decision.shard, endpoint: this.decision.endpoint }, newDecision());
       if (next.endpoint >= 0 && next.endpoint !== this.decision.endpoint) {
