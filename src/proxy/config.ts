@@ -38,8 +38,10 @@ export const ProxyConfigSchema = z
     retry: z
       .object({
         attempts: z.number().int().min(0).max(2).default(2),
-        budgetShare: z.number().min(0).max(1).default(0.2),
-        budgetMin: z.number().int().min(0).default(3),
+        /** Retries over the last 10 s stay under this share of the requests… */
+        budgetRatio: z.number().min(0).max(1).default(0.2),
+        /** …or this many per second when traffic is light. */
+        budgetMinPerSecond: z.number().min(0).default(10),
       })
       .prefault({}),
     healthCheck: z

@@ -10,12 +10,16 @@ import { matchRoute } from '../routing/match.js';
 import type { ProxyConfig } from './config.js';
 import { BodyTooLargeError, limitedBody } from './body-limit.js';
 import { ERROR_HEADER, sendProxyError, type ProxyErrorCode } from './errors.js';
+import { RetryBudget } from './retry-budget.js';
 import { clientAddress, downstreamResponseHeaders, upstreamRequestHeaders } from './headers.js';
 import type { ProxyMetrics } from './metrics.js';
 import type { RoutingState } from './routing-state.js';
 
-/** Upstream failures before any response byte: safe to try another shard. */
-const RETRYABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_HEADERS_TIMEOUT']);
+/** Failures where the request never reached a backend: any method may go to another shard. */
+const NOT_DELIVERED = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CLOSED']);
+/** Failures before the response where the backend may have seen the request: idempotent methods only. */
+const MAYBE_DELIVERED = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_HEADERS_TIMEOUT']);
+const IDEMPOTENT_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
 export interface ProxyServerDeps {
   state: RoutingState;
@@ -34,7 +38,9 @@ export class ProxyServer {
   readonly servers: Server[] = [];
   private draining = false;
   private inFlight = 0;
-  private retriesInFlight = 0;
+  /** @internal read by Attempt */
+  readonly retryBudget: RetryBudget;
+  private budgetTicker: NodeJS.Timeout | undefined;
   private readonly rng: () => number;
   /** Reused for each request's first choice (synchronous); an Attempt copies what it keeps. */
   private readonly scratch = newDecision();
@@ -46,6 +52,7 @@ export class ProxyServer {
     private readonly deps: ProxyServerDeps,
   ) {
     this.rng = deps.rng ?? Math.random;
+    this.retryBudget = new RetryBudget(config.retry.budgetRatio, config.retry.budgetMinPerSecond);
     deps.metrics.inFlightSource = () => this.inFlight;
   }
 
@@ -55,6 +62,7 @@ export class ProxyServer {
 
   async listen(): Promise<AddressInfo[]> {
     const addresses: AddressInfo[] = [];
+    this.budgetTicker ??= setInterval(() => this.retryBudget.tick(), 1000).unref();
     for (const l of this.config.listen) {
       const server = createServer(
         {
@@ -90,6 +98,7 @@ export class ProxyServer {
   /** Stops accepting, lets in-flight requests finish (up to the timeout), then closes. */
   async drain(timeoutMs = this.config.limits.drainTimeoutMs): Promise<void> {
     this.draining = true;
+    clearInterval(this.budgetTicker);
     const closed = Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
     for (const s of this.servers) s.closeIdleConnections();
     const deadline = Date.now() + timeoutMs;
@@ -123,6 +132,7 @@ export class ProxyServer {
     const body = chunked ? limitedBody(req, this.config.limits.maxBodyBytes) : declared > 0 ? req : null;
     const headers = upstreamRequestHeaders(req.headers, peer, { clientIP: client.ip, peerTrusted: client.peerTrusted, proto: 'http', via: this.config.via });
     this.inFlight++;
+    this.retryBudget.countRequest();
     const attempt = new Attempt(this, req, res, backend, facts, headers, body, performance.now());
     attempt.send(decision, 0);
   }
@@ -130,19 +140,6 @@ export class ProxyServer {
   /** @internal called by Attempt */
   finished(): void {
     this.inFlight--;
-  }
-
-  /** @internal Retry budget: retries in flight stay under a share of all in flight (min N). */
-  takeRetry(): boolean {
-    const budget = Math.max(this.config.retry.budgetMin, Math.floor(this.inFlight * this.config.retry.budgetShare));
-    if (this.retriesInFlight >= budget) return false;
-    this.retriesInFlight++;
-    return true;
-  }
-
-  /** @internal */
-  releaseRetry(): void {
-    this.retriesInFlight--;
   }
 
   get internals() {
@@ -202,8 +199,9 @@ function clientFacts(state: RoutingState, ip: string): { cell: number; sourceClu
 class Attempt implements Dispatcher.DispatchHandler {
   private readonly decision: Decision = newDecision();
   private tries = 0;
+  /** Endpoints this request went to, once it has been retried. */
+  private tried: number[] | undefined;
   private started = false;
-  private retried = false;
   private controller: Dispatcher.DispatchController | undefined;
 
   constructor(
@@ -281,8 +279,6 @@ class Attempt implements Dispatcher.DispatchHandler {
     const snap = state.snapshot;
     const shard = snap.shards[this.decision.shard]!;
     state.live.endpointOutstanding[this.decision.endpoint]!--;
-    if (this.retried) this.proxy.releaseRetry();
-    this.retried = false;
     if (this.res.destroyed || (this.res.writableEnded && this.started)) {
       this.finish(this.res.statusCode || 499, shard);
       return;
@@ -304,18 +300,21 @@ class Attempt implements Dispatcher.DispatchHandler {
       this.finish(this.res.statusCode, shard);
       return;
     }
-    // A streamed request body cannot be replayed, so only bodiless requests are retried; those
-    // are idempotent by construction, whatever the method.
-    const canRetry = RETRYABLE.has(kind) && this.tries < cfg.retry.attempts && this.body === null && this.proxy.takeRetry();
-    if (canRetry) {
+    // A streamed request body cannot be replayed, so only bodiless requests are retried. A request
+    // that never arrived anywhere is retried whatever its method, and outside the retry budget:
+    // the budget guards backends against retry storms, and such a retry adds no load to any.
+    const notDelivered = NOT_DELIVERED.has(kind);
+    const retryable = notDelivered || (MAYBE_DELIVERED.has(kind) && IDEMPOTENT_METHODS.has(this.req.method ?? ''));
+    if (retryable && this.body === null && this.tries < cfg.retry.attempts) {
       const next = choose(this.facts, snap, state.live, this.backend, this.proxy.internals.rng, { shard: this.decision.shard, endpoint: this.decision.endpoint }, newDecision());
-      if (next.endpoint >= 0 && next.endpoint !== this.decision.endpoint) {
+      // Never the same endpoint twice for one request (DESIGN §3: a retry goes somewhere new).
+      const tried = (this.tried ??= [this.decision.endpoint]);
+      if (next.endpoint >= 0 && !tried.includes(next.endpoint) && (notDelivered || this.proxy.retryBudget.tryRetry())) {
+        tried.push(next.endpoint);
         metrics.retries.inc();
-        this.retried = true;
         this.send(next, this.tries + 1);
         return;
       }
-      this.proxy.releaseRetry();
     }
     // Nobody could even be connected to: that is "no backend answers" (503, retry later).
     const code: ProxyErrorCode =
@@ -341,7 +340,6 @@ class Attempt implements Dispatcher.DispatchHandler {
   private done(status: number): void {
     const { state } = this.proxy.internals.deps;
     state.live.endpointOutstanding[this.decision.endpoint]!--;
-    if (this.retried) this.proxy.releaseRetry();
     this.finish(status, state.snapshot.shards[this.decision.shard]!);
   }
 

@@ -298,3 +298,73 @@ describe('meridian proxy with real HTTP backends', () => {
     expect((await fetch(`${admin}/readyz`)).status).toBe(200);
   });
 });
+
+describe('retries and idempotency', () => {
+  const hits = new Map<string, number>();
+  let servers: Server[] = [];
+  let proxy: RunningProxy;
+  let port: number;
+  let deadPort: number;
+
+  beforeAll(async () => {
+    // Two live backends that reset every connection on /reset (after reading the request) and
+    // answer anything else; and a port nobody listens on.
+    servers = await Promise.all(
+      ['127.63.0.1', '127.63.0.2'].map(async (host) => {
+        const s = createServer((req, res) => {
+          hits.set(`${req.method} ${req.url}`, (hits.get(`${req.method} ${req.url}`) ?? 0) + 1);
+          if (req.url === '/reset') return void req.socket.destroy();
+          res.end(host);
+        });
+        await new Promise<void>((r) => s.listen(0, host, () => r()));
+        return s;
+      }),
+    );
+    const probe = createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.63.0.3', () => r()));
+    deadPort = (probe.address() as AddressInfo).port;
+    await new Promise<void>((r) => probe.close(() => r()));
+    const config = parseProxyConfig({
+      listen: [{ host: '127.0.0.1', port: 0 }],
+      admin: { host: '127.0.0.1', port: 0 },
+      region: 'us-central1',
+      healthCheck: { intervalMs: 60_000 },
+      outlier: { consecutiveErrors: 1000 },
+      table: {
+        version: 'retries',
+        defaultBackend: 'reset',
+        backends: {
+          reset: { shards: servers.map((s, i) => ({ cluster: `c${i}`, region: 'us-central1', endpoints: [{ address: (s.address() as AddressInfo).address, port: (s.address() as AddressInfo).port }] })) },
+          refused: {
+            shards: [
+              { cluster: 'dead', region: 'us-central1', endpoints: [{ address: '127.63.0.3', port: deadPort }] },
+              { cluster: 'live', region: 'europe-west1', endpoints: [{ address: '127.63.0.1', port: (servers[0]!.address() as AddressInfo).port }] },
+            ],
+          },
+        },
+        routes: [{ host: 'refused.test', path: '/', backend: 'refused' }],
+      },
+    });
+    proxy = await startProxyWith(config, config.table, { configPath: 'inline.yaml', logger: createLogger('proxy-test', 'silent'), watchTable: false });
+    port = proxy.addresses[0]!.port;
+  });
+
+  afterAll(async () => {
+    await proxy?.drain();
+    await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+  });
+
+  it('retries a reset GET on another shard, never a POST the backend may already have acted on', async () => {
+    expect((await get(port, '/reset')).status).toBe(502);
+    expect(hits.get('GET /reset')).toBe(2); // both shards tried, each once
+    expect((await get(port, '/reset', { method: 'POST' })).status).toBe(502);
+    expect(hits.get('POST /reset')).toBe(1);
+  });
+
+  it('retries any method when the connection was refused: the request never arrived', async () => {
+    for (let i = 0; i < 5; i++) {
+      const r = await get(port, '/ok', { method: 'POST', headers: { host: 'refused.test' } });
+      expect([r.status, r.body.toString()]).toEqual([200, '127.63.0.1']);
+    }
+  });
+});
