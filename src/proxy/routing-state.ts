@@ -2,7 +2,8 @@ import { Pool } from 'undici';
 import { OutlierDetector, type OutlierConfig } from '../health/outlier.js';
 import { ProbeState } from '../health/probe-state.js';
 import type { GeoLocator } from '../routing/geoip.js';
-import { deriveHealth, LiveState } from '../routing/live.js';
+import { updateAdmission } from '../routing/admission.js';
+import { LiveState } from '../routing/live.js';
 import { buildSnapshot, locateClient, type RoutingSnapshot, type SnapshotOptions } from '../routing/snapshot.js';
 
 export interface PoolOptions {
@@ -106,13 +107,13 @@ export class RoutingState {
     this.live.setHealthy(endpoint, this.probes.healthy[endpoint] === 1 && !this.outlier.isEjected(endpoint));
   }
 
-  /** Once a second: publish shard rates, end ejections whose time is up. */
+  /** Once a second: publish shard rates, end ejections whose time is up, re-balance the waterfall. */
   startTicker(now: () => number = Date.now): void {
     const t = setInterval(() => {
       this.live.shardRate.set(this.shardCounts);
       this.shardCounts.fill(0);
       for (const e of this.outlier.expire(now())) this.refreshHealth(e);
-      deriveHealth(this.live);
+      updateAdmission(this.live);
     }, 1000);
     t.unref();
     this.timers.push(t);

@@ -32,7 +32,7 @@ export interface Exclusion {
 
 const NO_EXCLUSION: Exclusion = { shard: -1, endpoint: -1 };
 
-function usable(live: LiveState, shard: number, ignoreDrain = false): boolean {
+export function usable(live: LiveState, shard: number, ignoreDrain = false): boolean {
   const s = live.snapshot.shards[shard]!;
   return live.healthyCount[shard]! > 0 && s.capacityScaler > 0 && (ignoreDrain || live.drained[shard] === 0);
 }
@@ -69,8 +69,9 @@ function finish(out: Decision, live: LiveState, shard: number, rng: () => number
 
 /**
  * Picks the shard and endpoint for one request (DESIGN §3): the client's own cluster when it is
- * healthy with room; else the nearest region with spare RATE capacity (waterfall by region:
- * only the excess spills to the next region), shards inside it by spare capacity, endpoints by
+ * healthy with room; else the nearest region with RATE capacity (waterfall by region: each
+ * region admits the share of its traffic that meets its capacity — see updateAdmission() — and
+ * only the excess spills to the next region), shards inside it by capacity, endpoints by
  * P2C on outstanding requests; drained shards skipped; with nothing healthy, fail open (panic).
  * Pure over (facts, snapshot, live, rng): no I/O, no clock; `out` is reused to avoid allocating.
  */
@@ -94,7 +95,7 @@ export function choose(
 
   if (facts.sourceCluster >= 0) {
     const own = b.byCluster.get(facts.sourceCluster);
-    if (own !== undefined && own !== exclude.shard && usable(live, own) && shardCapacity(live, own) > live.shardRate[own]!) {
+    if (own !== undefined && own !== exclude.shard && usable(live, own) && (shardCapacity(live, own) === Number.POSITIVE_INFINITY || rng() < live.shardAdmit[own]!)) {
       return finish(out, live, own, rng, exclude.endpoint, 'in-cluster', false);
     }
   }
@@ -103,7 +104,7 @@ export function choose(
   let firstUsableRegion = -1;
   for (let k = 0; k < order.length; k++) {
     const group = b.regions[order[k]!]!;
-    let spareTotal = 0;
+    let weightTotal = 0;
     let unlimitedWeight = 0;
     let any = false;
     for (const id of group.shards) {
@@ -111,18 +112,21 @@ export function choose(
       any = true;
       const cap = shardCapacity(live, id);
       if (cap === Number.POSITIVE_INFINITY) unlimitedWeight += live.healthyCount[id]! * snapshot.shards[id]!.capacityScaler;
-      else if (cap > live.shardRate[id]!) spareTotal += cap - live.shardRate[id]!;
+      else weightTotal += cap * live.shardAdmit[id]!;
     }
     if (!any) continue;
     if (firstUsableRegion < 0) firstUsableRegion = k;
-    if (unlimitedWeight === 0 && spareTotal <= 0) continue; // full: the excess spills on
-    // Share inside the region: by spare capacity, or by healthy weight when unlimited.
-    let pick = rng() * (unlimitedWeight > 0 ? unlimitedWeight : spareTotal);
+    // Waterfall: the region admits its share of what reaches it (updateAdmission keeps the
+    // admitted load at capacity); the rest spills to the next region.
+    if (unlimitedWeight === 0 && (weightTotal <= 0 || rng() >= live.regionAdmit[group.id]!)) continue;
+    // Share inside the region: by capacity (less for a shard over its own), or by healthy
+    // weight when capacity is unlimited.
+    let pick = rng() * (unlimitedWeight > 0 ? unlimitedWeight : weightTotal);
     let chosen = -1;
     for (const id of group.shards) {
       if (id === exclude.shard || !usable(live, id)) continue;
       const cap = shardCapacity(live, id);
-      const w = unlimitedWeight > 0 ? (cap === Number.POSITIVE_INFINITY ? live.healthyCount[id]! * snapshot.shards[id]!.capacityScaler : 0) : Math.max(0, cap - live.shardRate[id]!);
+      const w = unlimitedWeight > 0 ? (cap === Number.POSITIVE_INFINITY ? live.healthyCount[id]! * snapshot.shards[id]!.capacityScaler : 0) : cap * live.shardAdmit[id]!;
       if (w <= 0) continue;
       chosen = id;
       pick -= w;

@@ -11,6 +11,9 @@ export interface ShardExplanation {
   healthy: number;
   capacityRps: number | 'unlimited';
   rateRps: number;
+  /** Share of the traffic reaching this shard, and its region, that they admit (the rest spills on). */
+  admitShare: number;
+  regionAdmitShare: number;
   drained: boolean;
   usable: boolean;
   reason: string;
@@ -47,6 +50,8 @@ export function explain(facts: ClientFacts, snapshot: RoutingSnapshot, live: Liv
         healthy,
         capacityRps: cap === Number.POSITIVE_INFINITY ? 'unlimited' : cap,
         rateRps: live.shardRate[id]!,
+        admitShare: live.shardAdmit[id]!,
+        regionAdmitShare: live.regionAdmit[group.id]!,
         drained,
         usable,
         reason: !usable
@@ -55,11 +60,11 @@ export function explain(facts: ClientFacts, snapshot: RoutingSnapshot, live: Liv
             : s.capacityScaler === 0
               ? 'capacity scaler 0 (drained by operator)'
               : `drained: under 25 % of endpoints healthy`
-          : cap > live.shardRate[id]!
+          : cap === Number.POSITIVE_INFINITY || (live.shardAdmit[id]! >= 1 && live.regionAdmit[group.id]! >= 1)
             ? facts.sourceCluster === s.clusterIdx
               ? 'client is inside this cluster'
               : 'has spare capacity'
-            : 'at capacity: excess spills to the next region',
+            : `at capacity: admits ${Math.round(100 * Math.min(live.shardAdmit[id]!, live.regionAdmit[group.id]!))} % of what reaches it, the rest spills to the next region`,
       });
     }
   }

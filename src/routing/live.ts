@@ -9,6 +9,13 @@ export class LiveState {
   readonly endpointHealthy: Uint8Array;
   readonly endpointOutstanding: Int32Array;
   readonly shardRate: Float64Array;
+  /**
+   * Share of the requests reaching a shard (as in-cluster choice or inside its region) and a
+   * region group (in the waterfall) that it admits; the rest spills on. Set once per rate
+   * period by updateAdmission() so that admitted load meets capacity.
+   */
+  readonly shardAdmit: Float64Array;
+  readonly regionAdmit: Float64Array;
   /** Bumped on every health change: derived views are rebuilt only then. */
   healthVersion = 0;
 
@@ -22,6 +29,8 @@ export class LiveState {
     this.endpointHealthy = new Uint8Array(snapshot.endpoints.length).fill(1);
     this.endpointOutstanding = new Int32Array(snapshot.endpoints.length);
     this.shardRate = new Float64Array(snapshot.shards.length);
+    this.shardAdmit = new Float64Array(snapshot.shards.length).fill(1);
+    this.regionAdmit = new Float64Array(snapshot.groupCount).fill(1);
     this.healthyCount = new Int32Array(snapshot.shards.length);
     this.healthyEndpoints = snapshot.shards.map(() => new Int32Array(0));
     this.drained = new Uint8Array(snapshot.shards.length);

@@ -28,12 +28,18 @@ export interface ShardView {
   capacityScaler: number;
 }
 
+export interface RegionGroup {
+  id: number;
+  regionIdx: number;
+  shards: number[];
+}
+
 export interface BackendView {
   name: string;
   shards: number[];
   byCluster: Map<number, number>;
-  /** Shards grouped by region (indices into `regions` of the snapshot). */
-  regions: { regionIdx: number; shards: number[] }[];
+  /** Shards grouped by region (`regionIdx` into `regions` of the snapshot; `id` numbers the groups of all backends). */
+  regions: RegionGroup[];
   /** Per client cell: the order in which this backend's regions are tried (indices into `regions`). */
   orderByCell: Map<number, Int32Array>;
 }
@@ -63,6 +69,8 @@ export interface RoutingSnapshot {
   regionLocations: (LatLon | undefined)[];
   /** The cell used for clients of unknown location (the proxy's own region), or -1. */
   defaultCell: number;
+  /** How many region groups the backends have in all. */
+  groupCount: number;
 }
 
 export interface SnapshotOptions {
@@ -115,6 +123,7 @@ export function buildSnapshot(input: unknown, opts: SnapshotOptions = {}): Routi
   const backendByName = new Map<string, number>();
   const shards: ShardView[] = [];
   const endpoints: EndpointView[] = [];
+  let groupCount = 0;
   for (const [name, backend] of Object.entries(table.backends)) {
     const b = backends.length;
     backendByName.set(name, b);
@@ -144,7 +153,7 @@ export function buildSnapshot(input: unknown, opts: SnapshotOptions = {}): Routi
       view.shards.push(id);
       view.byCluster.set(clusterIdx, id);
       let group = view.regions.find((g) => g.regionIdx === regionIdx);
-      if (!group) view.regions.push((group = { regionIdx, shards: [] }));
+      if (!group) view.regions.push((group = { id: groupCount++, regionIdx, shards: [] }));
       group.shards.push(id);
     }
     backends.push(view);
@@ -178,6 +187,7 @@ export function buildSnapshot(input: unknown, opts: SnapshotOptions = {}): Routi
     regionByName,
     regionLocations,
     defaultCell: ownRegion,
+    groupCount,
   };
 }
 
