@@ -368,3 +368,71 @@ describe('retries and idempotency', () => {
     }
   });
 });
+
+describe('spillover when a region is over capacity', () => {
+  const served: { at: number; by: string }[] = [];
+  let servers: Server[] = [];
+  let proxy: RunningProxy;
+  let port: number;
+
+  beforeAll(async () => {
+    servers = await Promise.all(
+      [
+        ['asia', '127.64.0.1'],
+        ['us', '127.64.0.2'],
+      ].map(async ([name, host]) => {
+        const s = createServer((_req, res) => {
+          served.push({ at: performance.now(), by: name! });
+          res.end(name);
+        });
+        await new Promise<void>((r) => s.listen(0, host, () => r()));
+        return s;
+      }),
+    );
+    const at = (s: Server) => ({ address: (s.address() as AddressInfo).address, port: (s.address() as AddressInfo).port });
+    const config = parseProxyConfig({
+      listen: [{ host: '127.0.0.1', port: 0 }],
+      admin: { host: '127.0.0.1', port: 0 },
+      region: 'us-central1',
+      geoOverrides: [{ cidr: '127.0.0.3/32', lat: 25.03, lon: 121.56 }], // Taipei
+      table: {
+        version: 'spill',
+        defaultBackend: 'web',
+        backends: {
+          web: {
+            shards: [
+              { cluster: 'asia-a', region: 'asia-east1', maxRatePerEndpoint: 20, endpoints: [at(servers[0]!)] },
+              { cluster: 'us-a', region: 'us-central1', endpoints: [at(servers[1]!)] },
+            ],
+          },
+        },
+      },
+    });
+    proxy = await startProxyWith(config, config.table, { configPath: 'inline.yaml', logger: createLogger('proxy-test', 'silent'), watchTable: false });
+    port = proxy.addresses[0]!.port;
+  });
+
+  afterAll(async () => {
+    await proxy?.drain();
+    await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+  });
+
+  it('keeps Asia at its 20 req/s and sends the excess of 60 req/s from Taipei to the U.S.', async () => {
+    const start = performance.now();
+    const pending: Promise<unknown>[] = [];
+    // 60 req/s for 4.5 s, paced in 50 ms steps; the proxy learns the rate in its first second.
+    for (let step = 0; step < 90; step++) {
+      for (let i = 0; i < 3; i++) pending.push(get(port, '/', { localAddress: '127.0.0.3' }));
+      await new Promise((r) => setTimeout(r, start + (step + 1) * 50 - performance.now()));
+    }
+    const answers = await Promise.all(pending);
+    expect(answers.every((a) => (a as { status: number }).status === 200)).toBe(true);
+    const settled = served.filter((s) => s.at - start > 1500);
+    const seconds = (performance.now() - start - 1500) / 1000;
+    const asiaRate = settled.filter((s) => s.by === 'asia').length / seconds;
+    const usRate = settled.filter((s) => s.by === 'us').length / seconds;
+    expect(asiaRate).toBeGreaterThan(14);
+    expect(asiaRate).toBeLessThan(27);
+    expect(usRate).toBeGreaterThan(30);
+  });
+});
