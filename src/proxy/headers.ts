@@ -3,9 +3,21 @@ import type { IncomingHttpHeaders } from 'node:http';
 /** Headers that describe one connection, never forwarded (RFC 9110 §7.6.1). */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authenticate', 'proxy-authorization']);
 
+/**
+ * The extra header names a Connection header lists for removal. Nearly every message carries
+ * just `keep-alive` or `close`, which name nothing beyond the hop-by-hop set: that case costs a
+ * comparison, not a split.
+ */
 function connectionTokens(value: string | string[] | undefined): Set<string> | undefined {
   if (!value) return undefined;
-  const tokens = (Array.isArray(value) ? value.join(',') : value).split(',').map((t) => t.trim().toLowerCase()).filter(Boolean);
+  if (typeof value === 'string' && value.indexOf(',') < 0) {
+    const token = value.trim().toLowerCase();
+    return token === '' || HOP_BY_HOP.has(token) ? undefined : new Set([token]);
+  }
+  const tokens = (Array.isArray(value) ? value.join(',') : value)
+    .split(',')
+    .map((t) => t.trim().toLowerCase())
+    .filter((t) => t !== '' && !HOP_BY_HOP.has(t));
   return tokens.length ? new Set(tokens) : undefined;
 }
 
