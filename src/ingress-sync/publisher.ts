@@ -17,13 +17,16 @@ export interface PublisherOptions {
 }
 
 /**
- * Publishes the routing table for the proxies: the federation's Ingresses joined with each Ready
- * member's Services and ready Endpoints, rebuilt every interval and written only when it changes.
+ * Publishes the routing table for the proxies: the federation's Ingresses joined with each
+ * member's Services and ready Endpoints (read from Ready members; last-known for the others),
+ * rebuilt every interval and written only when it changes.
  * (A file the static-mode proxy watches; the Redis state store will be the fleet's channel.)
  */
 export class TablePublisher {
   private timer?: NodeJS.Timeout;
   private last = '';
+  /** Per member, its Services and Endpoints as last read. */
+  private readonly lastKnown = new Map<string, { services: Map<string, KObject>; endpoints: Map<string, KObject> }>();
   private stopped = false;
 
   constructor(private readonly opts: PublisherOptions) {}
@@ -46,28 +49,39 @@ export class TablePublisher {
 
   async publish(): Promise<boolean> {
     const ingresses = (await this.opts.federation.get<{ items: KObject[] }>('/apis/networking.k8s.io/v1/ingresses')).items.filter((i) => !i.metadata.deletionTimestamp);
-    const ready = this.opts.registry.ready();
+    // Static stability: a member whose API cannot be read now (NotReady, Offline, or slow this
+    // round) keeps its last-known Services and Endpoints in the table — its pods may well be
+    // serving, and the proxies' own health checks decide. Only a member that leaves the
+    // registry leaves the table.
+    const members = this.opts.registry.all();
+    const present = new Set(members.map((m) => m.name));
+    for (const name of this.lastKnown.keys()) if (!present.has(name)) this.lastKnown.delete(name);
     const services = new Map<string, Map<string, KObject>>();
     const endpoints = new Map<string, Map<string, KObject>>();
-    const reachable: typeof ready = [];
+    const listed: typeof members = [];
     await Promise.all(
-      ready.map(async (m) => {
-        try {
-          const t = { timeoutMs: this.opts.memberTimeoutMs };
-          const [svc, ep] = await Promise.all([m.client.get<{ items: KObject[] }>('/api/v1/services', t), m.client.get<{ items: KObject[] }>('/api/v1/endpoints', t)]);
-          services.set(m.name, new Map(svc.items.map((o) => [objectKey(o), o])));
-          endpoints.set(m.name, new Map(ep.items.map((o) => [objectKey(o), o])));
-          reachable.push(m);
-        } catch {
-          // a member that does not answer now is left out of this round's table
+      members.map(async (m) => {
+        if (m.state === 'Ready') {
+          try {
+            const t = { timeoutMs: this.opts.memberTimeoutMs };
+            const [svc, ep] = await Promise.all([m.client.get<{ items: KObject[] }>('/api/v1/services', t), m.client.get<{ items: KObject[] }>('/api/v1/endpoints', t)]);
+            this.lastKnown.set(m.name, { services: new Map(svc.items.map((o) => [objectKey(o), o])), endpoints: new Map(ep.items.map((o) => [objectKey(o), o])) });
+          } catch {
+            // not answering this round: its last-known state stands in
+          }
         }
+        const known = this.lastKnown.get(m.name);
+        if (!known) return;
+        services.set(m.name, known.services);
+        endpoints.set(m.name, known.endpoints);
+        listed.push(m);
       }),
     );
-    reachable.sort((a, b) => a.name.localeCompare(b.name));
+    listed.sort((a, b) => a.name.localeCompare(b.name));
     const table = buildRoutingTable({
       version: '',
       ingresses,
-      clusters: reachable.map((m) => ({ name: m.name, region: m.region ?? 'unknown', zones: m.zones, clientCIDRs: m.clientCIDRs, ...(m.location ? { location: m.location } : {}) })),
+      clusters: listed.map((m) => ({ name: m.name, region: m.region ?? 'unknown', zones: m.zones, clientCIDRs: m.clientCIDRs, ...(m.location ? { location: m.location } : {}) })),
       services,
       endpoints,
     });

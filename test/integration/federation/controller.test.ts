@@ -132,6 +132,10 @@ describe('federation controller: the seed walkthrough and its failure cases', ()
     const two = Buffer.from('two').toString('base64');
     await waitFor(() => names().filter((c) => c !== 'gce-europe-west1-c').every((c) => (member(c).get(R.secrets, 'default', 'creds')?.data as { password?: string }).password === two), { what: 'updated on online members' });
     expect((member('gce-europe-west1-c').get(R.secrets, 'default', 'creds')!.data as { password: string }).password).toBe(Buffer.from('one').toString('base64'));
+    // Its pods still serve: the routing table keeps its last-known endpoints (static stability).
+    await new Promise((r) => setTimeout(r, 1500)); // a publishing round while it is Offline
+    const table = JSON.parse(await readFile(join(dir.path, 'routing-table.json'), 'utf8')) as { backends: Record<string, { shards: { cluster: string; endpoints: unknown[] }[] }> };
+    expect(table.backends['default/nginx:80']!.shards.find((s) => s.cluster === 'gce-europe-west1-c')?.endpoints).toHaveLength(1);
     await sb.faults.setClusterApi('gce-europe-west1-c', 'up');
     await waitFor(() => (member('gce-europe-west1-c').get(R.secrets, 'default', 'creds')?.data as { password?: string }).password === two, { what: 'caught up after return' });
     const events = sb.federation.store.list(R.events, 'default').items.filter((e) => (e.involvedObject as { name: string }).name === 'gce-europe-west1-c');
