@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { rename, writeFile } from 'node:fs/promises';
 import type { Logger } from '../common/log.js';
 import type { ClusterRegistry } from '../federation/registry/registry.js';
-import { objectKey } from '../kube/informer.js';
+import { Informer, objectKey } from '../kube/informer.js';
 import type { KObject, KubeRest } from '../kube/rest.js';
 import { buildRoutingTable } from './build-table.js';
 
@@ -11,72 +11,116 @@ export interface PublisherOptions {
   registry: ClusterRegistry;
   /** Where the table goes (JSON, replaced atomically): the proxies' `tableFile`. */
   path: string;
+  /** How often the member set is reconciled with the registry (and the table rebuilt if needed). */
   intervalMs: number;
-  memberTimeoutMs: number;
+  /** How long a burst of changes is gathered before the table is rebuilt. */
+  debounceMs?: number;
   logger: Logger;
+}
+
+/** Watches of one member: its Services and Endpoints, all namespaces. */
+interface MemberWatch {
+  client: KubeRest;
+  services: Informer;
+  endpoints: Informer;
 }
 
 /**
  * Publishes the routing table for the proxies: the federation's Ingresses joined with each
- * member's Services and ready Endpoints (read from Ready members; last-known for the others),
- * rebuilt every interval and written only when it changes.
+ * member's Services and ready Endpoints, kept by informers (list once, then watch — no polling of
+ * every member), rebuilt shortly after any of them changes and written only when it changed.
+ * A member whose API cannot be read keeps its last-known state (its informer keeps its cache and
+ * retries), since its pods may well be serving and the proxies' health checks decide; only a
+ * member that leaves the registry leaves the table.
  * (A file the static-mode proxy watches; the Redis state store will be the fleet's channel.)
  */
 export class TablePublisher {
-  private timer?: NodeJS.Timeout;
+  private ingresses: Informer | undefined;
+  private readonly watches = new Map<string, MemberWatch>();
+  private ticker?: NodeJS.Timeout;
+  private pending?: NodeJS.Timeout;
+  private publishing: Promise<unknown> = Promise.resolve();
   private last = '';
-  /** Per member, its Services and Endpoints as last read. */
-  private readonly lastKnown = new Map<string, { services: Map<string, KObject>; endpoints: Map<string, KObject> }>();
   private stopped = false;
 
   constructor(private readonly opts: PublisherOptions) {}
 
   start(): void {
-    const tick = async () => {
+    this.stopped = false;
+    this.ingresses = new Informer(this.opts.federation, '/apis/networking.k8s.io/v1/ingresses').on(() => this.schedule());
+    this.ingresses.start();
+    const tick = () => {
       if (this.stopped) return;
-      await this.publish().catch((err: unknown) => this.opts.logger.warn({ err: String(err) }, 'routing table not published this round'));
-      if (this.stopped) return;
-      this.timer = setTimeout(() => void tick(), this.opts.intervalMs);
-      this.timer.unref();
+      this.syncMembers();
+      this.schedule();
+      this.ticker = setTimeout(tick, this.opts.intervalMs);
+      this.ticker.unref();
     };
-    void tick();
+    tick();
   }
 
   stop(): void {
     this.stopped = true;
-    clearTimeout(this.timer);
+    clearTimeout(this.ticker);
+    clearTimeout(this.pending);
+    this.ingresses?.stop();
+    for (const w of this.watches.values()) this.stopWatch(w);
+    this.watches.clear();
   }
 
-  async publish(): Promise<boolean> {
-    const ingresses = (await this.opts.federation.get<{ items: KObject[] }>('/apis/networking.k8s.io/v1/ingresses')).items.filter((i) => !i.metadata.deletionTimestamp);
-    // Static stability: a member whose API cannot be read now (NotReady, Offline, or slow this
-    // round) keeps its last-known Services and Endpoints in the table — its pods may well be
-    // serving, and the proxies' own health checks decide. Only a member that leaves the
-    // registry leaves the table.
+  /** Starts watching members that joined (or whose connection changed), stops those that left. */
+  private syncMembers(): void {
     const members = this.opts.registry.all();
     const present = new Set(members.map((m) => m.name));
-    for (const name of this.lastKnown.keys()) if (!present.has(name)) this.lastKnown.delete(name);
+    for (const [name, w] of this.watches) {
+      if (!present.has(name)) {
+        this.stopWatch(w);
+        this.watches.delete(name);
+      }
+    }
+    for (const m of members) {
+      const existing = this.watches.get(m.name);
+      if (existing?.client === m.client) continue;
+      // Not yet reachable members are watched as soon as they are Ready; a connection change
+      // replaces the watch (the new one relists).
+      if (!existing && m.state !== 'Ready') continue;
+      if (existing) this.stopWatch(existing);
+      const services = new Informer(m.client, '/api/v1/services').on(() => this.schedule());
+      const endpoints = new Informer(m.client, '/api/v1/endpoints').on(() => this.schedule());
+      services.start();
+      endpoints.start();
+      this.watches.set(m.name, { client: m.client, services, endpoints });
+    }
+  }
+
+  private stopWatch(w: MemberWatch): void {
+    w.services.stop();
+    w.endpoints.stop();
+  }
+
+  /** Rebuilds the table soon, once for a burst of changes. */
+  private schedule(): void {
+    if (this.pending || this.stopped) return;
+    this.pending = setTimeout(() => {
+      this.pending = undefined;
+      this.publishing = this.publishing.then(() => this.publish()).catch((err: unknown) => this.opts.logger.warn({ err: String(err) }, 'routing table not published this round'));
+    }, this.opts.debounceMs ?? 100);
+    this.pending.unref();
+  }
+
+  /** Builds the table from the informers' caches and writes it if it changed. */
+  async publish(): Promise<boolean> {
+    if (this.stopped || !this.ingresses?.hasSynced()) return false;
+    const ingresses = this.ingresses.list().filter((i) => !i.metadata.deletionTimestamp);
     const services = new Map<string, Map<string, KObject>>();
     const endpoints = new Map<string, Map<string, KObject>>();
-    const listed: typeof members = [];
-    await Promise.all(
-      members.map(async (m) => {
-        if (m.state === 'Ready') {
-          try {
-            const t = { timeoutMs: this.opts.memberTimeoutMs };
-            const [svc, ep] = await Promise.all([m.client.get<{ items: KObject[] }>('/api/v1/services', t), m.client.get<{ items: KObject[] }>('/api/v1/endpoints', t)]);
-            this.lastKnown.set(m.name, { services: new Map(svc.items.map((o) => [objectKey(o), o])), endpoints: new Map(ep.items.map((o) => [objectKey(o), o])) });
-          } catch {
-            // not answering this round: its last-known state stands in
-          }
-        }
-        const known = this.lastKnown.get(m.name);
-        if (!known) return;
-        services.set(m.name, known.services);
-        endpoints.set(m.name, known.endpoints);
-        listed.push(m);
-      }),
-    );
+    const listed = this.opts.registry.all().filter((m) => {
+      const w = this.watches.get(m.name);
+      if (!w || !w.services.hasSynced() || !w.endpoints.hasSynced()) return false;
+      services.set(m.name, new Map(w.services.list().map((o) => [objectKey(o), o])));
+      endpoints.set(m.name, new Map(w.endpoints.list().map((o) => [objectKey(o), o])));
+      return true;
+    });
     listed.sort((a, b) => a.name.localeCompare(b.name));
     const table = buildRoutingTable({
       version: '',

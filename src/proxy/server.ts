@@ -199,8 +199,8 @@ function clientFacts(state: RoutingState, ip: string): { cell: number; sourceClu
 class Attempt implements Dispatcher.DispatchHandler {
   private readonly decision: Decision = newDecision();
   private tries = 0;
-  /** Endpoints this request went to, once it has been retried. */
-  private tried: number[] | undefined;
+  /** Shards and endpoints this request went to, once it has been retried. */
+  private tried: { shards: number[]; endpoints: number[] } | undefined;
   private started = false;
   private controller: Dispatcher.DispatchController | undefined;
 
@@ -306,11 +306,13 @@ class Attempt implements Dispatcher.DispatchHandler {
     const notDelivered = NOT_DELIVERED.has(kind);
     const retryable = notDelivered || (MAYBE_DELIVERED.has(kind) && IDEMPOTENT_METHODS.has(this.req.method ?? ''));
     if (retryable && this.body === null && this.tries < cfg.retry.attempts) {
-      const next = choose(this.facts, snap, state.live, this.backend, this.proxy.internals.rng, { shard: this.decision.shard, endpoint: this.decision.endpoint }, newDecision());
-      // Never the same endpoint twice for one request (DESIGN §3: a retry goes somewhere new).
-      const tried = (this.tried ??= [this.decision.endpoint]);
-      if (next.endpoint >= 0 && !tried.includes(next.endpoint) && (notDelivered || this.proxy.retryBudget.tryRetry())) {
-        tried.push(next.endpoint);
+      // Never a shard or an endpoint this request has already tried (DESIGN §3: a retry goes
+      // somewhere new) — when a whole region dies, the second try must not land in it again.
+      const tried = (this.tried ??= { shards: [this.decision.shard], endpoints: [this.decision.endpoint] });
+      const next = choose(this.facts, snap, state.live, this.backend, this.proxy.internals.rng, { shard: this.decision.shard, endpoint: this.decision.endpoint, shards: tried.shards }, newDecision());
+      if (next.endpoint >= 0 && !tried.endpoints.includes(next.endpoint) && (notDelivered || this.proxy.retryBudget.tryRetry())) {
+        tried.shards.push(next.shard);
+        tried.endpoints.push(next.endpoint);
         metrics.retries.inc();
         this.send(next, this.tries + 1);
         return;

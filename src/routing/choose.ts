@@ -24,13 +24,18 @@ export function newDecision(): Decision {
   return { endpoint: -1, shard: -1, panic: false, spilled: false, reason: 'no-endpoints' };
 }
 
-/** Don't pick this shard (a retry goes elsewhere) or this endpoint. */
+/** Don't pick this shard (a retry goes elsewhere), nor any of `shards` (tried before), nor this endpoint. */
 export interface Exclusion {
   shard: number;
   endpoint: number;
+  shards?: readonly number[];
 }
 
 const NO_EXCLUSION: Exclusion = { shard: -1, endpoint: -1 };
+
+function excluded(exclude: Exclusion, shard: number): boolean {
+  return shard === exclude.shard || (exclude.shards !== undefined && exclude.shards.includes(shard));
+}
 
 export function usable(live: LiveState, shard: number, ignoreDrain = false): boolean {
   const s = live.snapshot.shards[shard]!;
@@ -95,7 +100,7 @@ export function choose(
 
   if (facts.sourceCluster >= 0) {
     const own = b.byCluster.get(facts.sourceCluster);
-    if (own !== undefined && own !== exclude.shard && usable(live, own) && (shardCapacity(live, own) === Number.POSITIVE_INFINITY || rng() < live.shardAdmit[own]!)) {
+    if (own !== undefined && !excluded(exclude, own) && usable(live, own) && (shardCapacity(live, own) === Number.POSITIVE_INFINITY || rng() < live.shardAdmit[own]!)) {
       return finish(out, live, own, rng, exclude.endpoint, 'in-cluster', false);
     }
   }
@@ -108,7 +113,7 @@ export function choose(
     let unlimitedWeight = 0;
     let any = false;
     for (const id of group.shards) {
-      if (id === exclude.shard || !usable(live, id)) continue;
+      if (excluded(exclude, id) || !usable(live, id)) continue;
       any = true;
       const cap = shardCapacity(live, id);
       if (cap === Number.POSITIVE_INFINITY) unlimitedWeight += live.healthyCount[id]! * snapshot.shards[id]!.capacityScaler;
@@ -124,7 +129,7 @@ export function choose(
     let pick = rng() * (unlimitedWeight > 0 ? unlimitedWeight : weightTotal);
     let chosen = -1;
     for (const id of group.shards) {
-      if (id === exclude.shard || !usable(live, id)) continue;
+      if (excluded(exclude, id) || !usable(live, id)) continue;
       const cap = shardCapacity(live, id);
       const w = unlimitedWeight > 0 ? (cap === Number.POSITIVE_INFINITY ? live.healthyCount[id]! * snapshot.shards[id]!.capacityScaler : 0) : cap * live.shardAdmit[id]!;
       if (w <= 0) continue;
@@ -140,7 +145,7 @@ export function choose(
     const group = b.regions[order[firstUsableRegion]!]!;
     let best = -1;
     for (const id of group.shards) {
-      if (id === exclude.shard || !usable(live, id)) continue;
+      if (excluded(exclude, id) || !usable(live, id)) continue;
       if (best < 0 || live.healthyCount[id]! * snapshot.shards[id]!.capacityScaler > live.healthyCount[best]! * snapshot.shards[best]!.capacityScaler) best = id;
     }
     return finish(out, live, best, rng, exclude.endpoint, 'all-over-capacity', firstUsableRegion > 0);
@@ -149,19 +154,19 @@ export function choose(
   // Only drained shards have healthy endpoints left: their healthy endpoints beat panic.
   for (let k = 0; k < order.length; k++) {
     for (const id of b.regions[order[k]!]!.shards) {
-      if (id !== exclude.shard && usable(live, id, true)) return finish(out, live, id, rng, exclude.endpoint, 'all-over-capacity', k > 0);
+      if (!excluded(exclude, id) && usable(live, id, true)) return finish(out, live, id, rng, exclude.endpoint, 'all-over-capacity', k > 0);
     }
   }
 
   // Panic: nothing healthy. Fail open across every endpoint rather than answer 503.
   let total = 0;
-  for (const id of b.shards) if (id !== exclude.shard) total += snapshot.shards[id]!.endpointCount;
+  for (const id of b.shards) if (!excluded(exclude, id)) total += snapshot.shards[id]!.endpointCount;
   const allowSame = total === 0;
   if (allowSame) for (const id of b.shards) total += snapshot.shards[id]!.endpointCount;
   if (total === 0) return out;
   let n = Math.floor(rng() * total);
   for (const id of b.shards) {
-    if (!allowSame && id === exclude.shard) continue;
+    if (!allowSame && excluded(exclude, id)) continue;
     const s = snapshot.shards[id]!;
     if (n < s.endpointCount) {
       out.shard = id;

@@ -128,7 +128,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     opts.logger,
   );
   const publisher = opts.tableOut
-    ? new TablePublisher({ federation, registry, path: opts.tableOut, intervalMs: 1_000, memberTimeoutMs: opts.memberTimeoutMs ?? 5_000, logger: opts.logger })
+    ? new TablePublisher({ federation, registry, path: opts.tableOut, intervalMs: 1_000, logger: opts.logger })
     : undefined;
   // Standby replicas serve /healthz and /metrics but reconcile nothing until they lead.
   const leading = elector

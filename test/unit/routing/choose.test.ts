@@ -194,6 +194,15 @@ describe('choose(): the routing rules of DESIGN §3', () => {
     expect(retry.endpoint).not.toBe(first.endpoint);
   });
 
+  it('never retries into a shard tried before: the second retry leaves a dead region', () => {
+    const { snap, live } = setup();
+    const [a, b] = [shardIdx(snap, 'asia-a'), shardIdx(snap, 'asia-b')];
+    for (let i = 0; i < 50; i++) {
+      const d = choose(facts(snap, TAIPEI), snap, live, 0, seeded(i), { shard: b, endpoint: snap.shards[b]!.endpointStart, shards: [a, b] });
+      expect(snap.shards[d.shard]!.region).toBe('us-central1');
+    }
+  });
+
   it('prefers the endpoint with fewer outstanding requests (P2C)', () => {
     const { snap, live } = setup([{ cluster: 'a', region: 'us-central1', endpoints: 2 }]);
     live.endpointOutstanding[0] = 50;
