@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { resourceVerbs, type KindRegistry, type ResourceInfo } from './kinds.js';
+import { hasScale, scaleGroupVersion } from './scale.js';
 
 /** Legacy and aggregated API discovery, and the OpenAPI documents kubectl needs to validate. */
 
@@ -55,6 +56,7 @@ export function resourceList(kinds: KindRegistry, group: string, version: string
       ...(r.categories.length ? { categories: r.categories } : {}),
     },
     ...(r.hasStatus ? [{ name: `${r.resource}/status`, singularName: '', namespaced: r.namespaced, kind: r.kind, verbs: ['get', 'patch', 'update'] }] : []),
+    ...(hasScale(r) ? [{ name: `${r.resource}/scale`, singularName: '', namespaced: r.namespaced, ...scaleGroupVersion(r), kind: 'Scale', verbs: ['get', 'patch', 'update'] }] : []),
   ]);
   return { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: gvString(group, version), resources };
 }
@@ -68,7 +70,14 @@ function aggregatedResource(r: ResourceInfo): Record<string, unknown> {
     verbs: resourceVerbs(),
     ...(r.shortNames.length ? { shortNames: r.shortNames } : {}),
     ...(r.categories.length ? { categories: r.categories } : {}),
-    ...(r.hasStatus ? { subresources: [{ subresource: 'status', responseKind: { group: r.group, version: r.version, kind: r.kind }, verbs: ['get', 'patch', 'update'] }] } : {}),
+    ...(r.hasStatus || hasScale(r)
+      ? {
+          subresources: [
+            ...(r.hasStatus ? [{ subresource: 'status', responseKind: { group: r.group, version: r.version, kind: r.kind }, verbs: ['get', 'patch', 'update'] }] : []),
+            ...(hasScale(r) ? [{ subresource: 'scale', responseKind: { ...scaleGroupVersion(r), kind: 'Scale' }, verbs: ['get', 'patch', 'update'] }] : []),
+          ],
+        }
+      : {}),
   };
 }
 

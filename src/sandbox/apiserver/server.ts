@@ -20,6 +20,7 @@ import { ApiError, badRequest, notFound } from './errors.js';
 import type { ResourceInfo } from './kinds.js';
 import { jsonPatch, mergePatch, recordUpdate, serverSideApply, strategicMergePatch, type ManagedFieldsEntry } from './patch.js';
 import { parseResourcePath, type ResourcePath } from './paths.js';
+import { hasScale, requestedReplicas, toScale } from './scale.js';
 import { parseFieldSelector, parseLabelSelector, type Matcher } from './selectors.js';
 import { rfc3339, type ClusterStore, type KubeObject, type WatchEventType } from './store.js';
 import { toTable } from './tables.js';
@@ -172,12 +173,14 @@ class ApiHandler {
     if (!path) throw notFoundPath();
     const info = kinds.find(path.group, path.version, path.resource);
     if (!info) throw notFoundPath();
-    if (path.subresource && !(path.subresource === 'status' && info.hasStatus) && !(path.subresource === 'finalize' && info.resource === 'namespaces')) {
+    const scale = path.subresource === 'scale' && hasScale(info) && path.name !== undefined;
+    if (path.subresource && !scale && !(path.subresource === 'status' && info.hasStatus) && !(path.subresource === 'finalize' && info.resource === 'namespaces')) {
       throw notFoundPath();
     }
     if (!info.namespaced && path.namespace) throw notFoundPath();
     if (info.deprecation) r.res.setHeader('Warning', `299 - "${info.deprecation}"`);
     const method = r.req.method ?? 'GET';
+    if (scale) return this.scale(r, info, path, method, method === 'GET' ? undefined : await readBody(r.req));
     if (method === 'GET' && !path.name) {
       return r.url.searchParams.get('watch') === 'true' || r.url.searchParams.get('watch') === '1' ? this.watch(r, info, path) : this.list(r, info, path);
     }
@@ -437,6 +440,32 @@ class ApiHandler {
     const obj = this.prepare(r, info, path, { ...patched, metadata: { ...(patched.metadata ?? {}), name: path.name } }, existing);
     if (!(raw as { metadata?: { resourceVersion?: string } })?.metadata?.resourceVersion) obj.metadata.resourceVersion = existing.metadata.resourceVersion;
     this.writeUpdate(r, info, path, existing, obj);
+  }
+
+  /** `…/{name}/scale`: read or set spec.replicas of a ReplicaSet or Deployment through a Scale. */
+  private scale(r: Request, info: ResourceInfo, path: ResourcePath, method: string, raw: unknown): void {
+    const existing = this.store.get(info.storage, path.namespace, path.name!);
+    if (!existing) throw notFound(info.storage.group, info.resource, path.name!);
+    const current = toScale(info, fromStorage(info, existing));
+    if (method === 'GET') return this.json(r, 200, current);
+    let desired: unknown;
+    if (method === 'PUT') desired = raw;
+    else if (method === 'PATCH') {
+      const type = String(r.req.headers['content-type'] ?? '').split(';')[0]!.trim();
+      if (type === 'application/json-patch+json') desired = jsonPatch(current as unknown as KubeObject, raw);
+      // A Scale has no lists, so a strategic merge patch is a merge patch.
+      else if (type === 'application/merge-patch+json' || type === 'application/strategic-merge-patch+json') desired = mergePatch(current as Parameters<typeof mergePatch>[0], raw as Parameters<typeof mergePatch>[1]);
+      else throw new ApiError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json`);
+    } else throw new ApiError(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource');
+    const replicas = requestedReplicas(info, path.name!, desired);
+    const view = fromStorage(info, existing);
+    const obj = this.prepare(r, info, { ...path, subresource: undefined }, { ...view, spec: { ...(view.spec as object), replicas } }, existing);
+    // A resourceVersion in the Scale is a precondition on the object, as on a real server.
+    obj.metadata.resourceVersion = (desired as { metadata?: { resourceVersion?: string } }).metadata?.resourceVersion || existing.metadata.resourceVersion;
+    obj.metadata.managedFields = recordUpdate(existing, obj, this.manager(r, 'unknown'), rfc3339());
+    if (r.url.searchParams.get('dryRun') === 'All') return this.json(r, 200, toScale(info, fromStorage(info, obj)));
+    const updated = this.store.update(info.storage, obj);
+    this.json(r, 200, toScale(info, fromStorage(info, updated)));
   }
 
   private delete(r: Request, info: ResourceInfo, path: ResourcePath, raw: unknown): void {

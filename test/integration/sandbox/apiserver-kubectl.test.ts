@@ -209,6 +209,17 @@ describe.each(CLIENTS)('$label against the emulated API server', ({ minor, binar
     expect(ports[0]).toMatchObject({ port: 80, name: 'web', protocol: 'TCP' });
   });
 
+  it('scales ReplicaSets and Deployments through their scale subresource, preconditions included', async () => {
+    expect(await k.ok(['scale', 'rs', 'nginx', '--replicas=5'])).toMatch(/replicaset\.(apps|extensions)\/nginx scaled/);
+    expect(await k.ok(['get', 'rs', 'nginx', '-o', 'jsonpath={.spec.replicas}'])).toBe('5');
+    expect(await k.ok(['-n', 'team-a', 'scale', 'deployment', 'web', '--replicas=3'])).toContain('deployment.apps/web scaled');
+    const stale = await k.run(['-n', 'team-a', 'scale', 'deployment', 'web', '--replicas=4', '--current-replicas=2']);
+    expect(stale.code).toBe(1);
+    expect(stale.stderr).toContain('Expected replicas to be 2, was 3');
+    const scale = JSON.parse(await k.ok(['get', '--raw', '/apis/apps/v1/namespaces/team-a/deployments/web/scale'])) as unknown;
+    expect(scale).toMatchObject({ kind: 'Scale', apiVersion: 'autoscaling/v1', metadata: { name: 'web', namespace: 'team-a' }, spec: { replicas: 3 }, status: { selector: 'app=web' } });
+  });
+
   it('answers a malformed body with a 400 Status, never a crash', async () => {
     const res = await fetch(`${server.url}/api/v1/namespaces/default/configmaps`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"kind": "ConfigMap", ' });
     expect(res.status).toBe(400);
