@@ -20,6 +20,7 @@ import { ApiError, badRequest, notFound } from './errors.js';
 import type { ResourceInfo } from './kinds.js';
 import { jsonPatch, mergePatch, recordUpdate, serverSideApply, strategicMergePatch, type ManagedFieldsEntry } from './patch.js';
 import { parseResourcePath, type ResourcePath } from './paths.js';
+import { decodeKubernetesProtobuf, isKubernetesProtobuf } from './protobuf.js';
 import { hasScale, requestedReplicas, toScale } from './scale.js';
 import { parseFieldSelector, parseLabelSelector, type Matcher } from './selectors.js';
 import { rfc3339, type ClusterStore, type KubeObject, type WatchEventType } from './store.js';
@@ -550,15 +551,16 @@ function readBody(req: IncomingMessage): Promise<unknown> {
     req.on('error', reject);
     req.on('end', () => {
       const type = String(req.headers['content-type'] ?? '');
-      if (type.startsWith('application/vnd.kubernetes.protobuf') || type.startsWith('application/cbor')) {
-        // Only JSON (and YAML for apply) is spoken here; client-go falls back to JSON on a 415.
-        return reject(
-          new ApiError(
-            415,
-            'UnsupportedMediaType',
-            'the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (the Meridian sandbox does not decode protobuf bodies; pipe the object through `kubectl create ... --dry-run=client -o yaml | kubectl create -f -`)',
-          ),
-        );
+      if (isKubernetesProtobuf(type)) {
+        try {
+          return resolve(decodeKubernetesProtobuf(Buffer.concat(chunks)));
+        } catch (err) {
+          return reject(err);
+        }
+      }
+      if (type.startsWith('application/cbor')) {
+        // client-go falls back to JSON on a 415.
+        return reject(new ApiError(415, 'UnsupportedMediaType', 'the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf'));
       }
       const text = Buffer.concat(chunks).toString('utf8');
       if (!text.trim()) return resolve(undefined);

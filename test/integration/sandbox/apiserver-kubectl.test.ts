@@ -209,6 +209,19 @@ describe.each(CLIENTS)('$label against the emulated API server', ({ minor, binar
     expect(ports[0]).toMatchObject({ port: 80, name: 'web', protocol: 'TCP' });
   });
 
+  it('creates with kubectl\'s imperative generators (protobuf bodies from kubectl ≥ 1.33)', async () => {
+    expect(await k.ok(['create', 'namespace', 'imperative'])).toContain('namespace/imperative created');
+    const ns = ['-n', 'imperative'];
+    expect(await k.ok([...ns, 'create', 'configmap', 'settings', '--from-literal=mode=fast', '--from-literal=zone=asia'])).toContain('configmap/settings created');
+    expect(await k.ok([...ns, 'create', 'secret', 'generic', 'token', '--from-literal=value=s3cret'])).toContain('secret/token created');
+    expect(await k.ok([...ns, 'create', 'deployment', 'api', '--image=nginx', '--replicas=3'])).toContain('deployment.apps/api created');
+    expect(await k.ok([...ns, 'create', 'service', 'clusterip', 'api', '--tcp=80:8080'])).toContain('service/api created');
+    expect(JSON.parse(await k.ok([...ns, 'get', 'configmap', 'settings', '-o', 'jsonpath={.data}']))).toEqual({ mode: 'fast', zone: 'asia' });
+    expect(await k.ok([...ns, 'get', 'secret', 'token', '-o', 'jsonpath={.data.value}'])).toBe(Buffer.from('s3cret').toString('base64'));
+    expect(await k.ok([...ns, 'get', 'deployment', 'api', '-o', 'jsonpath={.spec.replicas} {.spec.template.spec.containers[0].image} {.spec.selector.matchLabels.app}'])).toBe('3 nginx api');
+    expect(await k.ok([...ns, 'get', 'service', 'api', '-o', 'jsonpath={.spec.ports[0].port}:{.spec.ports[0].targetPort}'])).toBe('80:8080');
+  });
+
   it('scales ReplicaSets and Deployments through their scale subresource, preconditions included', async () => {
     expect(await k.ok(['scale', 'rs', 'nginx', '--replicas=5'])).toMatch(/replicaset\.(apps|extensions)\/nginx scaled/);
     expect(await k.ok(['get', 'rs', 'nginx', '-o', 'jsonpath={.spec.replicas}'])).toBe('5');
