@@ -19,9 +19,46 @@ export interface TableInputs {
   /** Per cluster, its Services and Endpoints by `namespace/name`. */
   services: ReadonlyMap<string, ReadonlyMap<string, KObject>>;
   endpoints: ReadonlyMap<string, ReadonlyMap<string, KObject>>;
+  /** Federated ReplicaSets and Deployments: where a backend's readiness probe path is found. */
+  workloads?: readonly KObject[];
 }
 
 export const MAX_RATE_ANNOTATION = 'meridian.dev/max-rate-per-endpoint';
+/** Ingress annotation: the path the proxies probe on its backends (default: the pods' readiness probe, else `/`). */
+export const HEALTH_CHECK_PATH_ANNOTATION = 'meridian.dev/health-check-path';
+
+interface ContainerSpec {
+  ports?: { name?: string; containerPort: number }[];
+  readinessProbe?: { httpGet?: { path?: string; port?: number | string } };
+}
+
+/**
+ * The path of the readiness probe of the pods behind a Service port, from the federated workload
+ * whose pod template the Service selects: the probe of the container serving the target port,
+ * when it is an HTTP probe on that same port.
+ */
+export function readinessProbePath(service: KObject, portKey: number | string | undefined, workloads: readonly KObject[]): string | undefined {
+  const spec = (service.spec ?? {}) as { selector?: Record<string, string>; ports?: { name?: string; port: number; targetPort?: number | string }[] };
+  const selector = spec.selector;
+  if (!selector || Object.keys(selector).length === 0) return undefined;
+  const svcPort = (spec.ports ?? []).find((p) => p.port === portKey || p.name === portKey) ?? (portKey === undefined ? spec.ports?.[0] : undefined);
+  if (!svcPort) return undefined;
+  const target = svcPort.targetPort ?? svcPort.port;
+  for (const w of workloads) {
+    if (w.metadata.namespace !== service.metadata.namespace) continue;
+    const template = ((w.spec ?? {}) as { template?: { metadata?: { labels?: Record<string, string> }; spec?: { containers?: ContainerSpec[] } } }).template;
+    const labels = template?.metadata?.labels ?? {};
+    if (!Object.entries(selector).every(([k, v]) => labels[k] === v)) continue;
+    for (const c of template?.spec?.containers ?? []) {
+      const port = (c.ports ?? []).find((p) => p.containerPort === target || (p.name !== undefined && p.name === target));
+      const probe = c.readinessProbe?.httpGet;
+      if (!port || !probe?.path) continue;
+      const probePort = probe.port ?? port.containerPort;
+      if (probePort === port.containerPort || probePort === port.name) return probe.path;
+    }
+  }
+  return undefined;
+}
 
 interface V1Backend {
   service?: { name: string; port?: { number?: number; name?: string } };
@@ -43,7 +80,7 @@ export function buildRoutingTable(input: TableInputs): RoutingTable {
   const routes: RoutingTable['routes'] = [];
   const backends: RoutingTable['backends'] = {};
   let defaultBackend: string | undefined;
-  const wanted = new Map<string, { namespace: string; service: string; port: number | string | undefined; maxRate?: number }>();
+  const wanted = new Map<string, { namespace: string; service: string; port: number | string | undefined; maxRate?: number; healthCheckPath?: string }>();
 
   const sorted = [...input.ingresses].sort((a, b) => `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`));
   for (const ing of sorted) {
@@ -51,9 +88,11 @@ export function buildRoutingTable(input: TableInputs): RoutingTable {
     const spec = (ing.spec ?? {}) as { defaultBackend?: V1Backend; rules?: { host?: string; http?: { paths: { path?: string; pathType?: string; backend: V1Backend }[] } }[] };
     const rate = Number(ing.metadata.annotations?.[MAX_RATE_ANNOTATION]);
     const maxRate = Number.isFinite(rate) && rate > 0 ? rate : undefined;
+    const annotatedPath = ing.metadata.annotations?.[HEALTH_CHECK_PATH_ANNOTATION];
+    const healthCheckPath = annotatedPath?.startsWith('/') ? annotatedPath : undefined;
     const want = (b: V1Backend) => {
       const key = backendKey(ns, b);
-      if (key && !wanted.has(key)) wanted.set(key, { namespace: ns, service: b.service!.name, port: b.service!.port?.number ?? b.service!.port?.name, ...(maxRate ? { maxRate } : {}) });
+      if (key && !wanted.has(key)) wanted.set(key, { namespace: ns, service: b.service!.name, port: b.service!.port?.number ?? b.service!.port?.name, ...(maxRate ? { maxRate } : {}), ...(healthCheckPath ? { healthCheckPath } : {}) });
       return key;
     };
     if (spec.defaultBackend) {
@@ -72,8 +111,10 @@ export function buildRoutingTable(input: TableInputs): RoutingTable {
 
   for (const [key, w] of wanted) {
     const shards: RoutingTable['backends'][string]['shards'] = [];
+    let probePath = w.healthCheckPath;
     for (const c of input.clusters) {
       const svc = input.services.get(c.name)?.get(`${w.namespace}/${w.service}`);
+      if (svc && probePath === undefined) probePath = readinessProbePath(svc, w.port, input.workloads ?? []);
       const ep = input.endpoints.get(c.name)?.get(`${w.namespace}/${w.service}`);
       if (!svc || !ep) continue;
       const svcPorts = ((svc.spec as { ports?: { name?: string; port: number }[] }).ports ?? []);
@@ -97,7 +138,7 @@ export function buildRoutingTable(input: TableInputs): RoutingTable {
         capacityScaler: 1,
       });
     }
-    backends[key] = { shards };
+    backends[key] = { shards, ...(probePath ? { healthCheckPath: probePath } : {}) };
   }
 
   return {

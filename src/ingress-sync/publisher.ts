@@ -36,6 +36,8 @@ interface MemberWatch {
  */
 export class TablePublisher {
   private ingresses: Informer | undefined;
+  /** Federated ReplicaSets and Deployments, for the backends' readiness probe paths. */
+  private workloads: Informer[] = [];
   private readonly watches = new Map<string, MemberWatch>();
   private ticker?: NodeJS.Timeout;
   private pending?: NodeJS.Timeout;
@@ -49,6 +51,8 @@ export class TablePublisher {
     this.stopped = false;
     this.ingresses = new Informer(this.opts.federation, '/apis/networking.k8s.io/v1/ingresses').on(() => this.schedule());
     this.ingresses.start();
+    this.workloads = ['/apis/apps/v1/replicasets', '/apis/apps/v1/deployments'].map((path) => new Informer(this.opts.federation, path).on(() => this.schedule()));
+    for (const w of this.workloads) w.start();
     const tick = () => {
       if (this.stopped) return;
       this.syncMembers();
@@ -64,6 +68,7 @@ export class TablePublisher {
     clearTimeout(this.ticker);
     clearTimeout(this.pending);
     this.ingresses?.stop();
+    for (const w of this.workloads) w.stop();
     for (const w of this.watches.values()) this.stopWatch(w);
     this.watches.clear();
   }
@@ -128,6 +133,7 @@ export class TablePublisher {
       clusters: listed.map((m) => ({ name: m.name, region: m.region ?? 'unknown', zones: m.zones, clientCIDRs: m.clientCIDRs, ...(m.location ? { location: m.location } : {}) })),
       services,
       endpoints,
+      workloads: this.workloads.flatMap((w) => w.list()),
     });
     const content = JSON.stringify({ ...table, version: '' });
     if (content === this.last) return false;
