@@ -92,6 +92,14 @@ export async function startProxyWith(config: ProxyConfig, table: unknown, opts: 
   if (cluster.isWorker) {
     new AggregatorRegistry();
     AggregatorRegistry.setRegistries([metrics.registry]);
+    // Capacity is shared with the other workers: report this worker's load, take the share the
+    // primary works out from everyone's (see worker-share.ts); an even part until then.
+    const workers = Number(process.env.MERIDIAN_WORKERS ?? 1);
+    if (workers > 1) state.setCapacityShare(1 / workers);
+    state.onPeriod = (requests) => process.send?.({ meridian: 'load', requests });
+    process.on('message', (msg: { meridian?: string; share?: number }) => {
+      if (msg?.meridian === 'capacity-share' && typeof msg.share === 'number') state.setCapacityShare(msg.share);
+    });
   }
   metrics.tableVersion.set({ version: state.snapshot.version }, 1);
   const proxy = new ProxyServer(config, { state, trusted: new CidrMap(config.trustedProxies.map((c) => [c, true as const]), 'trustedProxies CIDR'), metrics, logger });

@@ -107,9 +107,20 @@ export class RoutingState {
     this.live.setHealthy(endpoint, this.probes.healthy[endpoint] === 1 && !this.outlier.isEjected(endpoint));
   }
 
+  /** Called once a second with the number of requests this process routed in that second. */
+  onPeriod: ((requests: number) => void) | undefined;
+
+  /** This process's share of each shard's capacity (see LiveState.capacityShare). */
+  setCapacityShare(share: number): void {
+    this.live.capacityShare = share;
+  }
+
   /** Once a second: publish shard rates, end ejections whose time is up, re-balance the waterfall. */
   startTicker(now: () => number = Date.now): void {
     const t = setInterval(() => {
+      let requests = 0;
+      for (const n of this.shardCounts) requests += n;
+      this.onPeriod?.(requests);
       this.live.shardRate.set(this.shardCounts);
       this.shardCounts.fill(0);
       for (const e of this.outlier.expire(now())) this.refreshHealth(e);

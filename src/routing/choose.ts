@@ -42,10 +42,16 @@ export function usable(live: LiveState, shard: number, ignoreDrain = false): boo
   return live.healthyCount[shard]! > 0 && s.capacityScaler > 0 && (ignoreDrain || live.drained[shard] === 0);
 }
 
-/** RATE capacity: healthy endpoints × max rate per endpoint × capacity scaler (Infinity if unlimited). */
+/**
+ * RATE capacity: healthy endpoints × max rate per endpoint × capacity scaler (Infinity if
+ * unlimited), times this process's share of it.
+ */
 export function shardCapacity(live: LiveState, shard: number): number {
   const s = live.snapshot.shards[shard]!;
-  return live.healthyCount[shard]! * s.maxRatePerEndpoint * s.capacityScaler;
+  const healthy = live.healthyCount[shard]!;
+  // No healthy endpoint or a scaler of 0 is no capacity, even when the rate is unlimited (0 × ∞).
+  if (healthy === 0 || s.capacityScaler === 0) return 0;
+  return healthy * s.maxRatePerEndpoint * s.capacityScaler * live.capacityShare;
 }
 
 /** Power of two choices on outstanding requests among `list`, avoiding `avoid` when possible. */

@@ -16,6 +16,14 @@ export class LiveState {
    */
   readonly shardAdmit: Float64Array;
   readonly regionAdmit: Float64Array;
+  /** Smoothed demand (requests/s reaching them) behind those shares; -1 = not known yet. */
+  readonly shardDemand: Float64Array;
+  readonly regionDemand: Float64Array;
+  /**
+   * The share of each shard's capacity this process may fill: 1 for a proxy alone, its share of
+   * the host's requests for one of several `--workers` (each counts only its own traffic).
+   */
+  capacityShare = 1;
   /** Bumped on every health change: derived views are rebuilt only then. */
   healthVersion = 0;
 
@@ -31,6 +39,8 @@ export class LiveState {
     this.shardRate = new Float64Array(snapshot.shards.length);
     this.shardAdmit = new Float64Array(snapshot.shards.length).fill(1);
     this.regionAdmit = new Float64Array(snapshot.groupCount).fill(1);
+    this.shardDemand = new Float64Array(snapshot.shards.length).fill(-1);
+    this.regionDemand = new Float64Array(snapshot.groupCount).fill(-1);
     this.healthyCount = new Int32Array(snapshot.shards.length);
     this.healthyEndpoints = snapshot.shards.map(() => new Int32Array(0));
     this.drained = new Uint8Array(snapshot.shards.length);
@@ -50,6 +60,7 @@ export class LiveState {
    */
   carryInto(next: RoutingSnapshot): LiveState {
     const live = new LiveState(next);
+    live.capacityShare = this.capacityShare;
     const old = new Map<string, number>();
     this.snapshot.endpoints.forEach((e, i) => old.set(`${this.snapshot.shards[e.shard]!.cluster}|${e.address}:${e.port}`, i));
     next.endpoints.forEach((e, i) => {

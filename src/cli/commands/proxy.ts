@@ -6,6 +6,7 @@ import { createLogger } from '../../common/log.js';
 import { startAdmin } from '../../proxy/admin.js';
 import { loadProxyConfig } from '../../proxy/config.js';
 import { startProxy } from '../../proxy/main.js';
+import { capacityShare } from '../../proxy/worker-share.js';
 
 export function register(program: Command): void {
   program
@@ -37,16 +38,28 @@ export function register(program: Command): void {
       const { config } = await loadProxyConfig(flags.config);
       let ready = 0;
       let draining = false;
-      for (let i = 0; i < workers; i++) cluster.fork();
-      cluster.on('message', (_w, msg: { meridian?: string }) => {
+      const fork = () => cluster.fork({ MERIDIAN_WORKERS: String(workers) });
+      for (let i = 0; i < workers; i++) fork();
+      // Each worker's requests of the last second, for its share of the shards' capacity.
+      const load = new Map<number, number>();
+      cluster.on('message', (w, msg: { meridian?: string; requests?: number }) => {
         if (msg?.meridian === 'listening' && ++ready === workers) {
           process.stdout.write(`listening ${config.listen.map((l) => `${l.host}:${l.port}`).join(' ')} admin ${config.admin.host}:${config.admin.port} workers ${workers}\n`);
         }
+        if (msg?.meridian === 'load' && typeof msg.requests === 'number') {
+          load.set(w.id, msg.requests);
+          let all = 0;
+          for (const n of load.values()) all += n;
+          // Until every worker has reported, an even part.
+          const share = load.size < workers ? 1 / workers : capacityShare(msg.requests, all, workers);
+          if (w.isConnected()) w.send({ meridian: 'capacity-share', share });
+        }
       });
       cluster.on('exit', (w, code) => {
+        load.delete(w.id);
         if (!draining) {
           logger.warn({ worker: w.id, code }, 'worker exited; starting another');
-          cluster.fork();
+          fork();
         }
       });
       const aggregator = new AggregatorRegistry();

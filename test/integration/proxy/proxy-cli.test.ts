@@ -1,5 +1,5 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { createServer, type Server } from 'node:http';
+import { createServer, request, type Server } from 'node:http';
 import { writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -86,5 +86,79 @@ describe('meridian proxy --workers 2 (child process)', () => {
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
     await expect(fetch(`http://127.0.0.1:${port}/`)).rejects.toThrow();
+  });
+});
+
+describe('meridian proxy --workers 2 shares a shard\'s capacity between its workers', () => {
+  let dir: Awaited<ReturnType<typeof tempDir>>;
+  const served: { at: number; by: string }[] = [];
+  let servers: Server[] = [];
+  let child: ChildProcessWithoutNullStreams;
+  let out = '';
+  let port: number;
+
+  beforeAll(async () => {
+    dir = await tempDir();
+    servers = await Promise.all(
+      [
+        ['asia', '127.65.0.1'],
+        ['us', '127.65.0.2'],
+      ].map(async ([name, host]) => {
+        const s = createServer((_req, res) => {
+          served.push({ at: performance.now(), by: name! });
+          res.end(name);
+        });
+        await new Promise<void>((r) => s.listen(0, host, () => r()));
+        return s;
+      }),
+    );
+    port = await freePort();
+    const at = (s: Server) => ({ address: (s.address() as AddressInfo).address, port: (s.address() as AddressInfo).port });
+    const config = {
+      listen: [{ host: '127.0.0.1', port }],
+      admin: { host: '127.0.0.1', port: await freePort() },
+      region: 'us-central1',
+      geoOverrides: [{ cidr: '127.0.0.3/32', lat: 25.03, lon: 121.56 }], // Taipei
+      table: {
+        version: 'v1',
+        defaultBackend: 'web',
+        backends: { web: { shards: [{ cluster: 'asia-a', region: 'asia-east1', maxRatePerEndpoint: 20, endpoints: [at(servers[0]!)] }, { cluster: 'us-a', region: 'us-central1', endpoints: [at(servers[1]!)] }] } },
+      },
+    };
+    await writeFile(join(dir.path, 'proxy.yaml'), stringify(config));
+    child = spawn(process.execPath, [CLI, 'proxy', '--config', join(dir.path, 'proxy.yaml'), '--workers', '2'], { env: { ...process.env, MERIDIAN_LOG_LEVEL: 'silent' } });
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    await waitFor(() => out.includes('workers 2'), { what: 'workers listening', timeoutMs: 20_000 });
+  });
+
+  afterAll(async () => {
+    if (child?.exitCode === null) child.kill('SIGKILL');
+    await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    await dir?.remove();
+  });
+
+  it('keeps Asia at its 20 req/s in all, not 20 per worker', async () => {
+    const get = () =>
+      new Promise<number>((resolve) => {
+        const req = request({ host: '127.0.0.1', port, path: '/', agent: false, localAddress: '127.0.0.3' }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        });
+        req.on('error', () => resolve(0));
+        req.end();
+      });
+    const start = performance.now();
+    const pending: Promise<number>[] = [];
+    for (let step = 0; step < 120; step++) {
+      for (let i = 0; i < 3; i++) pending.push(get());
+      await new Promise((r) => setTimeout(r, start + (step + 1) * 50 - performance.now()));
+    }
+    expect((await Promise.all(pending)).every((s) => s === 200)).toBe(true);
+    // Learning takes a couple of seconds once traffic starts (a partial first period, then the shares).
+    const settled = served.filter((s) => s.at - start > 3000);
+    const seconds = (performance.now() - start - 3000) / 1000;
+    const asiaRate = settled.filter((s) => s.by === 'asia').length / seconds;
+    expect(asiaRate).toBeGreaterThan(12);
+    expect(asiaRate).toBeLessThan(28); // each worker admitting the whole 20 would give ~40
   });
 });
