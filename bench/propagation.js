@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startSandbox } from '../dist/sandbox/sandbox.js';
+import { WebSocket } from 'undici';
 
 const { values } = parseArgs({ options: { clusters: { type: 'string', default: '9,100' }, objects: { type: 'string', default: '200' }, 'memory-objects': { type: 'string', default: '2000' } } });
 const CM = { group: '', resource: 'configmaps' };
@@ -16,6 +17,36 @@ async function metric(url, name) {
   const text = await (await fetch(`${url}/metrics`)).text();
   const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
   return line ? Number(line.split(' ').pop()) : NaN;
+}
+
+/**
+ * The controller's live heap: a full GC first (through the inspector the controller was started
+ * with), so garbage waiting for collection is not counted as memory the objects need.
+ */
+async function liveHeap(inspectorPort) {
+  const [target] = await (await fetch(`http://127.0.0.1:${inspectorPort}/json/list`)).json();
+  const ws = new WebSocket(target.webSocketDebuggerUrl);
+  await new Promise((resolve, reject) => {
+    ws.onopen = resolve;
+    ws.onerror = reject;
+  });
+  let id = 0;
+  const call = (method, params = {}) =>
+    new Promise((resolve) => {
+      const mine = ++id;
+      ws.addEventListener('message', function onMessage(ev) {
+        const msg = JSON.parse(ev.data);
+        if (msg.id !== mine) return;
+        ws.removeEventListener('message', onMessage);
+        resolve(msg.result);
+      });
+      ws.send(JSON.stringify({ id: mine, method, params }));
+    });
+  await call('HeapProfiler.collectGarbage');
+  await call('HeapProfiler.collectGarbage');
+  const r = await call('Runtime.evaluate', { expression: 'process.memoryUsage().heapUsed', returnByValue: true });
+  ws.close();
+  return r.result.value;
 }
 
 async function waitFor(check, ms) {
@@ -31,7 +62,8 @@ for (const n of values.clusters.split(',').map(Number)) {
   const dir = mkdtempSync(join(tmpdir(), 'meridian-prop-'));
   const sb = await startSandbox({ clusters: String(n), kubeconfigPath: join(dir, 'kubeconfig') });
   const port = 19000 + Math.floor(Math.random() * 1000);
-  const ctl = spawn(process.execPath, ['dist/cli/main.js', 'controller', '--kubeconfig', sb.kubeconfigPath, '--probe-interval', '1s', '--resync', '60s', '--metrics-addr', `127.0.0.1:${port}`], {
+  const inspectorPort = port + 1000;
+  const ctl = spawn(process.execPath, [`--inspect=127.0.0.1:${inspectorPort}`, 'dist/cli/main.js', 'controller', '--kubeconfig', sb.kubeconfigPath, '--probe-interval', '1s', '--resync', '60s', '--metrics-addr', `127.0.0.1:${port}`], {
     env: { ...process.env, MERIDIAN_LOG_LEVEL: 'error' },
     stdio: 'inherit',
   });
@@ -63,7 +95,7 @@ for (const n of values.clusters.split(',').map(Number)) {
       await waitFor(() => entry.count >= n, 30_000);
       latencies.push(entry.last - entry.start);
     }
-    const heapBefore = await metric(metricsUrl, 'meridian_controller_nodejs_heap_size_used_bytes');
+    const heapBefore = await liveHeap(inspectorPort);
     const bulk = Number(values['memory-objects']);
     if (n <= 9 && bulk > 0) {
       for (let i = 0; i < bulk; i++) {
@@ -72,7 +104,7 @@ for (const n of values.clusters.split(',').map(Number)) {
       await waitFor(() => [...sb.members.values()].every((m) => m.store.list(CM, 'default').items.length >= objects + bulk), 600_000);
       await new Promise((r) => setTimeout(r, 2000));
     }
-    const heapAfter = await metric(metricsUrl, 'meridian_controller_nodejs_heap_size_used_bytes');
+    const heapAfter = await liveHeap(inspectorPort);
     const rss = await metric(metricsUrl, 'meridian_controller_process_resident_memory_bytes');
     console.log(
       JSON.stringify({
