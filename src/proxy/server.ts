@@ -13,6 +13,8 @@ import { ERROR_HEADER, sendProxyError, type ProxyErrorCode } from './errors.js';
 import { RetryBudget } from './retry-budget.js';
 import { clientAddress, downstreamResponseHeaders, upstreamRequestHeaders } from './headers.js';
 import type { ProxyMetrics } from './metrics.js';
+import type { LiveState } from '../routing/live.js';
+import type { RoutingSnapshot } from '../routing/snapshot.js';
 import type { RoutingState } from './routing-state.js';
 
 /** Failures where the request never reached a backend: any method may go to another shard. */
@@ -133,7 +135,7 @@ export class ProxyServer {
     const headers = upstreamRequestHeaders(req.headers, peer, { clientIP: client.ip, peerTrusted: client.peerTrusted, proto: 'http', via: this.config.via });
     this.inFlight++;
     this.retryBudget.countRequest();
-    const attempt = new Attempt(this, req, res, backend, facts, headers, body, performance.now());
+    const attempt = new Attempt(this, req, res, backend, client.ip, facts, headers, body, performance.now());
     attempt.send(decision, 0);
   }
 
@@ -203,13 +205,20 @@ class Attempt implements Dispatcher.DispatchHandler {
   private tried: { shards: number[]; endpoints: number[] } | undefined;
   private started = false;
   private controller: Dispatcher.DispatchController | undefined;
+  /**
+   * The table and live state the current try was chosen from: the table can be replaced while a
+   * try is out, and its indices (endpoint, shard) only mean something in their own table.
+   */
+  private snap!: RoutingSnapshot;
+  private live!: LiveState;
 
   constructor(
     private readonly proxy: ProxyServer,
     private readonly req: IncomingMessage,
     private readonly res: ServerResponse,
-    private readonly backend: number,
-    private readonly facts: { cell: number; sourceCluster: number },
+    private backend: number,
+    private readonly clientIP: string,
+    private facts: { cell: number; sourceCluster: number },
     private readonly headers: Record<string, string | string[]>,
     private readonly body: IncomingMessage | AsyncIterable<Buffer> | null,
     private readonly startMs: number,
@@ -223,9 +232,11 @@ class Attempt implements Dispatcher.DispatchHandler {
     const { state, metrics } = this.proxy.internals.deps;
     Object.assign(this.decision, decision);
     this.tries = tries;
+    this.snap = state.snapshot;
+    this.live = state.live;
     if (decision.panic) metrics.panics.inc();
     if (decision.spilled) metrics.spillovers.inc();
-    state.live.endpointOutstanding[decision.endpoint]!++;
+    this.live.endpointOutstanding[decision.endpoint]!++;
     state.countRequest(decision.shard);
     const pool = state.endpointPools[decision.endpoint]!;
     pool.dispatch(
@@ -251,13 +262,13 @@ class Attempt implements Dispatcher.DispatchHandler {
     this.started = true;
     const { state } = this.proxy.internals.deps;
     const cfg = this.proxy.internals.config;
-    const snap = state.snapshot;
+    const snap = this.snap;
     const shard = snap.shards[this.decision.shard]!;
     const out = downstreamResponseHeaders(headers, cfg.via);
     if (cfg.debugHeader) out['x-served-by'] = `${shard.cluster}/${snap.endpoints[this.decision.endpoint]!.address}:${snap.endpoints[this.decision.endpoint]!.port}`;
     if (this.proxy.isDraining) this.res.shouldKeepAlive = false;
     if (statusCode === 502 || statusCode === 503 || statusCode === 504) this.upstreamFailed('5xx');
-    else state.outlier.success(this.decision.endpoint);
+    else if (state.snapshot === this.snap) state.outlier.success(this.decision.endpoint);
     this.res.writeHead(statusCode, out);
   }
 
@@ -276,9 +287,8 @@ class Attempt implements Dispatcher.DispatchHandler {
   onResponseError(_controller: Dispatcher.DispatchController, err: Error & { code?: string }): void {
     const { state, metrics } = this.proxy.internals.deps;
     const cfg = this.proxy.internals.config;
-    const snap = state.snapshot;
-    const shard = snap.shards[this.decision.shard]!;
-    state.live.endpointOutstanding[this.decision.endpoint]!--;
+    const shard = this.snap.shards[this.decision.shard]!;
+    this.live.endpointOutstanding[this.decision.endpoint]!--;
     if (this.res.destroyed || (this.res.writableEnded && this.started)) {
       this.finish(this.res.statusCode || 499, shard);
       return;
@@ -306,10 +316,20 @@ class Attempt implements Dispatcher.DispatchHandler {
     const notDelivered = NOT_DELIVERED.has(kind);
     const retryable = notDelivered || (MAYBE_DELIVERED.has(kind) && IDEMPOTENT_METHODS.has(this.req.method ?? ''));
     if (retryable && this.body === null && this.tries < cfg.retry.attempts) {
+      const snap = state.snapshot;
+      if (snap !== this.snap) {
+        // The table was replaced while this try was out: find the backend and the client's place
+        // again in the new one; what was tried is in the old table's numbers, so it is forgotten.
+        this.backend = snap.backendByName.get(this.snap.backends[this.backend]!.name) ?? -1;
+        this.facts = clientFacts(state, this.clientIP);
+        this.tried = undefined;
+      }
       // Never a shard or an endpoint this request has already tried (DESIGN §3: a retry goes
       // somewhere new) — when a whole region dies, the second try must not land in it again.
-      const tried = (this.tried ??= { shards: [this.decision.shard], endpoints: [this.decision.endpoint] });
-      const next = choose(this.facts, snap, state.live, this.backend, this.proxy.internals.rng, { shard: this.decision.shard, endpoint: this.decision.endpoint, shards: tried.shards }, newDecision());
+      const sameTable = snap === this.snap;
+      const tried = (this.tried ??= sameTable ? { shards: [this.decision.shard], endpoints: [this.decision.endpoint] } : { shards: [], endpoints: [] });
+      const exclude = sameTable ? { shard: this.decision.shard, endpoint: this.decision.endpoint, shards: tried.shards } : undefined;
+      const next = this.backend < 0 ? newDecision() : choose(this.facts, snap, state.live, this.backend, this.proxy.internals.rng, exclude, newDecision());
       if (next.endpoint >= 0 && !tried.endpoints.includes(next.endpoint) && (notDelivered || this.proxy.retryBudget.tryRetry())) {
         tried.shards.push(next.shard);
         tried.endpoints.push(next.endpoint);
@@ -327,6 +347,8 @@ class Attempt implements Dispatcher.DispatchHandler {
 
   private upstreamFailed(_kind: string): void {
     const { state, metrics } = this.proxy.internals.deps;
+    // Passive health is kept per table: a try from a replaced table has no say in the new one.
+    if (state.snapshot !== this.snap) return;
     const snap = state.snapshot;
     const b = snap.backends[this.backend]!;
     const first = snap.shards[b.shards[0]!]!;
@@ -340,9 +362,8 @@ class Attempt implements Dispatcher.DispatchHandler {
   }
 
   private done(status: number): void {
-    const { state } = this.proxy.internals.deps;
-    state.live.endpointOutstanding[this.decision.endpoint]!--;
-    this.finish(status, state.snapshot.shards[this.decision.shard]!);
+    this.live.endpointOutstanding[this.decision.endpoint]!--;
+    this.finish(status, this.snap.shards[this.decision.shard]!);
   }
 
   private finish(status: number, shard: { backendName: string; cluster: string; region: string }): void {

@@ -55,8 +55,8 @@ export class LiveState {
   }
 
   /**
-   * Carries health and load over to a new snapshot by endpoint identity (address:port in the
-   * same cluster), so a table update does not reset what the fleet has learnt.
+   * Carries health over to a new snapshot by endpoint identity (address:port in the same
+   * cluster), so a table update does not reset what the fleet has learnt.
    */
   carryInto(next: RoutingSnapshot): LiveState {
     const live = new LiveState(next);
@@ -65,10 +65,9 @@ export class LiveState {
     this.snapshot.endpoints.forEach((e, i) => old.set(`${this.snapshot.shards[e.shard]!.cluster}|${e.address}:${e.port}`, i));
     next.endpoints.forEach((e, i) => {
       const j = old.get(`${next.shards[e.shard]!.cluster}|${e.address}:${e.port}`);
-      if (j !== undefined) {
-        live.endpointHealthy[i] = this.endpointHealthy[j]!;
-        live.endpointOutstanding[i] = this.endpointOutstanding[j]!;
-      }
+      // Outstanding requests are not carried: those in flight finish against the state they
+      // were counted in, so the new state counts only its own.
+      if (j !== undefined) live.endpointHealthy[i] = this.endpointHealthy[j]!;
     });
     return live;
   }

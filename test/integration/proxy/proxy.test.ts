@@ -436,3 +436,42 @@ describe('spillover when a region is over capacity', () => {
     expect(usRate).toBeGreaterThan(30);
   });
 });
+
+describe('a table replaced while requests are in flight', () => {
+  let servers: Server[] = [];
+  let proxy: RunningProxy;
+  let port: number;
+  const endpointOf = (s: Server) => ({ address: (s.address() as AddressInfo).address, port: (s.address() as AddressInfo).port });
+  const table = (version: string, order: Server[]) => ({ version, defaultBackend: 'web', backends: { web: { shards: order.map((s) => ({ cluster: `c${(s.address() as AddressInfo).address}`, region: 'us-central1', endpoints: [endpointOf(s)] })) } } });
+
+  beforeAll(async () => {
+    servers = await Promise.all(
+      ['127.66.0.1', '127.66.0.2', '127.66.0.3'].map(async (host) => {
+        const s = createServer((_req, res) => void setTimeout(() => res.end(host), 200));
+        await new Promise<void>((r) => s.listen(0, host, () => r()));
+        return s;
+      }),
+    );
+    const config = parseProxyConfig({ listen: [{ host: '127.0.0.1', port: 0 }], admin: { host: '127.0.0.1', port: 0 }, region: 'us-central1', healthCheck: { intervalMs: 60_000 }, table: table('one', [servers[0]!, servers[1]!]) });
+    proxy = await startProxyWith(config, config.table, { configPath: 'inline.yaml', logger: createLogger('proxy-test', 'silent'), watchTable: false });
+    port = proxy.addresses[0]!.port;
+  });
+
+  afterAll(async () => {
+    await proxy?.drain();
+    await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+  });
+
+  it('finishes them, and the new table\'s in-flight counts start clean (none leaked, none negative)', async () => {
+    const inFlight = Array.from({ length: 12 }, () => get(port, '/'));
+    await new Promise((r) => setTimeout(r, 50));
+    // New order and a new endpoint: every index of the old table now means something else.
+    proxy.state.setTable(table('two', [servers[2]!, servers[1]!, servers[0]!]));
+    const answers = await Promise.all(inFlight);
+    expect(answers.map((a) => a.status)).toEqual(Array(12).fill(200));
+    expect(Array.from(proxy.state.live.endpointOutstanding)).toEqual([0, 0, 0]);
+    const after = await Promise.all(Array.from({ length: 6 }, () => get(port, '/')));
+    expect(after.every((a) => a.status === 200)).toBe(true);
+    expect(Array.from(proxy.state.live.endpointOutstanding)).toEqual([0, 0, 0]);
+  });
+});
