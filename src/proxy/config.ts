@@ -79,11 +79,17 @@ export function parseProxyConfig(raw: unknown, where = 'config'): ProxyConfig {
 }
 
 export async function loadProxyConfig(path: string): Promise<{ config: ProxyConfig; table: unknown }> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new MeridianError('E_CONFIG_UNREADABLE', `${path}: ${(err as Error).message.split('\n')[0]}`, 'check the path given to --config (examples/proxy/static.yaml is a working one)');
+  }
   let raw: unknown;
   try {
-    raw = parse(await readFile(path, 'utf8'));
+    raw = parse(text);
   } catch (err) {
-    throw new MeridianError('E_CONFIG_INVALID', `${path}: ${(err as Error).message.split('\n')[0]}`, 'the config is a YAML file');
+    throw new MeridianError('E_CONFIG_INVALID', `${path}: ${(err as Error).message.split('\n')[0]}`, 'the config is a YAML file; see examples/proxy/ and the README for the format');
   }
   const config = parseProxyConfig(raw, path);
   return { config, table: await loadTable(path, config) };
@@ -92,9 +98,15 @@ export async function loadProxyConfig(path: string): Promise<{ config: ProxyConf
 export async function loadTable(configPath: string, config: ProxyConfig): Promise<unknown> {
   if (config.table !== undefined) return config.table;
   const file = resolve(dirname(configPath), config.tableFile!);
+  let text: string;
   try {
-    return parse(await readFile(file, 'utf8'));
+    text = await readFile(file, 'utf8');
   } catch (err) {
-    throw new MeridianError('E_CONFIG_INVALID', `tableFile ${file}: ${(err as Error).message.split('\n')[0]}`);
+    throw new MeridianError('E_TABLE_UNREADABLE', `tableFile ${file}: ${(err as Error).message.split('\n')[0]}`, 'tableFile is relative to the config file; `meridian controller --table-out` writes one');
+  }
+  try {
+    return parse(text);
+  } catch (err) {
+    throw new MeridianError('E_TABLE_INVALID', `tableFile ${file}: ${(err as Error).message.split('\n')[0]}`, 'the table is YAML or JSON; see examples/proxy/tables/');
   }
 }

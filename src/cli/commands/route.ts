@@ -1,11 +1,11 @@
 import { isIP } from 'node:net';
 import type { Command } from 'commander';
 import { MeridianError } from '../../common/errors.js';
+import { loadProxyConfig } from '../../proxy/config.js';
 import { explain } from '../../routing/explain.js';
 import { GeoLocator } from '../../routing/geoip.js';
 import { LiveState } from '../../routing/live.js';
 import { matchRoute } from '../../routing/match.js';
-import { loadRoutingConfig } from '../../routing/route-config.js';
 import { buildSnapshot, locateClient } from '../../routing/snapshot.js';
 
 export function register(program: Command): void {
@@ -20,8 +20,9 @@ export function register(program: Command): void {
     .option('--seed <n>', 'seed of the random choices (the ranking does not depend on it)', '1')
     .action(async (flags: { config: string; clientIp: string; sourceCluster?: string; host: string; path: string; seed: string }) => {
       if (!isIP(flags.clientIp)) throw new MeridianError('E_CLI_ARG', `--client-ip "${flags.clientIp}" is not an IP address`);
-      const config = await loadRoutingConfig(flags.config);
-      const snapshot = buildSnapshot(config.tableData, { ...(config.region ? { region: config.region } : {}), ...(config.location ? { location: config.location } : {}) });
+      // The same file, validated the same way, as `meridian proxy --config`.
+      const { config, table } = await loadProxyConfig(flags.config);
+      const snapshot = buildSnapshot(table, { ...(config.region ? { region: config.region } : {}), ...(config.location ? { location: config.location } : {}) });
       const backend = matchRoute(snapshot.routes, snapshot.defaultBackend, flags.host, flags.path);
       if (backend < 0) throw new MeridianError('E_NO_ROUTE', `no route for host "${flags.host}" path "${flags.path}" and no defaultBackend`);
       const geo = await GeoLocator.open({
