@@ -5,63 +5,20 @@
 // Reported per phase: requests, failed requests (target 0) and where they were served, before
 // and after the fault.
 // Run: npm run build && node bench/seed-failover.js [--seconds 6] [--fault-at 2] [--connections 20]
-import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { Agent, request } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { Agent } from 'node:http';
 import { parseArgs } from 'node:util';
-import { promisify } from 'node:util';
+import { askVip, startSeedDemo, waitFor } from './lib/seed-demo.js';
 
-const run = promisify(execFile);
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '6' }, 'fault-at': { type: 'string', default: '2' }, connections: { type: 'string', default: '20' } } });
 const seconds = Number(values.seconds);
 const faultAtMs = Number(values['fault-at']) * 1000;
 const connections = Number(values.connections);
-const root = join(new URL('.', import.meta.url).pathname, '..');
-const cli = join(root, 'dist', 'cli', 'main.js');
-const work = mkdtempSync(join(tmpdir(), 'meridian-seed-failover-'));
-const kubeconfig = join(work, 'kubeconfig');
-const VIP = { host: '127.0.0.1', port: 18080 };
 const CLIENT = '127.17.0.250'; // inside gce-asia-east1-b (member 1: 127.17.0.0/16)
 
-const demo = spawn(process.execPath, [cli, 'demo', '--kubeconfig', kubeconfig, '--vip', `${VIP.host}:${VIP.port}`, '--proxy-admin', '127.0.0.1:19911'], { stdio: ['ignore', 'pipe', 'inherit'] });
-await new Promise((resolve, reject) => {
-  let out = '';
-  demo.stdout.on('data', (d) => {
-    out += d;
-    if (/^ready$/m.test(out)) resolve();
-  });
-  demo.once('exit', (code) => reject(new Error(`demo exited with ${code}`)));
-});
-
-const kubectl = (...args) => run('kubectl', ['--kubeconfig', kubeconfig, '--cache-dir', join(work, 'kube-cache'), ...args]);
-const fault = (...args) => run(process.execPath, [cli, 'sandbox', 'fault', '--kubeconfig', kubeconfig, ...args]);
-for (const f of ['examples/services/nginx.yaml', 'examples/ingress/ingress.yaml', 'examples/replicasets/nginx-rs.yaml']) await kubectl('--context=federation-cluster', 'create', '-f', join(root, f));
-
+const seed = await startSeedDemo({ name: 'seed-failover', vipPort: 18080, adminPort: 19911 });
+const { kubectl, fault } = seed;
 const agent = new Agent({ keepAlive: true, maxSockets: connections });
-function get() {
-  return new Promise((resolve) => {
-    const req = request({ ...VIP, path: '/', agent, localAddress: CLIENT }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c) => (text += c));
-      res.on('end', () => resolve({ status: res.statusCode, zone: /served from ([\w-]+)/.exec(text)?.[1] }));
-      res.on('error', () => resolve({ status: 0 }));
-    });
-    req.on('error', () => resolve({ status: 0 }));
-    req.end();
-  });
-}
-
-async function waitFor(check, what, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+const get = () => askVip(seed.vip, agent, CLIENT);
 await waitFor(async () => (await get()).zone === 'asia-east1-b', 'the seed page from asia-east1-b through the VIP');
 
 /**
@@ -109,7 +66,6 @@ failures += await phase('us-central1-a\'s API unreachable', () => fault('api-ref
 failures += await phase('Asia comes back', () => fault('--scope', 'region', 'pods-up', 'asia-east1'));
 
 agent.destroy();
-demo.kill('SIGINT');
-await new Promise((r) => demo.once('exit', r));
+await seed.stop();
 console.log(failures === 0 ? 'no failed requests' : `${failures} failed requests`);
 process.exit(failures === 0 ? 0 : 1);
