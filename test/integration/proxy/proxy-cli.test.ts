@@ -7,6 +7,7 @@ import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseProxyConfig } from '../../../src/proxy/config.js';
 import { tempDir } from '../../helpers/tmp.js';
+import { endpointOf, namedBackends, type Served } from '../../helpers/backends.js';
 import { waitFor } from '../../helpers/wait.js';
 
 const CLI = join(process.cwd(), 'dist', 'cli', 'main.js');
@@ -91,7 +92,7 @@ describe('meridian proxy --workers 2 (child process)', () => {
 
 describe('meridian proxy --workers 2 shares a shard\'s capacity between its workers', () => {
   let dir: Awaited<ReturnType<typeof tempDir>>;
-  const served: { at: number; by: string }[] = [];
+  const served: Served[] = [];
   let servers: Server[] = [];
   let child: ChildProcessWithoutNullStreams;
   let out = '';
@@ -99,21 +100,15 @@ describe('meridian proxy --workers 2 shares a shard\'s capacity between its work
 
   beforeAll(async () => {
     dir = await tempDir();
-    servers = await Promise.all(
+    servers = await namedBackends(
       [
         ['asia', '127.65.0.1'],
         ['us', '127.65.0.2'],
-      ].map(async ([name, host]) => {
-        const s = createServer((_req, res) => {
-          served.push({ at: performance.now(), by: name! });
-          res.end(name);
-        });
-        await new Promise<void>((r) => s.listen(0, host, () => r()));
-        return s;
-      }),
+      ],
+      served,
     );
     port = await freePort();
-    const at = (s: Server) => ({ address: (s.address() as AddressInfo).address, port: (s.address() as AddressInfo).port });
+    const at = endpointOf;
     const config = {
       listen: [{ host: '127.0.0.1', port }],
       admin: { host: '127.0.0.1', port: await freePort() },

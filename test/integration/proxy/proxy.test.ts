@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../../src/common/log.js';
 import { parseProxyConfig } from '../../../src/proxy/config.js';
 import { startProxyWith, type RunningProxy } from '../../../src/proxy/main.js';
+import { endpointOf, namedBackends, type Served } from '../../helpers/backends.js';
 import { waitFor } from '../../helpers/wait.js';
 
 interface Backend {
@@ -370,26 +371,20 @@ describe('retries and idempotency', () => {
 });
 
 describe('spillover when a region is over capacity', () => {
-  const served: { at: number; by: string }[] = [];
+  const served: Served[] = [];
   let servers: Server[] = [];
   let proxy: RunningProxy;
   let port: number;
 
   beforeAll(async () => {
-    servers = await Promise.all(
+    servers = await namedBackends(
       [
         ['asia', '127.64.0.1'],
         ['us', '127.64.0.2'],
-      ].map(async ([name, host]) => {
-        const s = createServer((_req, res) => {
-          served.push({ at: performance.now(), by: name! });
-          res.end(name);
-        });
-        await new Promise<void>((r) => s.listen(0, host, () => r()));
-        return s;
-      }),
+      ],
+      served,
     );
-    const at = (s: Server) => ({ address: (s.address() as AddressInfo).address, port: (s.address() as AddressInfo).port });
+    const at = endpointOf;
     const config = parseProxyConfig({
       listen: [{ host: '127.0.0.1', port: 0 }],
       admin: { host: '127.0.0.1', port: 0 },
@@ -441,7 +436,6 @@ describe('a table replaced while requests are in flight', () => {
   let servers: Server[] = [];
   let proxy: RunningProxy;
   let port: number;
-  const endpointOf = (s: Server) => ({ address: (s.address() as AddressInfo).address, port: (s.address() as AddressInfo).port });
   const table = (version: string, order: Server[]) => ({ version, defaultBackend: 'web', backends: { web: { shards: order.map((s) => ({ cluster: `c${(s.address() as AddressInfo).address}`, region: 'us-central1', endpoints: [endpointOf(s)] })) } } });
 
   beforeAll(async () => {
