@@ -27,7 +27,6 @@ export class RoutingState {
   private readonly pools = new Map<string, Pool>();
   endpointPools: Pool[] = [];
   private readonly cellCache = new Map<string, number>();
-  private shardCounts = new Float64Array(0);
   private readonly timers: NodeJS.Timeout[] = [];
 
   constructor(
@@ -73,7 +72,6 @@ export class RoutingState {
     this.outlier = new OutlierDetector(snapshot.endpoints.length, this.outlierConfig);
     this.probes = new ProbeState(snapshot.endpoints.length, this.probeThresholds.healthy, this.probeThresholds.unhealthy);
     for (let e = 0; e < snapshot.endpoints.length; e++) this.probes.healthy[e] = live.endpointHealthy[e]!;
-    this.shardCounts = new Float64Array(snapshot.shards.length);
     this.cellCache.clear();
   }
 
@@ -98,10 +96,6 @@ export class RoutingState {
     return cell;
   }
 
-  countRequest(shard: number): void {
-    this.shardCounts[shard]!++;
-  }
-
   /** Health derived from both signals: probe says up and the outlier detector has not ejected it. */
   refreshHealth(endpoint: number): void {
     this.live.setHealthy(endpoint, this.probes.healthy[endpoint] === 1 && !this.outlier.isEjected(endpoint));
@@ -118,11 +112,8 @@ export class RoutingState {
   /** Once a second: publish shard rates, end ejections whose time is up, re-balance the waterfall. */
   startTicker(now: () => number = Date.now): void {
     const t = setInterval(() => {
-      let requests = 0;
-      for (const n of this.shardCounts) requests += n;
+      const requests = this.live.endPeriod(); // not inside `onPeriod?.(…)`: that would skip it without a listener
       this.onPeriod?.(requests);
-      this.live.shardRate.set(this.shardCounts);
-      this.shardCounts.fill(0);
       for (const e of this.outlier.expire(now())) this.refreshHealth(e);
       updateAdmission(this.live);
     }, 1000);

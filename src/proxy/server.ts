@@ -237,7 +237,7 @@ class Attempt implements Dispatcher.DispatchHandler {
     if (decision.panic) metrics.panics.inc();
     if (decision.spilled) metrics.spillovers.inc();
     this.live.endpointOutstanding[decision.endpoint]!++;
-    state.countRequest(decision.shard);
+    this.live.countRequest(decision.shard);
     const pool = state.endpointPools[decision.endpoint]!;
     pool.dispatch(
       {

@@ -1,4 +1,4 @@
-import { shardCapacity, usable } from './choose.js';
+import { BURST_ALLOWANCE, shardCapacity, usable } from './choose.js';
 import { deriveHealth, type LiveState } from './live.js';
 
 /** Never admit less than this share, so a shard can climb back once it has room again. */
@@ -20,9 +20,11 @@ export const SURGE = 1.5;
 export function nextAdmission(share: number, demand: number, rate: number, capacity: number): [number, number] {
   if (capacity === Number.POSITIVE_INFINITY || !(capacity > 0)) return [1, -1];
   const sample = rate / share;
+  // Held at its burst allowance, the rate says only that demand is at least this much.
+  const capped = rate >= BURST_ALLOWANCE * capacity - 1;
   let estimate: number;
   if (demand < 0) estimate = rate > 0 ? sample : -1; // nothing seen yet: nothing learnt
-  else if (sample > SURGE * demand) estimate = sample; // a surge is believed at once: overload costs more than spill
+  else if (sample > SURGE * demand || (capped && sample > demand)) estimate = sample; // believed at once: overload costs more than spill
   else estimate = DEMAND_SMOOTHING * sample + (1 - DEMAND_SMOOTHING) * demand;
   return [estimate <= 0 ? 1 : Math.min(1, Math.max(MIN_ADMIT, capacity / estimate)), estimate];
 }

@@ -54,6 +54,18 @@ export function shardCapacity(live: LiveState, shard: number): number {
   return healthy * s.maxRatePerEndpoint * s.capacityScaler * live.capacityShare;
 }
 
+/**
+ * A shard takes at most this many times its capacity in one period. The admitted share keeps it
+ * at capacity once the demand is known; this bounds the overload while it is being learnt (the
+ * first seconds of a surge). Above 1 on purpose: a cap at capacity itself would hide the demand
+ * behind it from the estimate, which then could never learn the share.
+ */
+export const BURST_ALLOWANCE = 1.5;
+
+function hasRoom(live: LiveState, shard: number, capacity: number): boolean {
+  return capacity === Number.POSITIVE_INFINITY || live.periodCount[shard]! < BURST_ALLOWANCE * capacity;
+}
+
 /** Power of two choices on outstanding requests among `list`, avoiding `avoid` when possible. */
 function p2c(list: Int32Array | readonly number[], live: LiveState, rng: () => number, avoid: number): number {
   const n = list.length;
@@ -106,7 +118,8 @@ export function choose(
 
   if (facts.sourceCluster >= 0) {
     const own = b.byCluster.get(facts.sourceCluster);
-    if (own !== undefined && !excluded(exclude, own) && usable(live, own) && (shardCapacity(live, own) === Number.POSITIVE_INFINITY || rng() < live.shardAdmit[own]!)) {
+    const cap = own === undefined ? 0 : shardCapacity(live, own);
+    if (own !== undefined && !excluded(exclude, own) && usable(live, own) && (cap === Number.POSITIVE_INFINITY || (hasRoom(live, own, cap) && rng() < live.shardAdmit[own]!))) {
       return finish(out, live, own, rng, exclude.endpoint, 'in-cluster', false);
     }
   }
@@ -123,7 +136,7 @@ export function choose(
       any = true;
       const cap = shardCapacity(live, id);
       if (cap === Number.POSITIVE_INFINITY) unlimitedWeight += live.healthyCount[id]! * snapshot.shards[id]!.capacityScaler;
-      else weightTotal += cap * live.shardAdmit[id]!;
+      else if (hasRoom(live, id, cap)) weightTotal += cap * live.shardAdmit[id]!;
     }
     if (!any) continue;
     if (firstUsableRegion < 0) firstUsableRegion = k;
@@ -137,7 +150,7 @@ export function choose(
     for (const id of group.shards) {
       if (excluded(exclude, id) || !usable(live, id)) continue;
       const cap = shardCapacity(live, id);
-      const w = unlimitedWeight > 0 ? (cap === Number.POSITIVE_INFINITY ? live.healthyCount[id]! * snapshot.shards[id]!.capacityScaler : 0) : cap * live.shardAdmit[id]!;
+      const w = unlimitedWeight > 0 ? (cap === Number.POSITIVE_INFINITY ? live.healthyCount[id]! * snapshot.shards[id]!.capacityScaler : 0) : hasRoom(live, id, cap) ? cap * live.shardAdmit[id]! : 0;
       if (w <= 0) continue;
       chosen = id;
       pick -= w;

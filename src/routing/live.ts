@@ -9,6 +9,8 @@ export class LiveState {
   readonly endpointHealthy: Uint8Array;
   readonly endpointOutstanding: Int32Array;
   readonly shardRate: Float64Array;
+  /** Requests sent to each shard so far in the current rate period (a second). */
+  readonly periodCount: Float64Array;
   /**
    * Share of the requests reaching a shard (as in-cluster choice or inside its region) and a
    * region group (in the waterfall) that it admits; the rest spills on. Set once per rate
@@ -37,6 +39,7 @@ export class LiveState {
     this.endpointHealthy = new Uint8Array(snapshot.endpoints.length).fill(1);
     this.endpointOutstanding = new Int32Array(snapshot.endpoints.length);
     this.shardRate = new Float64Array(snapshot.shards.length);
+    this.periodCount = new Float64Array(snapshot.shards.length);
     this.shardAdmit = new Float64Array(snapshot.shards.length).fill(1);
     this.regionAdmit = new Float64Array(snapshot.groupCount).fill(1);
     this.shardDemand = new Float64Array(snapshot.shards.length).fill(-1);
@@ -44,6 +47,20 @@ export class LiveState {
     this.healthyCount = new Int32Array(snapshot.shards.length);
     this.healthyEndpoints = snapshot.shards.map(() => new Int32Array(0));
     this.drained = new Uint8Array(snapshot.shards.length);
+  }
+
+  /** One request sent to `shard` in the current period. */
+  countRequest(shard: number): void {
+    this.periodCount[shard]!++;
+  }
+
+  /** Closes the period: its counts become the shards' rates; returns the requests it had. */
+  endPeriod(): number {
+    let requests = 0;
+    for (const n of this.periodCount) requests += n;
+    this.shardRate.set(this.periodCount);
+    this.periodCount.fill(0);
+    return requests;
   }
 
   setHealthy(endpoint: number, healthy: boolean): void {
