@@ -201,8 +201,8 @@ function clientFacts(state: RoutingState, ip: string): { cell: number; sourceClu
 class Attempt implements Dispatcher.DispatchHandler {
   private readonly decision: Decision = newDecision();
   private tries = 0;
-  /** Shards and endpoints this request went to, once it has been retried. */
-  private tried: { shards: number[]; endpoints: number[] } | undefined;
+  /** Endpoints this request went to (in the current table's numbers), once it has been retried. */
+  private tried: number[] | undefined;
   private started = false;
   private controller: Dispatcher.DispatchController | undefined;
   /**
@@ -267,7 +267,7 @@ class Attempt implements Dispatcher.DispatchHandler {
     const out = downstreamResponseHeaders(headers, cfg.via);
     if (cfg.debugHeader) out['x-served-by'] = `${shard.cluster}/${snap.endpoints[this.decision.endpoint]!.address}:${snap.endpoints[this.decision.endpoint]!.port}`;
     if (this.proxy.isDraining) this.res.shouldKeepAlive = false;
-    if (statusCode === 502 || statusCode === 503 || statusCode === 504) this.upstreamFailed('5xx');
+    if (statusCode === 502 || statusCode === 503 || statusCode === 504) this.upstreamFailed();
     else if (state.snapshot === this.snap) state.outlier.success(this.decision.endpoint);
     this.res.writeHead(statusCode, out);
   }
@@ -303,7 +303,7 @@ class Attempt implements Dispatcher.DispatchHandler {
     }
     const kind = err.code ?? err.name;
     metrics.upstreamErrors.inc({ cluster: shard.cluster, kind });
-    this.upstreamFailed('error');
+    this.upstreamFailed();
     if (this.started) {
       // Headers are out: the only honest thing left is to cut the response.
       this.res.destroy(err);
@@ -322,17 +322,15 @@ class Attempt implements Dispatcher.DispatchHandler {
         // again in the new one; what was tried is in the old table's numbers, so it is forgotten.
         this.backend = snap.backendByName.get(this.snap.backends[this.backend]!.name) ?? -1;
         this.facts = clientFacts(state, this.clientIP);
-        this.tried = undefined;
+        this.tried = [];
       }
       // Never a shard or an endpoint this request has already tried (DESIGN §3: a retry goes
       // somewhere new) — when a whole region dies, the second try must not land in it again.
-      const sameTable = snap === this.snap;
-      const tried = (this.tried ??= sameTable ? { shards: [this.decision.shard], endpoints: [this.decision.endpoint] } : { shards: [], endpoints: [] });
-      const exclude = sameTable ? { shard: this.decision.shard, endpoint: this.decision.endpoint, shards: tried.shards } : undefined;
+      const tried = (this.tried ??= [this.decision.endpoint]);
+      const exclude = { shards: tried.map((e) => snap.endpoints[e]!.shard), endpoint: tried.at(-1) ?? -1 };
       const next = this.backend < 0 ? newDecision() : choose(this.facts, snap, state.live, this.backend, this.proxy.internals.rng, exclude, newDecision());
-      if (next.endpoint >= 0 && !tried.endpoints.includes(next.endpoint) && (notDelivered || this.proxy.retryBudget.tryRetry())) {
-        tried.shards.push(next.shard);
-        tried.endpoints.push(next.endpoint);
+      if (next.endpoint >= 0 && !tried.includes(next.endpoint) && (notDelivered || this.proxy.retryBudget.tryRetry())) {
+        tried.push(next.endpoint);
         metrics.retries.inc();
         this.send(next, this.tries + 1);
         return;
@@ -345,7 +343,7 @@ class Attempt implements Dispatcher.DispatchHandler {
     this.finish(this.res.statusCode, shard);
   }
 
-  private upstreamFailed(_kind: string): void {
+  private upstreamFailed(): void {
     const { state, metrics } = this.proxy.internals.deps;
     // Passive health is kept per table: a try from a replaced table has no say in the new one.
     if (state.snapshot !== this.snap) return;

@@ -24,18 +24,13 @@ export function newDecision(): Decision {
   return { endpoint: -1, shard: -1, panic: false, spilled: false, reason: 'no-endpoints' };
 }
 
-/** Don't pick this shard (a retry goes elsewhere), nor any of `shards` (tried before), nor this endpoint. */
+/** Don't pick these shards (a retry goes somewhere not tried yet), nor this endpoint. */
 export interface Exclusion {
-  shard: number;
+  shards: readonly number[];
   endpoint: number;
-  shards?: readonly number[];
 }
 
-const NO_EXCLUSION: Exclusion = { shard: -1, endpoint: -1 };
-
-function excluded(exclude: Exclusion, shard: number): boolean {
-  return shard === exclude.shard || (exclude.shards !== undefined && exclude.shards.includes(shard));
-}
+const NO_EXCLUSION: Exclusion = { shards: [], endpoint: -1 };
 
 export function usable(live: LiveState, shard: number, ignoreDrain = false): boolean {
   const s = live.snapshot.shards[shard]!;
@@ -64,6 +59,15 @@ export const BURST_ALLOWANCE = 1.5;
 
 function hasRoom(live: LiveState, shard: number, capacity: number): boolean {
   return capacity === Number.POSITIVE_INFINITY || live.periodCount[shard]! < BURST_ALLOWANCE * capacity;
+}
+
+/**
+ * A shard's weight inside its region: by healthy endpoints (× scaler) among shards of unlimited
+ * capacity, else by capacity × its admitted share while it has room this period.
+ */
+function regionWeight(live: LiveState, shard: number, cap: number, unlimited: boolean): number {
+  if (unlimited) return cap === Number.POSITIVE_INFINITY ? live.healthyCount[shard]! * live.snapshot.shards[shard]!.capacityScaler : 0;
+  return cap !== Number.POSITIVE_INFINITY && hasRoom(live, shard, cap) ? cap * live.shardAdmit[shard]! : 0;
 }
 
 /** Power of two choices on outstanding requests among `list`, avoiding `avoid` when possible. */
@@ -118,9 +122,9 @@ export function choose(
 
   if (facts.sourceCluster >= 0) {
     const own = b.byCluster.get(facts.sourceCluster);
-    const cap = own === undefined ? 0 : shardCapacity(live, own);
-    if (own !== undefined && !excluded(exclude, own) && usable(live, own) && (cap === Number.POSITIVE_INFINITY || (hasRoom(live, own, cap) && rng() < live.shardAdmit[own]!))) {
-      return finish(out, live, own, rng, exclude.endpoint, 'in-cluster', false);
+    if (own !== undefined && !exclude.shards.includes(own) && usable(live, own)) {
+      const cap = shardCapacity(live, own);
+      if (cap === Number.POSITIVE_INFINITY || (hasRoom(live, own, cap) && rng() < live.shardAdmit[own]!)) return finish(out, live, own, rng, exclude.endpoint, 'in-cluster', false);
     }
   }
 
@@ -132,25 +136,23 @@ export function choose(
     let unlimitedWeight = 0;
     let any = false;
     for (const id of group.shards) {
-      if (excluded(exclude, id) || !usable(live, id)) continue;
+      if (exclude.shards.includes(id) || !usable(live, id)) continue;
       any = true;
       const cap = shardCapacity(live, id);
-      if (cap === Number.POSITIVE_INFINITY) unlimitedWeight += live.healthyCount[id]! * snapshot.shards[id]!.capacityScaler;
-      else if (hasRoom(live, id, cap)) weightTotal += cap * live.shardAdmit[id]!;
+      if (cap === Number.POSITIVE_INFINITY) unlimitedWeight += regionWeight(live, id, cap, true);
+      else weightTotal += regionWeight(live, id, cap, false);
     }
     if (!any) continue;
     if (firstUsableRegion < 0) firstUsableRegion = k;
     // Waterfall: the region admits its share of what reaches it (updateAdmission keeps the
     // admitted load at capacity); the rest spills to the next region.
-    if (unlimitedWeight === 0 && (weightTotal <= 0 || rng() >= live.regionAdmit[group.id]!)) continue;
-    // Share inside the region: by capacity (less for a shard over its own), or by healthy
-    // weight when capacity is unlimited.
-    let pick = rng() * (unlimitedWeight > 0 ? unlimitedWeight : weightTotal);
+    const unlimited = unlimitedWeight > 0;
+    if (!unlimited && (weightTotal <= 0 || rng() >= live.regionAdmit[group.id]!)) continue;
+    let pick = rng() * (unlimited ? unlimitedWeight : weightTotal);
     let chosen = -1;
     for (const id of group.shards) {
-      if (excluded(exclude, id) || !usable(live, id)) continue;
-      const cap = shardCapacity(live, id);
-      const w = unlimitedWeight > 0 ? (cap === Number.POSITIVE_INFINITY ? live.healthyCount[id]! * snapshot.shards[id]!.capacityScaler : 0) : hasRoom(live, id, cap) ? cap * live.shardAdmit[id]! : 0;
+      if (exclude.shards.includes(id) || !usable(live, id)) continue;
+      const w = regionWeight(live, id, shardCapacity(live, id), unlimited);
       if (w <= 0) continue;
       chosen = id;
       pick -= w;
@@ -164,7 +166,7 @@ export function choose(
     const group = b.regions[order[firstUsableRegion]!]!;
     let best = -1;
     for (const id of group.shards) {
-      if (excluded(exclude, id) || !usable(live, id)) continue;
+      if (exclude.shards.includes(id) || !usable(live, id)) continue;
       if (best < 0 || live.healthyCount[id]! * snapshot.shards[id]!.capacityScaler > live.healthyCount[best]! * snapshot.shards[best]!.capacityScaler) best = id;
     }
     return finish(out, live, best, rng, exclude.endpoint, 'all-over-capacity', firstUsableRegion > 0);
@@ -173,19 +175,19 @@ export function choose(
   // Only drained shards have healthy endpoints left: their healthy endpoints beat panic.
   for (let k = 0; k < order.length; k++) {
     for (const id of b.regions[order[k]!]!.shards) {
-      if (!excluded(exclude, id) && usable(live, id, true)) return finish(out, live, id, rng, exclude.endpoint, 'all-over-capacity', k > 0);
+      if (!exclude.shards.includes(id) && usable(live, id, true)) return finish(out, live, id, rng, exclude.endpoint, 'all-over-capacity', k > 0);
     }
   }
 
   // Panic: nothing healthy. Fail open across every endpoint rather than answer 503.
   let total = 0;
-  for (const id of b.shards) if (!excluded(exclude, id)) total += snapshot.shards[id]!.endpointCount;
+  for (const id of b.shards) if (!exclude.shards.includes(id)) total += snapshot.shards[id]!.endpointCount;
   const allowSame = total === 0;
   if (allowSame) for (const id of b.shards) total += snapshot.shards[id]!.endpointCount;
   if (total === 0) return out;
   let n = Math.floor(rng() * total);
   for (const id of b.shards) {
-    if (!allowSame && excluded(exclude, id)) continue;
+    if (!allowSame && exclude.shards.includes(id)) continue;
     const s = snapshot.shards[id]!;
     if (n < s.endpointCount) {
       out.shard = id;

@@ -204,7 +204,7 @@ describe('choose(): the routing rules of DESIGN §3', () => {
   it('retries on a different shard when asked to exclude one', () => {
     const { snap, live } = setup();
     const first = choose(facts(snap, TAIPEI), snap, live, 0, seeded());
-    const retry = choose(facts(snap, TAIPEI), snap, live, 0, seeded(), { shard: first.shard, endpoint: first.endpoint });
+    const retry = choose(facts(snap, TAIPEI), snap, live, 0, seeded(), { shards: [first.shard], endpoint: first.endpoint });
     expect(retry.shard).not.toBe(first.shard);
     expect(retry.endpoint).not.toBe(first.endpoint);
   });
@@ -213,7 +213,7 @@ describe('choose(): the routing rules of DESIGN §3', () => {
     const { snap, live } = setup();
     const [a, b] = [shardIdx(snap, 'asia-a'), shardIdx(snap, 'asia-b')];
     for (let i = 0; i < 50; i++) {
-      const d = choose(facts(snap, TAIPEI), snap, live, 0, seeded(i), { shard: b, endpoint: snap.shards[b]!.endpointStart, shards: [a, b] });
+      const d = choose(facts(snap, TAIPEI), snap, live, 0, seeded(i), { shards: [a, b], endpoint: snap.shards[b]!.endpointStart });
       expect(snap.shards[d.shard]!.region).toBe('us-central1');
     }
   });
