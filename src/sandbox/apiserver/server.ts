@@ -400,7 +400,7 @@ class ApiHandler {
   }
 
   private patch(r: Request, info: ResourceInfo, path: ResourcePath, raw: unknown): void {
-    const type = String(r.req.headers['content-type'] ?? '').split(';')[0]!.trim();
+    const type = contentType(r);
     const existing = this.store.get(info.storage, path.namespace, path.name!);
     const now = rfc3339();
     if (type === 'application/apply-patch+yaml') {
@@ -424,18 +424,10 @@ class ApiHandler {
       return this.writeUpdate(r, info, path, existing, obj, managedFields);
     }
     if (!existing) throw notFound(info.storage.group, info.resource, path.name!);
-    const current = fromStorage(info, existing) as unknown as Parameters<typeof mergePatch>[0];
-    let patched: KubeObject;
-    if (type === 'application/json-patch+json') patched = jsonPatch(current as unknown as KubeObject, raw);
-    else if (type === 'application/merge-patch+json') patched = mergePatch(current, raw as Parameters<typeof mergePatch>[1]) as unknown as KubeObject;
-    else if (type === 'application/strategic-merge-patch+json') {
-      if (isCrdResource(info)) {
-        throw new ApiError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml`);
-      }
-      patched = strategicMergePatch(current, raw as Parameters<typeof mergePatch>[1]) as unknown as KubeObject;
-    } else {
-      throw new ApiError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json`);
+    if (type === 'application/strategic-merge-patch+json' && isCrdResource(info)) {
+      throw new ApiError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml`);
     }
+    const patched = applyPatch(type, fromStorage(info, existing), raw, 'application/apply-patch+yaml, ');
     if (!isObject(patched)) throw badRequest('the patch did not produce an object');
     this.checkFields(r, info, patched);
     const obj = this.prepare(r, info, path, { ...patched, metadata: { ...(patched.metadata ?? {}), name: path.name } }, existing);
@@ -447,19 +439,14 @@ class ApiHandler {
   private scale(r: Request, info: ResourceInfo, path: ResourcePath, method: string, raw: unknown): void {
     const existing = this.store.get(info.storage, path.namespace, path.name!);
     if (!existing) throw notFound(info.storage.group, info.resource, path.name!);
-    const current = toScale(info, fromStorage(info, existing));
+    const view = fromStorage(info, existing);
+    const current = toScale(info, view);
     if (method === 'GET') return this.json(r, 200, current);
     let desired: unknown;
     if (method === 'PUT') desired = raw;
-    else if (method === 'PATCH') {
-      const type = String(r.req.headers['content-type'] ?? '').split(';')[0]!.trim();
-      if (type === 'application/json-patch+json') desired = jsonPatch(current as unknown as KubeObject, raw);
-      // A Scale has no lists, so a strategic merge patch is a merge patch.
-      else if (type === 'application/merge-patch+json' || type === 'application/strategic-merge-patch+json') desired = mergePatch(current as Parameters<typeof mergePatch>[0], raw as Parameters<typeof mergePatch>[1]);
-      else throw new ApiError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json`);
-    } else throw new ApiError(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource');
+    else if (method === 'PATCH') desired = applyPatch(contentType(r), current as unknown as KubeObject, raw, '');
+    else throw new ApiError(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource');
     const replicas = requestedReplicas(info, path.name!, desired);
-    const view = fromStorage(info, existing);
     const obj = this.prepare(r, info, { ...path, subresource: undefined }, { ...view, spec: { ...(view.spec as object), replicas } }, existing);
     // A resourceVersion in the Scale is a precondition on the object, as on a real server.
     obj.metadata.resourceVersion = (desired as { metadata?: { resourceVersion?: string } }).metadata?.resourceVersion || existing.metadata.resourceVersion;
@@ -535,6 +522,24 @@ function isCrdResource(info: ResourceInfo): boolean {
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** The request's media type, without parameters. */
+function contentType(r: Request): string {
+  return String(r.req.headers['content-type'] ?? '').split(';')[0]!.trim();
+}
+
+/**
+ * A JSON, merge or strategic-merge patch applied to `current` (`otherTypes`: the other media
+ * types the endpoint takes, for the 415 message).
+ */
+function applyPatch(type: string, current: KubeObject, raw: unknown, otherTypes: string): KubeObject {
+  const target = current as unknown as Parameters<typeof mergePatch>[0];
+  const patch = raw as Parameters<typeof mergePatch>[1];
+  if (type === 'application/json-patch+json') return jsonPatch(current, raw);
+  if (type === 'application/merge-patch+json') return mergePatch(target, patch) as unknown as KubeObject;
+  if (type === 'application/strategic-merge-patch+json') return strategicMergePatch(target, patch) as unknown as KubeObject;
+  throw new ApiError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, ${otherTypes}application/strategic-merge-patch+json`);
 }
 
 function readBody(req: IncomingMessage): Promise<unknown> {
