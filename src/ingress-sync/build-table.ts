@@ -10,15 +10,20 @@ export interface ClusterFacts {
   location?: { lat: number; lon: number };
 }
 
+/** Objects looked up by `namespace/name`. */
+export interface ObjectsByKey {
+  get(key: string): KObject | undefined;
+}
+
 export interface TableInputs {
   version: string;
   /** Federated Ingresses (networking.k8s.io/v1 form). */
   ingresses: readonly KObject[];
   /** Ready members only. */
   clusters: readonly ClusterFacts[];
-  /** Per cluster, its Services and Endpoints by `namespace/name`. */
-  services: ReadonlyMap<string, ReadonlyMap<string, KObject>>;
-  endpoints: ReadonlyMap<string, ReadonlyMap<string, KObject>>;
+  /** Per cluster, its Services and Endpoints by `namespace/name` (a Map, or an informer's cache). */
+  services: ReadonlyMap<string, ObjectsByKey>;
+  endpoints: ReadonlyMap<string, ObjectsByKey>;
   /** Federated ReplicaSets and Deployments: where a backend's readiness probe path is found. */
   workloads?: readonly KObject[];
 }

@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import { rename, writeFile } from 'node:fs/promises';
 import type { Logger } from '../common/log.js';
 import type { ClusterRegistry } from '../federation/registry/registry.js';
-import { Informer, objectKey } from '../kube/informer.js';
-import type { KObject, KubeRest } from '../kube/rest.js';
+import { Informer } from '../kube/informer.js';
+import type { KubeRest } from '../kube/rest.js';
 import { buildRoutingTable } from './build-table.js';
 
 export interface PublisherOptions {
@@ -117,13 +117,14 @@ export class TablePublisher {
   async publish(): Promise<boolean> {
     if (this.stopped || !this.ingresses?.hasSynced()) return false;
     const ingresses = this.ingresses.list().filter((i) => !i.metadata.deletionTimestamp);
-    const services = new Map<string, Map<string, KObject>>();
-    const endpoints = new Map<string, Map<string, KObject>>();
+    // The informers' caches are read in place, not copied.
+    const services = new Map<string, Informer>();
+    const endpoints = new Map<string, Informer>();
     const listed = this.opts.registry.all().filter((m) => {
       const w = this.watches.get(m.name);
       if (!w || !w.services.hasSynced() || !w.endpoints.hasSynced()) return false;
-      services.set(m.name, new Map(w.services.list().map((o) => [objectKey(o), o])));
-      endpoints.set(m.name, new Map(w.endpoints.list().map((o) => [objectKey(o), o])));
+      services.set(m.name, w.services);
+      endpoints.set(m.name, w.endpoints);
       return true;
     });
     listed.sort((a, b) => a.name.localeCompare(b.name));
