@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { newEvent } from '../../kube/event.js';
 import { R, type Obj, type StorePort } from './store-port.js';
 
 /** Records a core/v1 Event about an object, as the component that noticed it would. */
@@ -10,30 +10,10 @@ export function recordEvent(
   message: string,
   component: string,
 ): void {
-  const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
-  const namespace = about.metadata.namespace ?? 'default';
+  const event = newEvent(about, type, reason, message, component);
+  event.involvedObject.resourceVersion = about.metadata.resourceVersion;
   try {
-    store.create(R.events, {
-      apiVersion: 'v1',
-      kind: 'Event',
-      metadata: { name: `${about.metadata.name}.${randomBytes(8).toString('hex')}`, namespace },
-      involvedObject: {
-        apiVersion: about.apiVersion,
-        kind: about.kind,
-        name: about.metadata.name,
-        namespace: about.metadata.namespace,
-        uid: about.metadata.uid,
-        resourceVersion: about.metadata.resourceVersion,
-      },
-      reason,
-      message,
-      type,
-      source: { component },
-      reportingComponent: component,
-      firstTimestamp: now,
-      lastTimestamp: now,
-      count: 1,
-    });
+    store.create(R.events, event);
   } catch {
     // Events are best effort, as in Kubernetes: a terminating namespace refuses them.
   }
