@@ -25,6 +25,9 @@ interface Schema {
 
 const schema = (name: string, fields: Record<number, Field>): Schema => ({ name, fields });
 
+const Quantity = schema('Quantity', { 1: { n: 'string', t: 'string' } });
+const Time = schema('Time', { 1: { n: 'seconds', t: 'int' }, 2: { n: 'nanos', t: 'int' } });
+const IntOrString = schema('IntOrString', { 1: { n: 'type', t: 'int' }, 2: { n: 'intVal', t: 'int' }, 3: { n: 'strVal', t: 'string' } });
 const TypeMeta = schema('TypeMeta', { 1: { n: 'apiVersion', t: 'string' }, 2: { n: 'kind', t: 'string' } });
 const Unknown = schema('Unknown', {
   1: { n: 'typeMeta', t: 'msg', s: () => TypeMeta },
@@ -283,41 +286,14 @@ function scalar(t: Scalar, wire: number, r: Reader, where: string): unknown {
   const raw = r.bytes();
   if (t === 'string') return raw.toString('utf8');
   if (t === 'bytes') return raw.toString('base64');
-  const sub = new Reader(raw, where);
-  if (t === 'quantity') {
-    let q = '';
-    while (!sub.done) {
-      const tag = Number(sub.varint());
-      if (tag >>> 3 === 1 && (tag & 7) === 2) q = sub.bytes().toString('utf8');
-      else throw unsupported(`${where} field ${tag >>> 3}`);
-    }
-    return q;
-  }
+  // The small wrapper messages, through the same decoder (zero values come back absent).
+  if (t === 'quantity') return (decodeMessage(raw, Quantity).string as string | undefined) ?? '';
   if (t === 'time') {
-    let seconds = 0;
-    let nanos = 0;
-    while (!sub.done) {
-      const tag = Number(sub.varint());
-      if ((tag & 7) !== 0) throw unsupported(`${where} field ${tag >>> 3}`);
-      const v = Number(BigInt.asIntN(64, sub.varint()));
-      if (tag >>> 3 === 1) seconds = v;
-      else if (tag >>> 3 === 2) nanos = v;
-    }
-    return seconds === 0 && nanos === 0 ? undefined : rfc3339(seconds, nanos);
+    const time = decodeMessage(raw, Time) as { seconds?: number; nanos?: number };
+    return time.seconds || time.nanos ? rfc3339(time.seconds ?? 0, time.nanos ?? 0) : undefined;
   }
-  // IntOrString {type, intVal, strVal}
-  let kind = 0;
-  let intVal = 0;
-  let strVal = '';
-  while (!sub.done) {
-    const tag = Number(sub.varint());
-    const f = tag >>> 3;
-    if (f === 1 && (tag & 7) === 0) kind = Number(sub.varint());
-    else if (f === 2 && (tag & 7) === 0) intVal = Number(BigInt.asIntN(64, sub.varint()));
-    else if (f === 3 && (tag & 7) === 2) strVal = sub.bytes().toString('utf8');
-    else throw unsupported(`${where} field ${f}`);
-  }
-  return kind === 1 ? strVal : intVal;
+  const v = decodeMessage(raw, IntOrString) as { type?: number; intVal?: number; strVal?: string };
+  return v.type === 1 ? (v.strVal ?? '') : (v.intVal ?? 0);
 }
 
 function isEmpty(v: unknown): boolean {
