@@ -32,6 +32,18 @@ export const MAX_RATE_ANNOTATION = 'meridian.dev/max-rate-per-endpoint';
 /** Ingress annotation: the path the proxies probe on its backends (default: the pods' readiness probe, else `/`). */
 export const HEALTH_CHECK_PATH_ANNOTATION = 'meridian.dev/health-check-path';
 
+interface ServicePort {
+  name?: string;
+  port: number;
+  targetPort?: number | string;
+}
+
+/** The port of a Service an Ingress backend names (by number or name; the first when it names none). */
+function servicePort(service: KObject, portKey: number | string | undefined): ServicePort | undefined {
+  const ports = ((service.spec ?? {}) as { ports?: ServicePort[] }).ports ?? [];
+  return ports.find((p) => p.port === portKey || p.name === portKey) ?? (portKey === undefined ? ports[0] : undefined);
+}
+
 interface ContainerSpec {
   ports?: { name?: string; containerPort: number }[];
   readinessProbe?: { httpGet?: { path?: string; port?: number | string } };
@@ -43,10 +55,9 @@ interface ContainerSpec {
  * when it is an HTTP probe on that same port.
  */
 export function readinessProbePath(service: KObject, portKey: number | string | undefined, workloads: readonly KObject[]): string | undefined {
-  const spec = (service.spec ?? {}) as { selector?: Record<string, string>; ports?: { name?: string; port: number; targetPort?: number | string }[] };
-  const selector = spec.selector;
+  const selector = ((service.spec ?? {}) as { selector?: Record<string, string> }).selector;
   if (!selector || Object.keys(selector).length === 0) return undefined;
-  const svcPort = (spec.ports ?? []).find((p) => p.port === portKey || p.name === portKey) ?? (portKey === undefined ? spec.ports?.[0] : undefined);
+  const svcPort = servicePort(service, portKey);
   if (!svcPort) return undefined;
   const target = svcPort.targetPort ?? svcPort.port;
   for (const w of workloads) {
@@ -122,8 +133,7 @@ export function buildRoutingTable(input: TableInputs): RoutingTable {
       if (svc && probePath === undefined) probePath = readinessProbePath(svc, w.port, input.workloads ?? []);
       const ep = input.endpoints.get(c.name)?.get(`${w.namespace}/${w.service}`);
       if (!svc || !ep) continue;
-      const svcPorts = ((svc.spec as { ports?: { name?: string; port: number }[] }).ports ?? []);
-      const svcPort = svcPorts.find((p) => p.port === w.port || p.name === w.port) ?? (w.port === undefined ? svcPorts[0] : undefined);
+      const svcPort = servicePort(svc, w.port);
       if (!svcPort) continue;
       const endpoints: { address: string; port: number; name?: string }[] = [];
       for (const subset of (ep.subsets as { addresses?: { ip: string; targetRef?: { name?: string } }[]; ports?: { name?: string; port: number }[] }[] | undefined) ?? []) {
