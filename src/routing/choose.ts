@@ -32,6 +32,11 @@ export interface Exclusion {
 
 const NO_EXCLUSION: Exclusion = { shards: [], endpoint: -1 };
 
+/** The length test first: nearly every request excludes nothing, and this runs per shard. */
+function excluded(exclude: Exclusion, shard: number): boolean {
+  return exclude.shards.length !== 0 && exclude.shards.includes(shard);
+}
+
 export function usable(live: LiveState, shard: number, ignoreDrain = false): boolean {
   const s = live.snapshot.shards[shard]!;
   return live.healthyCount[shard]! > 0 && s.capacityScaler > 0 && (ignoreDrain || live.drained[shard] === 0);
@@ -122,7 +127,7 @@ export function choose(
 
   if (facts.sourceCluster >= 0) {
     const own = b.byCluster.get(facts.sourceCluster);
-    if (own !== undefined && !exclude.shards.includes(own) && usable(live, own)) {
+    if (own !== undefined && !excluded(exclude, own) && usable(live, own)) {
       const cap = shardCapacity(live, own);
       if (cap === Number.POSITIVE_INFINITY || (hasRoom(live, own, cap) && rng() < live.shardAdmit[own]!)) return finish(out, live, own, rng, exclude.endpoint, 'in-cluster', false);
     }
@@ -136,7 +141,7 @@ export function choose(
     let unlimitedWeight = 0;
     let any = false;
     for (const id of group.shards) {
-      if (exclude.shards.includes(id) || !usable(live, id)) continue;
+      if (excluded(exclude, id) || !usable(live, id)) continue;
       any = true;
       const cap = shardCapacity(live, id);
       if (cap === Number.POSITIVE_INFINITY) unlimitedWeight += regionWeight(live, id, cap, true);
@@ -151,7 +156,7 @@ export function choose(
     let pick = rng() * (unlimited ? unlimitedWeight : weightTotal);
     let chosen = -1;
     for (const id of group.shards) {
-      if (exclude.shards.includes(id) || !usable(live, id)) continue;
+      if (excluded(exclude, id) || !usable(live, id)) continue;
       const w = regionWeight(live, id, shardCapacity(live, id), unlimited);
       if (w <= 0) continue;
       chosen = id;
@@ -166,7 +171,7 @@ export function choose(
     const group = b.regions[order[firstUsableRegion]!]!;
     let best = -1;
     for (const id of group.shards) {
-      if (exclude.shards.includes(id) || !usable(live, id)) continue;
+      if (excluded(exclude, id) || !usable(live, id)) continue;
       if (best < 0 || live.healthyCount[id]! * snapshot.shards[id]!.capacityScaler > live.healthyCount[best]! * snapshot.shards[best]!.capacityScaler) best = id;
     }
     return finish(out, live, best, rng, exclude.endpoint, 'all-over-capacity', firstUsableRegion > 0);
@@ -175,19 +180,19 @@ export function choose(
   // Only drained shards have healthy endpoints left: their healthy endpoints beat panic.
   for (let k = 0; k < order.length; k++) {
     for (const id of b.regions[order[k]!]!.shards) {
-      if (!exclude.shards.includes(id) && usable(live, id, true)) return finish(out, live, id, rng, exclude.endpoint, 'all-over-capacity', k > 0);
+      if (!excluded(exclude, id) && usable(live, id, true)) return finish(out, live, id, rng, exclude.endpoint, 'all-over-capacity', k > 0);
     }
   }
 
   // Panic: nothing healthy. Fail open across every endpoint rather than answer 503.
   let total = 0;
-  for (const id of b.shards) if (!exclude.shards.includes(id)) total += snapshot.shards[id]!.endpointCount;
+  for (const id of b.shards) if (!excluded(exclude, id)) total += snapshot.shards[id]!.endpointCount;
   const allowSame = total === 0;
   if (allowSame) for (const id of b.shards) total += snapshot.shards[id]!.endpointCount;
   if (total === 0) return out;
   let n = Math.floor(rng() * total);
   for (const id of b.shards) {
-    if (!allowSame && exclude.shards.includes(id)) continue;
+    if (!allowSame && excluded(exclude, id)) continue;
     const s = snapshot.shards[id]!;
     if (n < s.endpointCount) {
       out.shard = id;
