@@ -1,3 +1,5 @@
+import { PendingTimers } from '../../common/timers.js';
+
 /**
  * A work queue with controller-runtime's contract: a key is queued at most once, processed by
  * at most one worker at a time (a key added while it is being processed runs again afterwards),
@@ -16,7 +18,7 @@ export class WorkQueue {
   private readonly processing = new Set<string>();
   private readonly dirtyWhileProcessing = new Set<string>();
   private readonly failures = new Map<string, number>();
-  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly timers = new PendingTimers();
   private active = 0;
   private stopped = false;
 
@@ -44,12 +46,7 @@ export class WorkQueue {
 
   addAfter(key: string, ms: number): void {
     if (this.stopped) return;
-    const t = setTimeout(() => {
-      this.timers.delete(t);
-      this.add(key);
-    }, ms);
-    t.unref();
-    this.timers.add(t);
+    this.timers.after(ms, () => this.add(key));
   }
 
   /** The back-off a key's n-th consecutive failure waits: base × 2^(n-1), capped. */
@@ -59,8 +56,7 @@ export class WorkQueue {
 
   stop(): void {
     this.stopped = true;
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
+    this.timers.cancelAll();
     this.queue.length = 0;
     this.queued.clear();
   }

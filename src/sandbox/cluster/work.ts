@@ -1,3 +1,5 @@
+import { PendingTimers } from '../../common/timers.js';
+
 /**
  * A tiny deduplicating work loop for the simulated cluster's controllers: keys are queued from
  * store watch events and reconciled one at a time on a later turn of the event loop, so a
@@ -9,7 +11,7 @@ export class WorkLoop {
   private scheduled = false;
   private stopped = false;
   private readonly retries = new Map<string, number>();
-  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly timers = new PendingTimers();
 
   constructor(
     private readonly name: string,
@@ -29,19 +31,13 @@ export class WorkLoop {
   /** Re-queues a key after a delay (a pod waiting out its probe, a retry after a conflict). */
   addAfter(key: string, ms: number): void {
     if (this.stopped) return;
-    const t = setTimeout(() => {
-      this.timers.delete(t);
-      this.add(key);
-    }, ms);
-    t.unref();
-    this.timers.add(t);
+    this.timers.after(ms, () => this.add(key));
   }
 
   stop(): void {
     this.stopped = true;
     this.pending.clear();
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
+    this.timers.cancelAll();
   }
 
   private async drain(): Promise<void> {
