@@ -115,6 +115,43 @@ describe('federation controller: the seed walkthrough and its failure cases', ()
     }
   });
 
+  it('probes each backend on the readiness path of the federated workload behind it', async () => {
+    await fed(['create', '-f', '-'], `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: probed}
+spec:
+  replicas: 9
+  selector: {matchLabels: {app: probed}}
+  template:
+    metadata: {labels: {app: probed}}
+    spec:
+      containers:
+      - name: web
+        image: nginx
+        ports: [{containerPort: 80}]
+        readinessProbe: {httpGet: {path: /ready, port: 80}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: probed}
+spec:
+  selector: {app: probed}
+  ports: [{port: 80}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: probed}
+spec:
+  rules:
+  - host: probed.test
+    http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: probed, port: {number: 80}}}}]}
+`);
+    await waitFor(async () => {
+      const t = JSON.parse(await readFile(join(dir.path, 'routing-table.json'), 'utf8')) as { backends: Record<string, { healthCheckPath?: string }> };
+      return t.backends['default/probed:80']?.healthCheckPath === '/ready';
+    }, { what: 'the probed backend with its readiness path', timeoutMs: 20_000 });
+  });
+
   it('places the preferences ReplicaSet where the seed annotation says', async () => {
     await fed(['create', '-f', 'examples/replicasets/nginx-us.yaml']);
     await waitFor(() => ['gce-us-central1-a', 'gce-us-central1-b'].every((c) => (member(c).get(R.replicaSets, 'default', 'nginx-us')?.spec as { replicas?: number } | undefined)?.replicas === 2), { what: '2+2 in us-central1-a/b' });
