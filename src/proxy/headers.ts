@@ -73,7 +73,8 @@ export function downstreamResponseHeaders(headers: IncomingHttpHeaders | Record<
  * address from the right of X-Forwarded-For that is not itself trusted.
  */
 export function clientAddress(peer: string, xff: string | string[] | undefined, isTrusted: (ip: string) => boolean): { ip: string; peerTrusted: boolean } {
-  if (!isTrusted(peer) || !xff) return { ip: peer, peerTrusted: isTrusted(peer) };
+  const peerTrusted = isTrusted(peer);
+  if (!peerTrusted || !xff) return { ip: peer, peerTrusted };
   const hops = (Array.isArray(xff) ? xff.join(',') : xff).split(',').map((h) => h.trim()).filter(Boolean);
   for (let i = hops.length - 1; i >= 0; i--) if (!isTrusted(hops[i]!)) return { ip: hops[i]!, peerTrusted: true };
   return { ip: hops[0] ?? peer, peerTrusted: true };

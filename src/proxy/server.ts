@@ -144,8 +144,19 @@ export class ProxyServer {
     this.inFlight--;
   }
 
-  get internals() {
-    return { config: this.config, deps: this.deps, rng: this.rng };
+  /** @internal read by Attempt (plain fields: this is on every request's path). */
+  get proxyConfig(): ProxyConfig {
+    return this.config;
+  }
+
+  /** @internal read by Attempt */
+  get proxyDeps(): ProxyServerDeps {
+    return this.deps;
+  }
+
+  /** @internal read by Attempt */
+  get random(): () => number {
+    return this.rng;
   }
 
   /** WebSocket and other upgrades: choose a shard, open a TCP tunnel, replay the request. */
@@ -197,9 +208,18 @@ function clientFacts(state: RoutingState, ip: string): { cell: number; sourceClu
   return { cell, sourceCluster };
 }
 
+const kAttempt = Symbol('meridian.attempt');
+type AttemptResponse = ServerResponse & { [kAttempt]?: Attempt };
+
+function onClientClose(this: AttemptResponse): void {
+  this[kAttempt]?.clientClosed();
+}
+
 /** One request's journey to an upstream, possibly several tries on different shards. */
 class Attempt implements Dispatcher.DispatchHandler {
-  private readonly decision: Decision = newDecision();
+  /** The current try's shard and endpoint (indices in `snap`). */
+  private shard = -1;
+  private endpoint = -1;
   private tries = 0;
   /** Endpoints this request went to (in the current table's numbers), once it has been retried. */
   private tried: number[] | undefined;
@@ -223,14 +243,20 @@ class Attempt implements Dispatcher.DispatchHandler {
     private readonly body: IncomingMessage | AsyncIterable<Buffer> | null,
     private readonly startMs: number,
   ) {
-    res.on('close', () => {
-      if (!res.writableFinished) this.controller?.abort(new Error('client went away'));
-    });
+    // One shared listener instead of a closure per request: it finds its attempt on the response.
+    (res as AttemptResponse)[kAttempt] = this;
+    res.on('close', onClientClose);
+  }
+
+  /** The client's connection closed: a response still being streamed has nobody to go to. */
+  clientClosed(): void {
+    if (!this.res.writableFinished) this.controller?.abort(new Error('client went away'));
   }
 
   send(decision: Decision, tries: number): void {
-    const { state, metrics } = this.proxy.internals.deps;
-    Object.assign(this.decision, decision);
+    const { state, metrics } = this.proxy.proxyDeps;
+    this.shard = decision.shard;
+    this.endpoint = decision.endpoint;
     this.tries = tries;
     this.snap = state.snapshot;
     this.live = state.live;
@@ -260,15 +286,15 @@ class Attempt implements Dispatcher.DispatchHandler {
     this.controller = controller;
     if (statusCode < 200) return; // 1xx informational: wait for the final response
     this.started = true;
-    const { state } = this.proxy.internals.deps;
-    const cfg = this.proxy.internals.config;
+    const { state } = this.proxy.proxyDeps;
+    const cfg = this.proxy.proxyConfig;
     const snap = this.snap;
-    const shard = snap.shards[this.decision.shard]!;
+    const shard = snap.shards[this.shard]!;
     const out = downstreamResponseHeaders(headers, cfg.via);
-    if (cfg.debugHeader) out['x-served-by'] = `${shard.cluster}/${snap.endpoints[this.decision.endpoint]!.address}:${snap.endpoints[this.decision.endpoint]!.port}`;
+    if (cfg.debugHeader) out['x-served-by'] = `${shard.cluster}/${snap.endpoints[this.endpoint]!.address}:${snap.endpoints[this.endpoint]!.port}`;
     if (this.proxy.isDraining) this.res.shouldKeepAlive = false;
     if (statusCode === 502 || statusCode === 503 || statusCode === 504) this.upstreamFailed();
-    else if (state.snapshot === this.snap) state.outlier.success(this.decision.endpoint);
+    else if (state.snapshot === this.snap) state.outlier.success(this.endpoint);
     this.res.writeHead(statusCode, out);
   }
 
@@ -285,10 +311,10 @@ class Attempt implements Dispatcher.DispatchHandler {
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error & { code?: string }): void {
-    const { state, metrics } = this.proxy.internals.deps;
-    const cfg = this.proxy.internals.config;
-    const shard = this.snap.shards[this.decision.shard]!;
-    this.live.endpointOutstanding[this.decision.endpoint]!--;
+    const { state, metrics } = this.proxy.proxyDeps;
+    const cfg = this.proxy.proxyConfig;
+    const shard = this.snap.shards[this.shard]!;
+    this.live.endpointOutstanding[this.endpoint]!--;
     if (this.res.destroyed || (this.res.writableEnded && this.started)) {
       this.finish(this.res.statusCode || 499, shard);
       return;
@@ -326,9 +352,9 @@ class Attempt implements Dispatcher.DispatchHandler {
       }
       // Never a shard or an endpoint this request has already tried (DESIGN §3: a retry goes
       // somewhere new) — when a whole region dies, the second try must not land in it again.
-      const tried = (this.tried ??= [this.decision.endpoint]);
+      const tried = (this.tried ??= [this.endpoint]);
       const exclude = { shards: tried.map((e) => snap.endpoints[e]!.shard), endpoint: tried.at(-1) ?? -1 };
-      const next = this.backend < 0 ? newDecision() : choose(this.facts, snap, state.live, this.backend, this.proxy.internals.rng, exclude, newDecision());
+      const next = this.backend < 0 ? newDecision() : choose(this.facts, snap, state.live, this.backend, this.proxy.random, exclude, newDecision());
       if (next.endpoint >= 0 && !tried.includes(next.endpoint) && (notDelivered || this.proxy.retryBudget.tryRetry())) {
         tried.push(next.endpoint);
         metrics.retries.inc();
@@ -344,7 +370,7 @@ class Attempt implements Dispatcher.DispatchHandler {
   }
 
   private upstreamFailed(): void {
-    const { state, metrics } = this.proxy.internals.deps;
+    const { state, metrics } = this.proxy.proxyDeps;
     // Passive health is kept per table: a try from a replaced table has no say in the new one.
     if (state.snapshot !== this.snap) return;
     const snap = state.snapshot;
@@ -353,20 +379,20 @@ class Attempt implements Dispatcher.DispatchHandler {
     const last = snap.shards[b.shards[b.shards.length - 1]!]!;
     const start = first.endpointStart;
     const count = last.endpointStart + last.endpointCount - start;
-    if (state.outlier.failure(this.decision.endpoint, Date.now(), start, count)) {
-      metrics.ejections.inc({ cluster: snap.shards[this.decision.shard]!.cluster });
-      state.refreshHealth(this.decision.endpoint);
+    if (state.outlier.failure(this.endpoint, Date.now(), start, count)) {
+      metrics.ejections.inc({ cluster: snap.shards[this.shard]!.cluster });
+      state.refreshHealth(this.endpoint);
     }
   }
 
   private done(status: number): void {
-    this.live.endpointOutstanding[this.decision.endpoint]!--;
-    this.finish(status, this.snap.shards[this.decision.shard]!);
+    this.live.endpointOutstanding[this.endpoint]!--;
+    this.finish(status, this.snap.shards[this.shard]!);
   }
 
   private finish(status: number, shard: { backendName: string; cluster: string; region: string }): void {
     const seconds = (performance.now() - this.startMs) / 1000;
-    this.proxy.internals.deps.metrics.requestDone(shard, shard.backendName, shard.cluster, shard.region, status, seconds);
+    this.proxy.proxyDeps.metrics.requestDone(shard, shard.backendName, shard.cluster, shard.region, status, seconds);
     this.proxy.finished();
   }
 }
