@@ -2,7 +2,6 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { MeridianError } from '../../common/errors.js';
 import { createLogger } from '../../common/log.js';
-import { startController } from '../../federation/controller/controller.js';
 
 function duration(text: string, flag: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text);
@@ -26,6 +25,8 @@ export function register(program: Command): void {
         throw new MeridianError('E_CONTROLLER_KUBECONFIG', `cannot read kubeconfig ${flags.kubeconfig}`, 'pass --kubeconfig, e.g. the one `meridian sandbox` wrote');
       });
       const logger = createLogger('controller');
+      // Loaded on use: each command pulls in only its own part (the proxy never loads client-node).
+      const { startController } = await import('../../federation/controller/controller.js');
       const controller = await startController({
         kubeconfigText,
         federationContext: flags.federationContext,

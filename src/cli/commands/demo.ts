@@ -2,9 +2,6 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import { createLogger } from '../../common/log.js';
-import { startController } from '../../federation/controller/controller.js';
-import { startProxy } from '../../proxy/main.js';
-import { startSandbox } from '../../sandbox/sandbox.js';
 import { addSandboxFlags, runUntilSignalled, sandboxOptions } from './sandbox.js';
 
 /** The walkthrough of the seed, with the kubeconfig of this sandbox filled in. */
@@ -45,6 +42,11 @@ export function register(program: Command): void {
       const level = process.env.MERIDIAN_LOG_LEVEL ?? 'warn';
       const [vipHost, vipPort] = flags.vip.split(':');
       const [adminHost, adminPort] = flags.proxyAdmin.split(':');
+      const [{ startSandbox }, { startController }, { startProxy }] = await Promise.all([
+        import('../../sandbox/sandbox.js'),
+        import('../../federation/controller/controller.js'),
+        import('../../proxy/main.js'),
+      ]);
       const sb = await startSandbox({ ...sandboxOptions(flags), logger: createLogger('demo', level) });
       const dir = dirname(sb.kubeconfigPath);
       const tablePath = join(dir, 'routing-table.json');

@@ -5,7 +5,6 @@ import { MeridianError } from '../../common/errors.js';
 import { createLogger } from '../../common/log.js';
 import { startAdmin } from '../../proxy/admin.js';
 import { loadProxyConfig } from '../../proxy/config.js';
-import { startProxy } from '../../proxy/main.js';
 import { capacityShare } from '../../proxy/worker-share.js';
 
 export function register(program: Command): void {
@@ -19,6 +18,7 @@ export function register(program: Command): void {
       if (!Number.isInteger(workers) || workers < 1) throw new MeridianError('E_CLI_ARG', `--workers must be a positive integer, not "${flags.workers}"`);
       const logger = createLogger(cluster.isPrimary ? 'proxy' : `proxy-worker-${cluster.worker?.id}`);
       if (workers === 1 || cluster.isWorker) {
+        const { startProxy } = await import('../../proxy/main.js');
         const proxy = await startProxy({ configPath: flags.config, logger, admin: workers === 1 });
         if (cluster.isWorker) process.send?.({ meridian: 'listening' });
         else process.stdout.write(`listening ${proxy.addresses.map((a) => `${a.address}:${a.port}`).join(' ')} admin ${proxy.admin?.address}:${proxy.admin?.port}\n`);

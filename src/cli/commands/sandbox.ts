@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { MeridianError } from '../../common/errors.js';
 import { createLogger } from '../../common/log.js';
-import { startSandbox, type Sandbox, type SandboxOptions } from '../../sandbox/sandbox.js';
+import type { Sandbox, SandboxOptions } from '../../sandbox/sandbox.js';
 
 interface SandboxFlags {
   kubeconfig: string;
@@ -62,6 +62,7 @@ export function register(program: Command): void {
   const sandbox = addSandboxFlags(
     program.command('sandbox').description('run a local federation of emulated Kubernetes clusters on loopback until stopped'),
   ).action(async (flags: SandboxFlags) => {
+    const { startSandbox } = await import('../../sandbox/sandbox.js');
     const sb = await startSandbox({ ...sandboxOptions(flags), logger: createLogger('sandbox') });
     process.stdout.write(`kubeconfig ${sb.kubeconfigPath}\ncontrol ${sb.controlUrl}\nready\n`);
     await runUntilSignalled(sb);
