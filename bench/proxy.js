@@ -4,6 +4,7 @@
 // Like the reference figures: origin + loader on CPU 0, the proxy on CPU 1 (taskset), 50
 // connections, keep-alive on both legs, interleaved rounds, medians.
 // Run: npm run build && node bench/proxy.js [--duration 5] [--rounds 3] [--connections 50] [--rate R]
+//      [--only meridian,http-proxy] (substrings of the row names; direct always runs)
 //        [--loader wrk|autocannon]
 // Saturation runs use wrk when installed (apt-get install -y wrk: one C thread, µs latency
 // resolution, so the loader takes less of CPU 0), else autocannon. --rate R holds the offered
@@ -18,7 +19,7 @@ import { createHistogram } from 'node:perf_hooks';
 import autocannon from 'autocannon';
 import { Pool } from 'undici';
 
-const { values } = parseArgs({ options: { duration: { type: 'string', default: '5' }, rounds: { type: 'string', default: '3' }, connections: { type: 'string', default: '50' }, rate: { type: 'string', default: '0' }, loader: { type: 'string' } } });
+const { values } = parseArgs({ options: { duration: { type: 'string', default: '5' }, rounds: { type: 'string', default: '3' }, connections: { type: 'string', default: '50' }, rate: { type: 'string', default: '0' }, loader: { type: 'string' }, only: { type: 'string' } } });
 const duration = Number(values.duration);
 const rounds = Number(values.rounds);
 const connections = Number(values.connections);
@@ -178,6 +179,8 @@ const targets = [
   { name: 'fastify reply-from', port: 19104, start: async (p) => startNode(join(here, 'servers', 'reply-from.js'), [String(p), String(originPort)]).then((c) => ({ child: c, cpuPid: c.pid })) },
   ...(nginxBin ? [{ name: 'nginx (1 worker)', port: 19105, start: (p) => startNginx(p, originPort) }] : []),
 ];
+const only = values.only?.split(',').filter(Boolean);
+if (only) targets.splice(0, targets.length, ...targets.filter((t) => t.name === 'direct' || only.some((o) => t.name.includes(o))));
 if (!nginxBin) console.log('note: nginx is not installed (apt-get install -y nginx); its row is skipped');
 
 const running = [];
