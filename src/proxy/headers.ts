@@ -33,17 +33,22 @@ function endToEnd(headers: Record<string, string | string[] | undefined>): Recor
   return out;
 }
 
-export interface ForwardFacts {
-  /** The client address the proxy settled on (peer, or first untrusted XFF hop). */
-  clientIP: string;
-  /** Whether the peer is a trusted proxy, whose X-Forwarded-For chain we extend. */
-  peerTrusted: boolean;
+/** How this proxy forwards, fixed for its life: built once, not per request. */
+export interface ForwardStyle {
   proto: 'http' | 'https';
-  via: string;
+  /** This proxy's Via entry, e.g. `1.1 meridian`. */
+  viaEntry: string;
 }
 
-/** Request headers for the upstream: hop-by-hop removed, X-Forwarded-*, Via; Host kept. */
-export function upstreamRequestHeaders(headers: IncomingHttpHeaders, peer: string, facts: ForwardFacts, keepUpgrade = false): Record<string, string | string[]> {
+export function forwardStyle(proto: 'http' | 'https', via: string): ForwardStyle {
+  return { proto, viaEntry: `1.1 ${via}` };
+}
+
+/**
+ * Request headers for the upstream: hop-by-hop removed, X-Forwarded-*, Via; Host kept.
+ * `peerTrusted`: the peer is a trusted proxy, whose X-Forwarded-* we extend rather than replace.
+ */
+export function upstreamRequestHeaders(headers: IncomingHttpHeaders, peer: string, peerTrusted: boolean, style: ForwardStyle, keepUpgrade = false): Record<string, string | string[]> {
   const out = endToEnd(headers);
   if (keepUpgrade && headers.upgrade) {
     // An upgrade is the one hop-by-hop exchange a tunnelling proxy passes on.
@@ -52,19 +57,19 @@ export function upstreamRequestHeaders(headers: IncomingHttpHeaders, peer: strin
   }
   const xff = headers['x-forwarded-for'];
   // Only a trusted proxy's chain is kept; from anyone else it is a claim we do not pass on.
-  out['x-forwarded-for'] = facts.peerTrusted && xff ? `${Array.isArray(xff) ? xff.join(', ') : xff}, ${peer}` : peer;
-  if (!facts.peerTrusted || !headers['x-forwarded-proto']) out['x-forwarded-proto'] = facts.proto;
-  if (headers.host && (!facts.peerTrusted || !headers['x-forwarded-host'])) out['x-forwarded-host'] = headers.host;
+  out['x-forwarded-for'] = peerTrusted && xff ? `${Array.isArray(xff) ? xff.join(', ') : xff}, ${peer}` : peer;
+  if (!peerTrusted || !headers['x-forwarded-proto']) out['x-forwarded-proto'] = style.proto;
+  if (headers.host && (!peerTrusted || !headers['x-forwarded-host'])) out['x-forwarded-host'] = headers.host;
   const via = headers.via;
-  out.via = via ? `${Array.isArray(via) ? via.join(', ') : via}, 1.1 ${facts.via}` : `1.1 ${facts.via}`;
+  out.via = via ? `${Array.isArray(via) ? via.join(', ') : via}, ${style.viaEntry}` : style.viaEntry;
   return out;
 }
 
 /** Response headers for the client: hop-by-hop removed, Via appended. */
-export function downstreamResponseHeaders(headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>, via: string): Record<string, string | string[]> {
+export function downstreamResponseHeaders(headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>, style: ForwardStyle): Record<string, string | string[]> {
   const out = endToEnd(headers);
   const prior = headers.via;
-  out.via = prior ? `${Array.isArray(prior) ? prior.join(', ') : prior}, 1.1 ${via}` : `1.1 ${via}`;
+  out.via = prior ? `${Array.isArray(prior) ? prior.join(', ') : prior}, ${style.viaEntry}` : style.viaEntry;
   return out;
 }
 

@@ -11,7 +11,7 @@ import type { ProxyConfig } from './config.js';
 import { BodyTooLargeError, limitedBody } from './body-limit.js';
 import { ERROR_HEADER, sendProxyError, type ProxyErrorCode } from './errors.js';
 import { RetryBudget } from './retry-budget.js';
-import { clientAddress, downstreamResponseHeaders, upstreamRequestHeaders } from './headers.js';
+import { clientAddress, downstreamResponseHeaders, forwardStyle, upstreamRequestHeaders, type ForwardStyle } from './headers.js';
 import type { ProxyMetrics } from './metrics.js';
 import type { LiveState } from '../routing/live.js';
 import type { RoutingSnapshot } from '../routing/snapshot.js';
@@ -48,12 +48,16 @@ export class ProxyServer {
   private readonly scratch = newDecision();
   /** Upgraded connections (WebSocket tunnels): the HTTP server no longer tracks them. */
   private readonly tunnels = new Set<Duplex>();
+  /** @internal read by Attempt */
+  readonly forward: ForwardStyle;
+  private readonly isTrusted = (ip: string): boolean => this.deps.trusted.has(ip);
 
   constructor(
     private readonly config: ProxyConfig,
     private readonly deps: ProxyServerDeps,
   ) {
     this.rng = deps.rng ?? Math.random;
+    this.forward = forwardStyle('http', config.via);
     this.retryBudget = new RetryBudget(config.retry.budgetRatio, config.retry.budgetMinPerSecond);
     deps.metrics.inFlightSource = () => this.inFlight;
   }
@@ -125,14 +129,14 @@ export class ProxyServer {
       return sendProxyError(res, 'E_BODY_TOO_LARGE', true);
     }
     const peer = normalizeIP(req.socket.remoteAddress ?? '');
-    const client = clientAddress(peer, req.headers['x-forwarded-for'], (ip) => this.deps.trusted.has(ip));
+    const client = clientAddress(peer, req.headers['x-forwarded-for'], this.isTrusted);
     const facts = clientFacts(state, client.ip);
     const decision = choose(facts, snap, state.live, backend, this.rng, undefined, this.scratch);
     if (decision.endpoint < 0) return sendProxyError(res, 'E_NO_BACKEND', this.draining);
     // Node's parser holds a Content-Length body to its declared size; a chunked one is counted.
     const chunked = req.headers['transfer-encoding'] !== undefined;
     const body = chunked ? limitedBody(req, this.config.limits.maxBodyBytes) : declared > 0 ? req : null;
-    const headers = upstreamRequestHeaders(req.headers, peer, { clientIP: client.ip, peerTrusted: client.peerTrusted, proto: 'http', via: this.config.via });
+    const headers = upstreamRequestHeaders(req.headers, peer, client.peerTrusted, this.forward);
     this.inFlight++;
     this.retryBudget.countRequest();
     const attempt = new Attempt(this, req, res, backend, client.ip, facts, headers, body, performance.now());
@@ -170,14 +174,14 @@ export class ProxyServer {
     const backend = matchRoute(snap.routes, snap.defaultBackend, req.headers.host, req.url ?? '/');
     if (backend < 0) return fail('E_NO_ROUTE');
     const peer = normalizeIP(req.socket.remoteAddress ?? '');
-    const client = clientAddress(peer, req.headers['x-forwarded-for'], (ip) => this.deps.trusted.has(ip));
+    const client = clientAddress(peer, req.headers['x-forwarded-for'], this.isTrusted);
     const d = choose(clientFacts(state, client.ip), snap, state.live, backend, this.rng, undefined, newDecision());
     if (d.endpoint < 0) return fail('E_NO_BACKEND');
     if (this.draining) return fail('E_NO_BACKEND');
     this.tunnels.add(socket);
     socket.once('close', () => this.tunnels.delete(socket));
     const e = snap.endpoints[d.endpoint]!;
-    const headers = upstreamRequestHeaders(req.headers, peer, { clientIP: client.ip, peerTrusted: client.peerTrusted, proto: 'http', via: this.config.via }, true);
+    const headers = upstreamRequestHeaders(req.headers, peer, client.peerTrusted, this.forward, true);
     const upstream: Socket = connect({ host: e.address, port: e.port });
     upstream.setNoDelay(true);
     socket.on('error', () => upstream.destroy());
@@ -290,7 +294,7 @@ class Attempt implements Dispatcher.DispatchHandler {
     const cfg = this.proxy.proxyConfig;
     const snap = this.snap;
     const shard = snap.shards[this.shard]!;
-    const out = downstreamResponseHeaders(headers, cfg.via);
+    const out = downstreamResponseHeaders(headers, this.proxy.forward);
     if (cfg.debugHeader) out['x-served-by'] = `${shard.cluster}/${snap.endpoints[this.endpoint]!.address}:${snap.endpoints[this.endpoint]!.port}`;
     if (this.proxy.isDraining) this.res.shouldKeepAlive = false;
     if (statusCode === 502 || statusCode === 503 || statusCode === 504) this.upstreamFailed();
