@@ -5,6 +5,9 @@
 // connections, keep-alive on both legs, interleaved rounds, medians.
 // Run: npm run build && node bench/proxy.js [--duration 5] [--rounds 3] [--connections 50] [--rate R]
 //      [--only meridian,http-proxy] (substrings of the row names; direct always runs)
+//      [--compare DIR] (adds a row for another build's dist/, e.g. a copy taken before a change;
+//      keep it inside the checkout with geoip/ beside it, e.g. .bench/before/{dist,geoip}, so its
+//      imports and data files resolve)
 //        [--loader wrk|autocannon]
 // Saturation runs use wrk when installed (apt-get install -y wrk: one C thread, µs latency
 // resolution, so the loader takes less of CPU 0), else autocannon. --rate R holds the offered
@@ -19,7 +22,7 @@ import { createHistogram } from 'node:perf_hooks';
 import autocannon from 'autocannon';
 import { Pool } from 'undici';
 
-const { values } = parseArgs({ options: { duration: { type: 'string', default: '5' }, rounds: { type: 'string', default: '3' }, connections: { type: 'string', default: '50' }, rate: { type: 'string', default: '0' }, loader: { type: 'string' }, only: { type: 'string' } } });
+const { values } = parseArgs({ options: { duration: { type: 'string', default: '5' }, rounds: { type: 'string', default: '3' }, connections: { type: 'string', default: '50' }, rate: { type: 'string', default: '0' }, loader: { type: 'string' }, only: { type: 'string' }, compare: { type: 'string' } } });
 const duration = Number(values.duration);
 const rounds = Number(values.rounds);
 const connections = Number(values.connections);
@@ -48,16 +51,24 @@ function cpuTicks(pid) {
   return Number(f[11]) + Number(f[12]);
 }
 
+// Whatever the bench started dies with it, also when it fails half-way (a left-over origin
+// would hold its port and stall the next run).
+const started = new Set();
+process.on('exit', () => {
+  for (const c of started) c.kill('SIGKILL');
+});
+const track = (child) => (started.add(child), child.once('exit', () => started.delete(child)), child);
+
 function startNode(script, args) {
   return new Promise((resolve, reject) => {
-    const child = fork(script, args, { stdio: 'ignore', env: { ...process.env, MERIDIAN_LOG_LEVEL: 'silent' } });
+    const child = track(fork(script, args, { stdio: 'ignore', env: { ...process.env, MERIDIAN_LOG_LEVEL: 'silent' } }));
     child.once('message', () => resolve(child));
     child.once('error', reject);
   });
 }
 
-async function startMeridian(port, originPort) {
-  const config = join(work, 'meridian.yaml');
+async function startMeridian(port, originPort, dist = join(here, '..', 'dist')) {
+  const config = join(work, `meridian-${port}.yaml`);
   writeFileSync(
     config,
     [
@@ -75,8 +86,11 @@ async function startMeridian(port, originPort) {
       '        - { cluster: far, region: europe-west1, endpoints: [{ address: 127.0.0.1, port: 9 }], capacityScaler: 0 }',
     ].join('\n'),
   );
-  const child = spawn(process.execPath, [join(here, '..', 'dist', 'cli', 'main.js'), 'proxy', '--config', config], { env: { ...process.env, MERIDIAN_LOG_LEVEL: 'silent' }, stdio: ['ignore', 'pipe', 'ignore'] });
-  await new Promise((resolve) => child.stdout.once('data', resolve));
+  const child = track(spawn(process.execPath, [join(dist, 'cli', 'main.js'), 'proxy', '--config', config], { env: { ...process.env, MERIDIAN_LOG_LEVEL: 'silent' }, stdio: ['ignore', 'pipe', 'ignore'] }));
+  await new Promise((resolve, reject) => {
+    child.stdout.once('data', resolve);
+    child.once('exit', (code) => reject(new Error(`meridian (${dist}) exited with ${code} before listening`)));
+  });
   return child;
 }
 
@@ -90,7 +104,7 @@ events { worker_connections 4096; }
 http { access_log off; upstream o { server 127.0.0.1:${originPort}; keepalive 128; }
   server { listen 127.0.0.1:${port}; location / { proxy_pass http://o; proxy_http_version 1.1; proxy_set_header Connection ""; } } }`,
   );
-  const child = spawn(nginxBin, ['-c', join(dir, 'nginx.conf'), '-p', dir], { stdio: 'ignore' });
+  const child = track(spawn(nginxBin, ['-c', join(dir, 'nginx.conf'), '-p', dir], { stdio: 'ignore' }));
   await new Promise((r) => setTimeout(r, 500));
   // The worker is nginx's child: measure that one.
   const worker = execFileSync('pgrep', ['-P', String(child.pid)]).toString().trim().split('\n')[0];
@@ -174,6 +188,7 @@ pin(0, origin.pid);
 const targets = [
   { name: 'direct', port: originPort, start: async () => ({ child: null, cpuPid: null }) },
   { name: 'meridian', port: 19101, start: async (p) => startMeridian(p, originPort).then((c) => ({ child: c, cpuPid: c.pid })) },
+  ...(values.compare ? [{ name: `meridian@${values.compare}`, port: 19106, start: async (p) => startMeridian(p, originPort, values.compare).then((c) => ({ child: c, cpuPid: c.pid })) }] : []),
   { name: 'bare undici dispatch', port: 19102, start: async (p) => startNode(join(here, 'servers', 'bare-undici.js'), [String(p), String(originPort)]).then((c) => ({ child: c, cpuPid: c.pid })) },
   { name: 'http-proxy', port: 19103, start: async (p) => startNode(join(here, 'servers', 'http-proxy.js'), [String(p), String(originPort)]).then((c) => ({ child: c, cpuPid: c.pid })) },
   { name: 'fastify reply-from', port: 19104, start: async (p) => startNode(join(here, 'servers', 'reply-from.js'), [String(p), String(originPort)]).then((c) => ({ child: c, cpuPid: c.pid })) },

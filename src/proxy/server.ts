@@ -228,6 +228,8 @@ class Attempt implements Dispatcher.DispatchHandler {
   /** Endpoints this request went to (in the current table's numbers), once it has been retried. */
   private tried: number[] | undefined;
   private started = false;
+  /** Response body bytes still to come by its Content-Length; -1 when it has none. */
+  private bodyLeft = -1;
   private controller: Dispatcher.DispatchController | undefined;
   /**
    * The table and live state the current try was chosen from: the table can be replaced while a
@@ -299,10 +301,18 @@ class Attempt implements Dispatcher.DispatchHandler {
     if (this.proxy.isDraining) this.res.shouldKeepAlive = false;
     if (statusCode === 502 || statusCode === 503 || statusCode === 504) this.upstreamFailed();
     else if (state.snapshot === this.snap) state.outlier.success(this.endpoint);
+    const length = headers['content-length'];
+    this.bodyLeft = typeof length === 'string' ? Number(length) : -1; // a HEAD answer has it but no bytes: ends on onResponseEnd
     this.res.writeHead(statusCode, out);
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.bodyLeft >= 0 && (this.bodyLeft -= chunk.length) === 0) {
+      // The body's last byte by its Content-Length: end() sends headers and body in one write
+      // now, where write() + end() would cork, wait a tick and write an empty chunk as well.
+      this.res.end(chunk);
+      return;
+    }
     if (!this.res.write(chunk)) {
       controller.pause();
       this.res.once('drain', () => controller.resume());
@@ -310,7 +320,7 @@ class Attempt implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(): void {
-    this.res.end();
+    if (!this.res.writableEnded) this.res.end();
     this.done(this.res.statusCode);
   }
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createServer, request, type IncomingMessage, type Server } from 'node:http';
+import { Agent, createServer, request, type IncomingMessage, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../../src/common/log.js';
@@ -225,6 +225,31 @@ describe('meridian proxy with real HTTP backends', () => {
     expect(down.body.length).toBe(20 * 1024 * 1024);
     const chunked = await chunkedUpload(port, 8 * 1024 * 1024);
     expect([chunked.status, JSON.parse(chunked.body.toString()).bytes]).toEqual([200, 8 * 1024 * 1024]);
+  });
+
+  it('answers HEAD with the backend\'s Content-Length and no body, and the connection stays usable', async () => {
+    // The proxy ends a response at its last Content-Length byte; a HEAD response has the header
+    // and no bytes, and the next response on the connection must still be framed right.
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const ask = (method: string) =>
+        new Promise<{ status: number; length: unknown; body: Buffer }>((resolve, reject) => {
+          const req = request({ host: '127.0.0.1', port, path: '/download', method, headers: { host: 'app.test' }, agent }, (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, length: res.headers['content-length'], body: Buffer.concat(chunks) }));
+          });
+          req.on('error', reject);
+          req.end();
+        });
+      const head = await ask('HEAD');
+      expect([head.status, head.length, head.body.length]).toEqual([200, String(20 * 1024 * 1024), 0]);
+      const again = await ask('GET');
+      expect([again.status, again.body.length]).toEqual([200, 20 * 1024 * 1024]);
+      expect(again.body.every((b) => b === 7)).toBe(true);
+    } finally {
+      agent.destroy();
+    }
   });
 
   it('answers 413 to a chunked body that grows past the limit', async () => {
