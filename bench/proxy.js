@@ -7,7 +7,8 @@
 //      [--only meridian,http-proxy] (substrings of the row names; direct always runs)
 //      [--compare DIR] (adds a row for another build's dist/, e.g. a copy taken before a change;
 //      keep it inside the checkout with geoip/ beside it, e.g. .bench/before/{dist,geoip}, so its
-//      imports and data files resolve)
+//      imports and data files resolve). An A/A run (the same build twice) put the second Meridian
+//      process 7–8% behind the first here, so judge a change by a swapped run as well.
 //        [--loader wrk|autocannon]
 // Saturation runs use wrk when installed (apt-get install -y wrk: one C thread, µs latency
 // resolution, so the loader takes less of CPU 0), else autocannon. --rate R holds the offered
@@ -206,7 +207,10 @@ for (const t of targets) {
 }
 for (const t of running) await load(t.port).catch(() => {}); // warm-up
 for (let round = 0; round < rounds; round++) {
-  for (const t of running) {
+  // Each round starts one row later: a row's place in the round is not the same every time, so
+  // a drift within rounds (the VM's, or the loader's) does not favour fixed rows.
+  for (let i = 0; i < running.length; i++) {
+    const t = running[(i + round) % running.length];
     const before = t.cpuPid ? cpuTicks(t.cpuPid) : 0;
     const r = await load(t.port);
     const ticks = t.cpuPid ? cpuTicks(t.cpuPid) - before : 0;
