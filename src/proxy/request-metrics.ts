@@ -41,25 +41,8 @@ export class RequestMetrics {
   private readonly byLabels = new Map<string, Series>();
 
   constructor(registry: Registry) {
-    const requests = {
-      name: 'meridian_proxy_requests_total',
-      help: 'Requests by backend, cluster, region and status code',
-      type: 'counter',
-      aggregator: 'sum',
-      get: async () => ({ name: requests.name, help: requests.help, type: requests.type, aggregator: requests.aggregator, values: this.requestSamples() }),
-      reset: () => this.reset(),
-    };
-    const duration = {
-      name: 'meridian_proxy_request_duration_seconds',
-      help: 'Time from request to the last response byte',
-      type: 'histogram',
-      aggregator: 'sum',
-      get: async () => ({ name: duration.name, help: duration.help, type: duration.type, aggregator: duration.aggregator, values: this.durationSamples(duration.name) }),
-      reset: () => this.reset(),
-    };
-    // Duck-typed metrics: the Registry calls get()/reset() and reads name, help, type, aggregator.
-    registry.registerMetric(requests as never);
-    registry.registerMetric(duration as never);
+    registerSummed(registry, 'meridian_proxy_requests_total', 'Requests by backend, cluster, region and status code', 'counter', () => this.requestSamples(), () => this.reset());
+    registerSummed(registry, 'meridian_proxy_request_duration_seconds', 'Time from request to the last response byte', 'histogram', (name) => this.durationSamples(name), () => this.reset());
   }
 
   /** One finished request on `shard` (any object that stands for it in the current table). */
@@ -112,4 +95,13 @@ export class RequestMetrics {
     }
     return out;
   }
+}
+
+/**
+ * A duck-typed metric: prom-client's Registry calls get()/reset() and reads name, help and type;
+ * AggregatorRegistry sums it across `--workers` by its `aggregator`.
+ */
+function registerSummed(registry: Registry, name: string, help: string, type: 'counter' | 'histogram', samples: (name: string) => MetricValue[], reset: () => void): void {
+  const metric = { name, help, type, aggregator: 'sum', get: async () => ({ name, help, type, aggregator: 'sum', values: samples(name) }), reset };
+  registry.registerMetric(metric as never);
 }
