@@ -43,7 +43,8 @@ export class ProxyServer {
   /** @internal read by Attempt */
   readonly retryBudget: RetryBudget;
   private budgetTicker: NodeJS.Timeout | undefined;
-  private readonly rng: () => number;
+  /** @internal read by Attempt */
+  readonly rng: () => number;
   /** Reused for each request's first choice (synchronous); an Attempt copies what it keeps. */
   private readonly scratch = newDecision();
   /** Upgraded connections (WebSocket tunnels): the HTTP server no longer tracks them. */
@@ -53,8 +54,10 @@ export class ProxyServer {
   private readonly isTrusted = (ip: string): boolean => this.deps.trusted.has(ip);
 
   constructor(
-    private readonly config: ProxyConfig,
-    private readonly deps: ProxyServerDeps,
+    /** @internal read by Attempt */
+    readonly config: ProxyConfig,
+    /** @internal read by Attempt */
+    readonly deps: ProxyServerDeps,
   ) {
     this.rng = deps.rng ?? Math.random;
     this.forward = forwardStyle('http', config.via);
@@ -146,21 +149,6 @@ export class ProxyServer {
   /** @internal called by Attempt */
   finished(): void {
     this.inFlight--;
-  }
-
-  /** @internal read by Attempt (plain fields: this is on every request's path). */
-  get proxyConfig(): ProxyConfig {
-    return this.config;
-  }
-
-  /** @internal read by Attempt */
-  get proxyDeps(): ProxyServerDeps {
-    return this.deps;
-  }
-
-  /** @internal read by Attempt */
-  get random(): () => number {
-    return this.rng;
   }
 
   /** WebSocket and other upgrades: choose a shard, open a TCP tunnel, replay the request. */
@@ -260,7 +248,7 @@ class Attempt implements Dispatcher.DispatchHandler {
   }
 
   send(decision: Decision, tries: number): void {
-    const { state, metrics } = this.proxy.proxyDeps;
+    const { state, metrics } = this.proxy.deps;
     this.shard = decision.shard;
     this.endpoint = decision.endpoint;
     this.tries = tries;
@@ -292,8 +280,8 @@ class Attempt implements Dispatcher.DispatchHandler {
     this.controller = controller;
     if (statusCode < 200) return; // 1xx informational: wait for the final response
     this.started = true;
-    const { state } = this.proxy.proxyDeps;
-    const cfg = this.proxy.proxyConfig;
+    const { state } = this.proxy.deps;
+    const cfg = this.proxy.config;
     const snap = this.snap;
     const shard = snap.shards[this.shard]!;
     const out = downstreamResponseHeaders(headers, this.proxy.forward);
@@ -325,8 +313,8 @@ class Attempt implements Dispatcher.DispatchHandler {
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error & { code?: string }): void {
-    const { state, metrics } = this.proxy.proxyDeps;
-    const cfg = this.proxy.proxyConfig;
+    const { state, metrics } = this.proxy.deps;
+    const cfg = this.proxy.config;
     const shard = this.snap.shards[this.shard]!;
     this.live.endpointOutstanding[this.endpoint]!--;
     if (this.res.destroyed || (this.res.writableEnded && this.started)) {
@@ -368,7 +356,7 @@ class Attempt implements Dispatcher.DispatchHandler {
       // somewhere new) — when a whole region dies, the second try must not land in it again.
       const tried = (this.tried ??= [this.endpoint]);
       const exclude = { shards: tried.map((e) => snap.endpoints[e]!.shard), endpoint: tried.at(-1) ?? -1 };
-      const next = this.backend < 0 ? newDecision() : choose(this.facts, snap, state.live, this.backend, this.proxy.random, exclude, newDecision());
+      const next = this.backend < 0 ? newDecision() : choose(this.facts, snap, state.live, this.backend, this.proxy.rng, exclude, newDecision());
       if (next.endpoint >= 0 && !tried.includes(next.endpoint) && (notDelivered || this.proxy.retryBudget.tryRetry())) {
         tried.push(next.endpoint);
         metrics.retries.inc();
@@ -384,7 +372,7 @@ class Attempt implements Dispatcher.DispatchHandler {
   }
 
   private upstreamFailed(): void {
-    const { state, metrics } = this.proxy.proxyDeps;
+    const { state, metrics } = this.proxy.deps;
     // Passive health is kept per table: a try from a replaced table has no say in the new one.
     if (state.snapshot !== this.snap) return;
     const snap = state.snapshot;
@@ -406,7 +394,7 @@ class Attempt implements Dispatcher.DispatchHandler {
 
   private finish(status: number, shard: { backendName: string; cluster: string; region: string }): void {
     const seconds = (performance.now() - this.startMs) / 1000;
-    this.proxy.proxyDeps.metrics.requestDone(shard, shard.backendName, shard.cluster, shard.region, status, seconds);
+    this.proxy.deps.metrics.requestDone(shard, shard.backendName, shard.cluster, shard.region, status, seconds);
     this.proxy.finished();
   }
 }
