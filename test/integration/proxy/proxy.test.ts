@@ -278,6 +278,19 @@ describe('meridian proxy with real HTTP backends', () => {
     expect(after).toBe(before);
   });
 
+  it('abandons the upstream request when the client goes away before the answer', async () => {
+    const client = request({ host: '127.0.0.1', port, path: '/slow', headers: { host: 'app.test', 'x-test': 'client-leaves' }, agent: false });
+    client.on('error', () => {});
+    client.end();
+    const upstream = await waitFor(() => us.seen.find((r) => r.headers['x-test'] === 'client-leaves'), { timeoutMs: 2000, what: 'the backend got the request' });
+    const closed = new Promise<number>((resolve) => upstream.once('close', () => resolve(Date.now())));
+    const left = Date.now();
+    client.destroy();
+    // Well inside the proxy's 1 s upstream headers timeout and the backend's 3 s answer: only
+    // the proxy's reaction to the client leaving closes the upstream connection this soon.
+    expect((await closed) - left).toBeLessThan(500);
+  });
+
   it('answers 413 for a body over the limit, 503 with Retry-After without endpoints, 504 for a slow backend', async () => {
     const big = await get(port, '/', { method: 'POST', headers: { host: 'app.test', 'content-length': String(65 * 1024 * 1024) } }).catch(() => ({ status: 413, headers: { 'x-meridian-error': 'E_BODY_TOO_LARGE' } }));
     expect([big.status, big.headers['x-meridian-error']]).toEqual([413, 'E_BODY_TOO_LARGE']);
