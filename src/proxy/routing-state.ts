@@ -1,10 +1,10 @@
-import { Pool } from 'undici';
 import { OutlierDetector, type OutlierConfig } from '../health/outlier.js';
 import { ProbeState } from '../health/probe-state.js';
 import type { GeoLocator } from '../routing/geoip.js';
 import { updateAdmission } from '../routing/admission.js';
 import { LiveState } from '../routing/live.js';
 import { buildSnapshot, locateClient, type RoutingSnapshot, type SnapshotOptions } from '../routing/snapshot.js';
+import { UpstreamPool } from './upstream-pool.js';
 
 export interface PoolOptions {
   connectTimeoutMs: number;
@@ -16,16 +16,16 @@ export interface PoolOptions {
 /**
  * Everything a proxy process knows to route: the current snapshot and its live state, health
  * (active probes and passive outlier detection, each its own flag; health is derived), the
- * per-shard request rate of the last second, a client-cell cache per /24, and one keep-alive
- * undici Pool per endpoint, reused across table versions.
+ * per-shard request rate of the last second, a client-cell cache per /24, and one pool of
+ * keep-alive connections per endpoint, reused across table versions.
  */
 export class RoutingState {
   snapshot!: RoutingSnapshot;
   live!: LiveState;
   outlier!: OutlierDetector;
   probes!: ProbeState;
-  private readonly pools = new Map<string, Pool>();
-  endpointPools: Pool[] = [];
+  private readonly pools = new Map<string, UpstreamPool>();
+  endpointPools: UpstreamPool[] = [];
   private readonly cellCache = new Map<string, number>();
   private readonly timers: NodeJS.Timeout[] = [];
 
@@ -41,20 +41,21 @@ export class RoutingState {
   setTable(table: unknown): void {
     const snapshot = buildSnapshot(table, this.snapshotOptions);
     const live = this.live ? this.live.carryInto(snapshot) : new LiveState(snapshot);
-    const endpointPools: Pool[] = [];
+    const endpointPools: UpstreamPool[] = [];
     const keep = new Set<string>();
     for (const e of snapshot.endpoints) {
       const origin = `http://${e.address.includes(':') ? `[${e.address}]` : e.address}:${e.port}`;
       keep.add(origin);
       let pool = this.pools.get(origin);
       if (!pool) {
-        pool = new Pool(origin, {
+        pool = new UpstreamPool(origin, {
           connections: 128,
-          pipelining: 1,
-          keepAliveTimeout: this.poolOptions.keepAliveTimeoutMs,
-          headersTimeout: this.poolOptions.headersTimeoutMs,
-          bodyTimeout: this.poolOptions.bodyTimeoutMs,
-          connect: { timeout: this.poolOptions.connectTimeoutMs },
+          client: {
+            keepAliveTimeout: this.poolOptions.keepAliveTimeoutMs,
+            headersTimeout: this.poolOptions.headersTimeoutMs,
+            bodyTimeout: this.poolOptions.bodyTimeoutMs,
+            connect: { timeout: this.poolOptions.connectTimeoutMs },
+          },
         });
         this.pools.set(origin, pool);
       }
