@@ -79,8 +79,6 @@ export async function startProxyWith(config: ProxyConfig, table: unknown, opts: 
     { healthy: config.healthCheck.healthyThreshold, unhealthy: config.healthCheck.unhealthyThreshold },
     {
       connectTimeoutMs: config.limits.upstreamConnectTimeoutMs,
-      headersTimeoutMs: config.limits.upstreamHeadersTimeoutMs,
-      bodyTimeoutMs: config.limits.upstreamBodyTimeoutMs,
       keepAliveTimeoutMs: 30_000,
     },
   );

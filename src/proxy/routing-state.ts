@@ -8,8 +8,6 @@ import { UpstreamPool } from './upstream-pool.js';
 
 export interface PoolOptions {
   connectTimeoutMs: number;
-  headersTimeoutMs: number;
-  bodyTimeoutMs: number;
   keepAliveTimeoutMs: number;
 }
 
@@ -52,8 +50,10 @@ export class RoutingState {
           connections: 128,
           client: {
             keepAliveTimeout: this.poolOptions.keepAliveTimeoutMs,
-            headersTimeout: this.poolOptions.headersTimeoutMs,
-            bodyTimeout: this.poolOptions.bodyTimeoutMs,
+            // Headers and body timeouts are the proxy's (UpstreamDeadlines): undici's re-arm a
+            // timer object per request.
+            headersTimeout: 0,
+            bodyTimeout: 0,
             connect: { timeout: this.poolOptions.connectTimeoutMs },
           },
         });

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { Dispatcher } from 'undici';
+import { errors, type Dispatcher } from 'undici';
 import type { Logger } from '../common/log.js';
 import { choose, newDecision, type Decision } from '../routing/choose.js';
 import type { CidrMap } from '../routing/cidr.js';
@@ -16,6 +16,7 @@ import type { ProxyMetrics } from './metrics.js';
 import type { LiveState } from '../routing/live.js';
 import type { RoutingSnapshot } from '../routing/snapshot.js';
 import type { RoutingState } from './routing-state.js';
+import { newSweepSlot, UpstreamDeadlines, type TimedTry } from './upstream-deadlines.js';
 
 /** Failures where the request never reached a backend: any method may go to another shard. */
 const NOT_DELIVERED = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CLOSED']);
@@ -44,6 +45,9 @@ export class ProxyServer {
   readonly retryBudget: RetryBudget;
   private budgetTicker: NodeJS.Timeout | undefined;
   /** @internal read by Attempt */
+  readonly deadlines: UpstreamDeadlines;
+  private deadlineTicker: NodeJS.Timeout | undefined;
+  /** @internal read by Attempt */
   readonly rng: () => number;
   /** Reused for each request's first choice (synchronous); an Attempt copies what it keeps. */
   private readonly scratch = newDecision();
@@ -62,6 +66,7 @@ export class ProxyServer {
     this.rng = deps.rng ?? Math.random;
     this.forward = forwardStyle('http', config.via);
     this.retryBudget = new RetryBudget(config.retry.budgetRatio, config.retry.budgetMinPerSecond);
+    this.deadlines = new UpstreamDeadlines(config.limits.upstreamHeadersTimeoutMs, config.limits.upstreamBodyTimeoutMs);
     deps.metrics.inFlightSource = () => this.inFlight;
   }
 
@@ -72,6 +77,7 @@ export class ProxyServer {
   async listen(): Promise<AddressInfo[]> {
     const addresses: AddressInfo[] = [];
     this.budgetTicker ??= setInterval(() => this.retryBudget.tick(), 1000).unref();
+    this.deadlineTicker ??= setInterval(() => this.deadlines.sweep(performance.now()), this.deadlines.intervalMs).unref();
     for (const l of this.config.listen) {
       const server = createServer(
         {
@@ -118,6 +124,7 @@ export class ProxyServer {
     for (const s of this.servers) s.closeAllConnections();
     for (const t of this.tunnels) t.destroy();
     await closed;
+    clearInterval(this.deadlineTicker);
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
@@ -208,14 +215,17 @@ function onClientClose(this: AttemptResponse): void {
 }
 
 /** One request's journey to an upstream, possibly several tries on different shards. */
-class Attempt implements Dispatcher.DispatchHandler {
+class Attempt implements Dispatcher.DispatchHandler, TimedTry {
   /** The current try's shard and endpoint (indices in `snap`). */
   private shard = -1;
   private endpoint = -1;
   private tries = 0;
   /** Endpoints this request went to (in the current table's numbers), once it has been retried. */
   private tried: number[] | undefined;
-  private started = false;
+  /** The current try's response headers have come (and, unless it is retried, gone out). */
+  responseStarted = false;
+  progress = 0;
+  readonly sweep = newSweepSlot();
   /** Response body bytes still to come by its Content-Length; -1 when it has none. */
   private bodyLeft = -1;
   private controller: Dispatcher.DispatchController | undefined;
@@ -242,6 +252,14 @@ class Attempt implements Dispatcher.DispatchHandler {
     res.on('close', onClientClose);
   }
 
+  get clientPaused(): boolean {
+    return this.res.writableNeedDrain;
+  }
+
+  timedOut(phase: 'headers' | 'body'): void {
+    this.controller?.abort(phase === 'headers' ? new errors.HeadersTimeoutError() : new errors.BodyTimeoutError());
+  }
+
   /** The client's connection closed: a response still being streamed has nobody to go to. */
   clientClosed(): void {
     if (!this.res.writableFinished) this.controller?.abort(new Error('client went away'));
@@ -252,6 +270,8 @@ class Attempt implements Dispatcher.DispatchHandler {
     this.shard = decision.shard;
     this.endpoint = decision.endpoint;
     this.tries = tries;
+    this.progress = 0;
+    this.proxy.deadlines.add(this);
     this.snap = state.snapshot;
     this.live = state.live;
     if (decision.panic) metrics.panics.inc();
@@ -274,12 +294,14 @@ class Attempt implements Dispatcher.DispatchHandler {
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller;
+    this.progress++;
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
     this.controller = controller;
+    this.progress++;
     if (statusCode < 200) return; // 1xx informational: wait for the final response
-    this.started = true;
+    this.responseStarted = true;
     const { state } = this.proxy.deps;
     const cfg = this.proxy.config;
     const snap = this.snap;
@@ -295,6 +317,7 @@ class Attempt implements Dispatcher.DispatchHandler {
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.progress++;
     if (this.bodyLeft >= 0 && (this.bodyLeft -= chunk.length) === 0) {
       // The body's last byte by its Content-Length: end() sends headers and body in one write
       // now, where write() + end() would cork, wait a tick and write an empty chunk as well.
@@ -308,6 +331,7 @@ class Attempt implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(): void {
+    this.proxy.deadlines.remove(this);
     if (!this.res.writableEnded) this.res.end();
     this.done(this.res.statusCode);
   }
@@ -316,15 +340,16 @@ class Attempt implements Dispatcher.DispatchHandler {
     const { state, metrics } = this.proxy.deps;
     const cfg = this.proxy.config;
     const shard = this.snap.shards[this.shard]!;
+    this.proxy.deadlines.remove(this);
     this.live.endpointOutstanding[this.endpoint]!--;
-    if (this.res.destroyed || (this.res.writableEnded && this.started)) {
+    if (this.res.destroyed || (this.res.writableEnded && this.responseStarted)) {
       this.finish(this.res.statusCode || 499, shard);
       return;
     }
     if (err instanceof BodyTooLargeError) {
       // The client's fault, not the backend's: no outlier strike, no retry; the rest of the body
       // is never read, so the connection closes after the answer.
-      if (!this.started) sendProxyError(this.res, 'E_BODY_TOO_LARGE', true);
+      if (!this.responseStarted) sendProxyError(this.res, 'E_BODY_TOO_LARGE', true);
       else this.res.destroy(err);
       this.finish(this.res.statusCode, shard);
       return;
@@ -332,7 +357,7 @@ class Attempt implements Dispatcher.DispatchHandler {
     const kind = err.code ?? err.name;
     metrics.upstreamErrors.inc({ cluster: shard.cluster, kind });
     this.upstreamFailed();
-    if (this.started) {
+    if (this.responseStarted) {
       // Headers are out: the only honest thing left is to cut the response.
       this.res.destroy(err);
       this.finish(this.res.statusCode, shard);

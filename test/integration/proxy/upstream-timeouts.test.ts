@@ -1,0 +1,91 @@
+import { createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../../src/common/log.js';
+import { parseProxyConfig } from '../../../src/proxy/config.js';
+import { startProxyWith, type RunningProxy } from '../../../src/proxy/main.js';
+
+/** A real backend: silent, stalling mid-body, or slow but steady. */
+let backend: Server;
+let proxy: RunningProxy;
+let port: number;
+
+beforeAll(async () => {
+  backend = createServer((req, res) => {
+    if (req.url === '/silent') return; // never answers
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    if (req.url === '/stall') return void res.write('first part;'); // then nothing
+    // /trickle: a chunk every 150 ms for 1.2 s — never quiet for the 400 ms body timeout.
+    let n = 0;
+    const t = setInterval(() => {
+      res.write(`${n};`);
+      if (++n === 8) {
+        clearInterval(t);
+        res.end();
+      }
+    }, 150);
+  });
+  await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
+  const config = parseProxyConfig({
+    listen: [{ host: '127.0.0.1', port: 0 }],
+    admin: { host: '127.0.0.1', port: 0 },
+    limits: { upstreamHeadersTimeoutMs: 400, upstreamBodyTimeoutMs: 400 },
+    retry: { attempts: 0 },
+    healthCheck: { intervalMs: 60_000 },
+    outlier: { consecutiveErrors: 1000 },
+    table: { version: 't', defaultBackend: 'b', backends: { b: { shards: [{ cluster: 'c', region: 'us-central1', endpoints: [{ address: '127.0.0.1', port: (backend.address() as AddressInfo).port }] }] } } },
+  });
+  proxy = await startProxyWith(config, config.table, { configPath: 'inline.yaml', logger: createLogger('timeouts-test', 'silent'), watchTable: false });
+  port = proxy.addresses[0]!.port;
+});
+
+afterAll(async () => {
+  await proxy?.drain();
+  backend.closeAllConnections();
+  await new Promise<void>((r) => backend.close(() => r()));
+});
+
+/** GET through the proxy: status, what body arrived, whether the response was cut, and how long it took. */
+function get(path: string): Promise<{ status: number; body: string; cut: boolean; ms: number }> {
+  const start = performance.now();
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, cut: false, ms: performance.now() - start }));
+      res.on('aborted', () => resolve({ status: res.statusCode ?? 0, body, cut: true, ms: performance.now() - start }));
+      res.on('error', () => resolve({ status: res.statusCode ?? 0, body, cut: true, ms: performance.now() - start }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function upstreamErrors(kind: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${proxy.admin!.port}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith('meridian_proxy_upstream_errors_total') && l.includes(`kind="${kind}"`));
+  return line ? Number(line.split(' ').at(-1)) : 0;
+}
+
+describe('upstream timeouts', () => {
+  it('answers 504 when the backend sends no headers within the headers timeout', async () => {
+    const r = await get('/silent');
+    expect(r.status).toBe(504);
+    // 400 ms, checked every 40 ms: the deadline fires between the two.
+    expect(r.ms).toBeGreaterThanOrEqual(400);
+    expect(r.ms).toBeLessThan(2000);
+    expect(await upstreamErrors('UND_ERR_HEADERS_TIMEOUT')).toBe(1);
+  });
+
+  it('cuts a response whose body goes quiet for longer than the body timeout', async () => {
+    const r = await get('/stall');
+    expect([r.status, r.body, r.cut]).toEqual([200, 'first part;', true]);
+    expect(r.ms).toBeLessThan(2000);
+    expect(await upstreamErrors('UND_ERR_BODY_TIMEOUT')).toBe(1);
+  });
+
+  it('lets a slow body through as long as it keeps coming', async () => {
+    const r = await get('/trickle');
+    expect([r.status, r.body, r.cut]).toEqual([200, '0;1;2;3;4;5;6;7;', false]);
+  });
+});
