@@ -4,7 +4,7 @@
 // Like the reference figures: origin + loader on CPU 0, the proxy on CPU 1 (taskset), 50
 // connections, keep-alive on both legs, interleaved rounds, medians.
 // Run: npm run build && node bench/proxy.js [--duration 5] [--rounds 3] [--connections 50] [--rate R]
-//      [--only meridian,http-proxy] (substrings of the row names; direct always runs)
+//      [--only meridian,http-proxy] (substrings of the row names; direct and meridian always run)
 //      [--compare DIR] (adds a row for another build's dist/, e.g. a copy taken before a change;
 //      keep it inside the checkout with geoip/ beside it, e.g. .bench/before/{dist,geoip}, so its
 //      imports and data files resolve). An A/A run (the same build twice) put the second Meridian
@@ -107,9 +107,20 @@ http { access_log off; upstream o { server 127.0.0.1:${originPort}; keepalive 12
   );
   const child = track(spawn(nginxBin, ['-c', join(dir, 'nginx.conf'), '-p', dir], { stdio: 'ignore' }));
   await new Promise((r) => setTimeout(r, 500));
-  // The worker is nginx's child: measure that one.
-  const worker = execFileSync('pgrep', ['-P', String(child.pid)]).toString().trim().split('\n')[0];
-  return { child, cpuPid: Number(worker) };
+  // The worker is nginx's child: measure that one. It outlives a SIGKILLed master (and would hold
+  // the port for the next run), so it is killed on exit as well.
+  const worker = Number(execFileSync('pgrep', ['-P', String(child.pid)]).toString().trim().split('\n')[0]);
+  track({
+    kill: (signal) => {
+      try {
+        process.kill(worker, signal);
+      } catch {
+        // already gone with its master
+      }
+    },
+    once: () => {},
+  });
+  return { child, cpuPid: worker };
 }
 
 /** wrk's duration string ("812.00us", "1.20ms", "2.00s") in milliseconds. */
@@ -196,7 +207,7 @@ const targets = [
   ...(nginxBin ? [{ name: 'nginx (1 worker)', port: 19105, start: (p) => startNginx(p, originPort) }] : []),
 ];
 const only = values.only?.split(',').filter(Boolean);
-if (only) targets.splice(0, targets.length, ...targets.filter((t) => t.name === 'direct' || only.some((o) => t.name.includes(o))));
+if (only) targets.splice(0, targets.length, ...targets.filter((t) => t.name === 'direct' || t.name === 'meridian' || only.some((o) => t.name.includes(o))));
 if (!nginxBin) console.log('note: nginx is not installed (apt-get install -y nginx); its row is skipped');
 
 const running = [];
