@@ -30,6 +30,8 @@ export const ProxyConfigSchema = z
         requestTimeoutMs: z.number().int().min(0).default(300_000),
         keepAliveTimeoutMs: z.number().int().min(100).default(5_000),
         upstreamConnectTimeoutMs: z.number().int().min(10).default(2_000),
+        /** Connections to one endpoint at most; more requests wait in order for a free one. */
+        upstreamConnectionsPerEndpoint: z.number().int().min(1).default(128),
         upstreamHeadersTimeoutMs: z.number().int().min(10).default(30_000),
         upstreamBodyTimeoutMs: z.number().int().min(10).default(60_000),
         drainTimeoutMs: z.number().int().min(0).default(20_000),

@@ -79,6 +79,7 @@ export async function startProxyWith(config: ProxyConfig, table: unknown, opts: 
     { healthy: config.healthCheck.healthyThreshold, unhealthy: config.healthCheck.unhealthyThreshold },
     {
       connectTimeoutMs: config.limits.upstreamConnectTimeoutMs,
+      connectionsPerEndpoint: config.limits.upstreamConnectionsPerEndpoint,
       keepAliveTimeoutMs: 30_000,
     },
   );
@@ -100,6 +101,7 @@ export async function startProxyWith(config: ProxyConfig, table: unknown, opts: 
     });
   }
   metrics.tableVersion.set({ version: state.snapshot.version }, 1);
+  metrics.upstreamSource = () => state.upstreamLoad();
   const proxy = new ProxyServer(config, { state, trusted: new CidrMap(config.trustedProxies.map((c) => [c, true as const]), 'trustedProxies CIDR'), metrics, logger });
   const addresses = await proxy.listen();
   const prober = new Prober(state, { intervalMs: config.healthCheck.intervalMs, timeoutMs: config.healthCheck.timeoutMs, concurrency: 64 });

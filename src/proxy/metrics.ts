@@ -22,6 +22,22 @@ export class ProxyMetrics {
       this.inFlight.set(this.inFlightSource());
     },
   });
+  /** Read at scrape time: per cluster, connections carrying a request and requests waiting for one. */
+  upstreamSource: () => Map<string, { active: number; queued: number }> = () => new Map();
+  readonly upstreamActive: Gauge<'cluster'> = new Gauge({
+    name: 'meridian_proxy_upstream_active_connections',
+    help: 'Upstream connections carrying a request, per cluster',
+    labelNames: ['cluster'],
+    registers: [this.registry],
+    collect: (): void => this.fillUpstream(this.upstreamActive, 'active'),
+  });
+  readonly upstreamQueued: Gauge<'cluster'> = new Gauge({
+    name: 'meridian_proxy_upstream_queued_requests',
+    help: 'Requests waiting for an upstream connection (endpoint at limits.upstreamConnectionsPerEndpoint), per cluster',
+    labelNames: ['cluster'],
+    registers: [this.registry],
+    collect: (): void => this.fillUpstream(this.upstreamQueued, 'queued'),
+  });
   readonly shardHealthy = new Gauge({ name: 'meridian_proxy_shard_healthy_endpoints', help: 'Healthy endpoints per shard', labelNames: ['backend', 'cluster'], registers: [this.registry] });
   readonly tableVersion = new Gauge({ name: 'meridian_proxy_table_info', help: 'The routing table in use (value 1)', labelNames: ['version'], registers: [this.registry] });
 
@@ -29,6 +45,11 @@ export class ProxyMetrics {
 
   constructor(defaultMetrics = true) {
     if (defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'meridian_proxy_' });
+  }
+
+  private fillUpstream(gauge: Gauge<'cluster'>, field: 'active' | 'queued'): void {
+    gauge.reset(); // a cluster gone from the table drops out
+    for (const [cluster, load] of this.upstreamSource()) gauge.set({ cluster }, load[field]);
   }
 
   /** A finished request: its status code and duration (seconds) on the shard that answered. */

@@ -8,6 +8,7 @@ import { UpstreamPool } from './upstream-pool.js';
 
 export interface PoolOptions {
   connectTimeoutMs: number;
+  connectionsPerEndpoint: number;
   keepAliveTimeoutMs: number;
 }
 
@@ -47,7 +48,7 @@ export class RoutingState {
       let pool = this.pools.get(origin);
       if (!pool) {
         pool = new UpstreamPool(origin, {
-          connections: 128,
+          connections: this.poolOptions.connectionsPerEndpoint,
           client: {
             keepAliveTimeout: this.poolOptions.keepAliveTimeoutMs,
             // Headers and body timeouts are the proxy's (UpstreamDeadlines): undici's re-arm a
@@ -95,6 +96,25 @@ export class RoutingState {
       this.cellCache.set(key, cell);
     }
     return cell;
+  }
+
+  /** Per cluster: connections carrying a request now, and requests waiting for a connection. */
+  upstreamLoad(): Map<string, { active: number; queued: number }> {
+    const load = new Map<string, { active: number; queued: number }>();
+    const seen = new Set<UpstreamPool>();
+    const snap = this.snapshot;
+    for (let e = 0; e < snap.endpoints.length; e++) {
+      const pool = this.endpointPools[e]!;
+      if (seen.has(pool)) continue; // one address listed twice shares its connections
+      seen.add(pool);
+      const cluster = snap.shards[snap.endpoints[e]!.shard]!.cluster;
+      const stats = pool.stats;
+      const l = load.get(cluster) ?? { active: 0, queued: 0 };
+      l.active += stats.busy;
+      l.queued += stats.waiting;
+      load.set(cluster, l);
+    }
+    return load;
   }
 
   /** Health derived from both signals: probe says up and the outlier detector has not ejected it. */

@@ -4,15 +4,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../../src/common/log.js';
 import { parseProxyConfig } from '../../../src/proxy/config.js';
 import { startProxyWith, type RunningProxy } from '../../../src/proxy/main.js';
+import { waitFor } from '../../helpers/wait.js';
 
-/** A real backend: silent, stalling mid-body, or slow but steady. */
+/** A real backend: silent, stalling mid-body, slow but steady, or holding its answer until told. */
 let backend: Server;
+const held: Array<() => void> = [];
 let proxy: RunningProxy;
 let port: number;
 
 beforeAll(async () => {
   backend = createServer((req, res) => {
     if (req.url === '/silent') return; // never answers
+    if (req.url === '/hold') return void held.push(() => res.end('held'));
     res.writeHead(200, { 'content-type': 'text/plain' });
     if (req.url === '/stall') return void res.write('first part;'); // then nothing
     // /trickle: a chunk every 150 ms for 1.2 s — never quiet for the 400 ms body timeout.
@@ -29,7 +32,7 @@ beforeAll(async () => {
   const config = parseProxyConfig({
     listen: [{ host: '127.0.0.1', port: 0 }],
     admin: { host: '127.0.0.1', port: 0 },
-    limits: { upstreamHeadersTimeoutMs: 400, upstreamBodyTimeoutMs: 400 },
+    limits: { upstreamHeadersTimeoutMs: 400, upstreamBodyTimeoutMs: 400, upstreamConnectionsPerEndpoint: 1 },
     retry: { attempts: 0 },
     healthCheck: { intervalMs: 60_000 },
     outlier: { consecutiveErrors: 1000 },
@@ -61,11 +64,13 @@ function get(path: string): Promise<{ status: number; body: string; cut: boolean
   });
 }
 
-async function upstreamErrors(kind: string): Promise<number> {
+/** One sample of the proxy's /metrics: the metric's value on the line that has `label`, or 0. */
+async function sample(metric: string, label: string): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${proxy.admin!.port}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith('meridian_proxy_upstream_errors_total') && l.includes(`kind="${kind}"`));
+  const line = text.split('\n').find((l) => l.startsWith(`${metric}{`) && l.includes(label));
   return line ? Number(line.split(' ').at(-1)) : 0;
 }
+const upstreamErrors = (kind: string) => sample('meridian_proxy_upstream_errors_total', `kind="${kind}"`);
 
 describe('upstream timeouts', () => {
   it('answers 504 when the backend sends no headers within the headers timeout', async () => {
@@ -87,5 +92,24 @@ describe('upstream timeouts', () => {
   it('lets a slow body through as long as it keeps coming', async () => {
     const r = await get('/trickle');
     expect([r.status, r.body, r.cut]).toEqual([200, '0;1;2;3;4;5;6;7;', false]);
+  });
+});
+
+describe('upstream connection limit', () => {
+  it('queues requests over limits.upstreamConnectionsPerEndpoint and shows both counts in /metrics', async () => {
+    const first = get('/hold');
+    const second = get('/hold');
+    await waitFor(() => held.length === 1);
+    expect(await sample('meridian_proxy_upstream_active_connections', 'cluster="c"')).toBe(1);
+    expect(await sample('meridian_proxy_upstream_queued_requests', 'cluster="c"')).toBe(1);
+    held.shift()!();
+    await waitFor(() => held.length === 1); // the freed connection took the waiting request
+    held.shift()!();
+    expect((await Promise.all([first, second])).map((r) => [r.status, r.body])).toEqual([
+      [200, 'held'],
+      [200, 'held'],
+    ]);
+    expect(await sample('meridian_proxy_upstream_active_connections', 'cluster="c"')).toBe(0);
+    expect(await sample('meridian_proxy_upstream_queued_requests', 'cluster="c"')).toBe(0);
   });
 });
