@@ -62,15 +62,16 @@ export class RoutingState {
       }
       endpointPools.push(pool);
     }
+    this.snapshot = snapshot;
+    this.live = live;
+    this.endpointPools = endpointPools;
+    // After the new table is in: requests refused by a closing pool are retried in the new one.
     for (const [origin, pool] of this.pools) {
       if (!keep.has(origin)) {
         this.pools.delete(origin);
         void pool.close();
       }
     }
-    this.snapshot = snapshot;
-    this.live = live;
-    this.endpointPools = endpointPools;
     this.outlier = new OutlierDetector(snapshot.endpoints.length, this.outlierConfig);
     this.probes = new ProbeState(snapshot.endpoints.length, this.probeThresholds.healthy, this.probeThresholds.unhealthy);
     for (let e = 0; e < snapshot.endpoints.length; e++) this.probes.healthy[e] = live.endpointHealthy[e]!;

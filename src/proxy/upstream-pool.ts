@@ -51,12 +51,17 @@ export class UpstreamPool {
     this.send(connection, opts, handler);
   }
 
-  /** Stops taking requests; resolves once those already taken (waiting ones too) are done. */
+  /**
+   * Stops taking requests and refuses those still waiting for a connection (UND_ERR_CLOSED: they
+   * never left, so the proxy may send them elsewhere); resolves once the requests on its
+   * connections are done.
+   */
   close(): Promise<void> {
     if (!this.closing) {
       let resolve!: () => void;
       const promise = new Promise<void>((r) => (resolve = r)).then(() => Promise.allSettled(this.all.map((c) => c.client.close()))).then(() => undefined);
       this.closing = { promise, resolve };
+      for (const w of this.waiting.splice(0)) w.handler.onResponseError?.(closedController, new errors.ClientClosedError());
       if (this.busy === 0) resolve();
     }
     return this.closing.promise;

@@ -11,6 +11,7 @@ let backend: Server;
 const held: Array<() => void> = [];
 let proxy: RunningProxy;
 let port: number;
+let table: unknown;
 
 beforeAll(async () => {
   backend = createServer((req, res) => {
@@ -33,11 +34,11 @@ beforeAll(async () => {
     listen: [{ host: '127.0.0.1', port: 0 }],
     admin: { host: '127.0.0.1', port: 0 },
     limits: { upstreamHeadersTimeoutMs: 400, upstreamBodyTimeoutMs: 400, upstreamConnectionsPerEndpoint: 1 },
-    retry: { attempts: 0 },
     healthCheck: { intervalMs: 60_000 },
     outlier: { consecutiveErrors: 1000 },
     table: { version: 't', defaultBackend: 'b', backends: { b: { shards: [{ cluster: 'c', region: 'us-central1', endpoints: [{ address: '127.0.0.1', port: (backend.address() as AddressInfo).port }] }] } } },
   });
+  table = config.table;
   proxy = await startProxyWith(config, config.table, { configPath: 'inline.yaml', logger: createLogger('timeouts-test', 'silent'), watchTable: false });
   port = proxy.addresses[0]!.port;
 });
@@ -111,5 +112,24 @@ describe('upstream connection limit', () => {
     ]);
     expect(await sample('meridian_proxy_upstream_active_connections', 'cluster="c"')).toBe(0);
     expect(await sample('meridian_proxy_upstream_queued_requests', 'cluster="c"')).toBe(0);
+  });
+
+  it('sends requests still waiting for a connection to the new table when their endpoint leaves it', async () => {
+    const other = createServer((_req, res) => res.end('other'));
+    await new Promise<void>((r) => other.listen(0, '127.0.0.1', r));
+    try {
+      const first = get('/hold');
+      const queued = get('/hold');
+      await waitFor(() => held.length === 1);
+      const endpoints = [{ address: '127.0.0.1', port: (other.address() as AddressInfo).port }];
+      proxy.state.setTable({ version: 't2', defaultBackend: 'b', backends: { b: { shards: [{ cluster: 'c2', region: 'us-central1', endpoints }] } } });
+      expect(await queued).toMatchObject({ status: 200, body: 'other' });
+      held.shift()!(); // the request already at the old endpoint finishes there
+      expect(await first).toMatchObject({ status: 200, body: 'held' });
+    } finally {
+      proxy.state.setTable(table);
+      other.closeAllConnections();
+      await new Promise<void>((r) => other.close(() => r()));
+    }
   });
 });
