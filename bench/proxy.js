@@ -2,13 +2,13 @@
 // baselines measured in the same run — direct to the origin, a bare undici dispatch proxy,
 // node http-proxy, fastify + @fastify/reply-from, and nginx (one worker) when installed.
 // Like the reference figures: origin + loader on CPU 0, the proxy on CPU 1 (taskset), 50
-// connections, keep-alive on both legs, interleaved rounds, medians.
+// connections, keep-alive on both legs, interleaved rounds (each proxy started afresh and warmed
+// up in every round), medians.
 // Run: npm run build && node bench/proxy.js [--duration 5] [--rounds 3] [--connections 50] [--rate R]
 //      [--only meridian,http-proxy] (substrings of the row names; direct and meridian always run)
-//      [--compare DIR] (adds a row for another build's dist/, e.g. a copy taken before a change;
-//      keep it inside the checkout with geoip/ beside it, e.g. .bench/before/{dist,geoip}, so its
-//      imports and data files resolve). An A/A run (the same build twice) put the second Meridian
-//      process 7–8% behind the first here, so judge a change by a swapped run as well.
+//      [--compare DIST] (adds a row for another build's dist/ directory, e.g. .bench/before/dist:
+//      a copy taken before a change, kept inside the checkout with geoip/ beside it so that its
+//      imports and data files resolve).
 //        [--loader wrk|autocannon]
 // Saturation runs use wrk when installed (apt-get install -y wrk: one C thread, µs latency
 // resolution, so the loader takes less of CPU 0), else autocannon. --rate R holds the offered
@@ -130,9 +130,9 @@ function wrkMs(text) {
   return Number(m[1]) * { us: 0.001, ms: 1, s: 1000, m: 60_000 }[m[2]];
 }
 
-function loadWrk(port) {
+function loadWrk(port, seconds) {
   // One loader thread, pinned with this process to CPU 0 (the child inherits the affinity).
-  const out = execFileSync(wrkBin, ['-t1', `-c${connections}`, `-d${duration}s`, '--latency', `http://127.0.0.1:${port}/`]).toString();
+  const out = execFileSync(wrkBin, ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', `http://127.0.0.1:${port}/`]).toString();
   const pct = (p) => wrkMs(new RegExp(`^\\s+${p}%\\s+(\\S+)`, 'm').exec(out)[1]);
   const total = Number(/(\d+) requests in/.exec(out)[1]);
   const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
@@ -150,10 +150,10 @@ function loadWrk(port) {
  * have answered (so a slow proxy cannot slow the loader down and hide its latency), each timed
  * from its send to its last body byte.
  */
-function loadPaced(port) {
+function loadPaced(port, seconds) {
   const pool = new Pool(`http://127.0.0.1:${port}`, { connections });
   const histogram = createHistogram();
-  const total = Math.round(rate * duration);
+  const total = Math.round(rate * seconds);
   const intervalMs = 1000 / rate;
   let sent = 0;
   let done = 0;
@@ -186,11 +186,11 @@ function loadPaced(port) {
   });
 }
 
-function load(port) {
-  if (loader === 'wrk') return Promise.resolve(loadWrk(port));
-  if (loader === 'paced') return loadPaced(port);
+function load(port, seconds = duration) {
+  if (loader === 'wrk') return Promise.resolve(loadWrk(port, seconds));
+  if (loader === 'paced') return loadPaced(port, seconds);
   return new Promise((resolve, reject) => {
-    autocannon({ url: `http://127.0.0.1:${port}/`, connections, duration, pipelining: 1 }, (err, r) => (err ? reject(err) : resolve(r)));
+    autocannon({ url: `http://127.0.0.1:${port}/`, connections, duration: seconds, pipelining: 1 }, (err, r) => (err ? reject(err) : resolve(r)));
   });
 }
 
@@ -210,22 +210,35 @@ const only = values.only?.split(',').filter(Boolean);
 if (only) targets.splice(0, targets.length, ...targets.filter((t) => t.name === 'direct' || t.name === 'meridian' || only.some((o) => t.name.includes(o))));
 if (!nginxBin) console.log('note: nginx is not installed (apt-get install -y nginx); its row is skipped');
 
-const running = [];
-for (const t of targets) {
-  const r = await t.start(t.port);
-  if (r.cpuPid) pin(1, r.cpuPid);
-  running.push({ ...t, ...r, results: [] });
+/** Stops a proxy started for a round and waits for it to go (and free its port). */
+async function stop(started) {
+  if (!started.child || started.child.exitCode !== null) return;
+  const gone = new Promise((r) => started.child.once('exit', r));
+  started.child.kill('SIGTERM');
+  const timer = setTimeout(() => started.child.kill('SIGKILL'), 5000);
+  await gone;
+  clearTimeout(timer);
 }
-for (const t of running) await load(t.port).catch(() => {}); // warm-up
+
+// Every round starts each proxy afresh, warms it up, measures it and stops it. A process's speed
+// depends on the instance, not only on its code (memory layout, most likely): two processes of
+// the same proxy, kept for all rounds, differed by 7–11% here, which medians over the rounds of
+// those same two processes cannot remove.
+const warmup = Math.min(2, duration);
+const running = targets.map((t) => ({ ...t, results: [] }));
 for (let round = 0; round < rounds; round++) {
   // Each round starts one row later: a row's place in the round is not the same every time, so
   // a drift within rounds (the VM's, or the loader's) does not favour fixed rows.
   for (let i = 0; i < running.length; i++) {
     const t = running[(i + round) % running.length];
-    const before = t.cpuPid ? cpuTicks(t.cpuPid) : 0;
+    const proc = await t.start(t.port);
+    if (proc.cpuPid) pin(1, proc.cpuPid);
+    await load(t.port, warmup).catch(() => {});
+    const before = proc.cpuPid ? cpuTicks(proc.cpuPid) : 0;
     const r = await load(t.port);
-    const ticks = t.cpuPid ? cpuTicks(t.cpuPid) - before : 0;
-    t.results.push({ rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.non2xx, usPerReq: t.cpuPid ? (ticks * 10_000) / r.requests.total : null });
+    const ticks = proc.cpuPid ? cpuTicks(proc.cpuPid) - before : 0;
+    await stop(proc);
+    t.results.push({ rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.non2xx, usPerReq: proc.cpuPid ? (ticks * 10_000) / r.requests.total : null });
   }
 }
 const median = (xs) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -234,7 +247,7 @@ const rows = running.map((t) => ({
   rps: Math.round(median(t.results.map((r) => r.rps))),
   p50: median(t.results.map((r) => r.p50)),
   p99: median(t.results.map((r) => r.p99)),
-  usPerReq: t.cpuPid ? +median(t.results.map((r) => r.usPerReq)).toFixed(1) : null,
+  usPerReq: t.results[0].usPerReq === null ? null : +median(t.results.map((r) => r.usPerReq)).toFixed(1),
   errors: t.results.reduce((n, r) => n + r.errors, 0),
 }));
 const meridian = rows.find((r) => r.name === 'meridian');
@@ -248,8 +261,7 @@ for (const r of rows) {
 console.log(`\nadded latency p50 vs direct: ${+(meridian.p50 - direct.p50).toFixed(2)} ms, p99: ${+(meridian.p99 - direct.p99).toFixed(2)} ms (loader ${loader}, ${rate > 0 ? `at ${rate} req/s offered` : `at saturation with ${connections} connections`})`);
 mkdirSync(join(here, 'results'), { recursive: true });
 const file = join(here, 'results', `proxy-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-writeFileSync(file, JSON.stringify({ loader, duration, rounds, connections, rate, pinned: hasTaskset, rows }, null, 2));
+writeFileSync(file, JSON.stringify({ loader, duration, warmup, rounds, connections, rate, pinned: hasTaskset, freshProcessPerRound: true, rows }, null, 2));
 console.log(`results: ${file}`);
-for (const t of running) t.child?.kill('SIGTERM');
 origin.kill('SIGTERM');
 process.exit(0);
