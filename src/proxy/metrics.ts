@@ -24,20 +24,8 @@ export class ProxyMetrics {
   });
   /** Read at scrape time: per cluster, connections carrying a request and requests waiting for one. */
   upstreamSource: () => Map<string, { active: number; queued: number }> = () => new Map();
-  readonly upstreamActive: Gauge<'cluster'> = new Gauge({
-    name: 'meridian_proxy_upstream_active_connections',
-    help: 'Upstream connections carrying a request, per cluster',
-    labelNames: ['cluster'],
-    registers: [this.registry],
-    collect: (): void => this.fillUpstream(this.upstreamActive, 'active'),
-  });
-  readonly upstreamQueued: Gauge<'cluster'> = new Gauge({
-    name: 'meridian_proxy_upstream_queued_requests',
-    help: 'Requests waiting for an upstream connection (endpoint at limits.upstreamConnectionsPerEndpoint), per cluster',
-    labelNames: ['cluster'],
-    registers: [this.registry],
-    collect: (): void => this.fillUpstream(this.upstreamQueued, 'queued'),
-  });
+  readonly upstreamActive = this.upstreamGauge('meridian_proxy_upstream_active_connections', 'Upstream connections carrying a request, per cluster', 'active');
+  readonly upstreamQueued = this.upstreamGauge('meridian_proxy_upstream_queued_requests', 'Requests waiting for an upstream connection (endpoint at limits.upstreamConnectionsPerEndpoint), per cluster', 'queued');
   readonly shardHealthy = new Gauge({ name: 'meridian_proxy_shard_healthy_endpoints', help: 'Healthy endpoints per shard', labelNames: ['backend', 'cluster'], registers: [this.registry] });
   readonly tableVersion = new Gauge({ name: 'meridian_proxy_table_info', help: 'The routing table in use (value 1)', labelNames: ['version'], registers: [this.registry] });
 
@@ -47,9 +35,18 @@ export class ProxyMetrics {
     if (defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'meridian_proxy_' });
   }
 
-  private fillUpstream(gauge: Gauge<'cluster'>, field: 'active' | 'queued'): void {
-    gauge.reset(); // a cluster gone from the table drops out
-    for (const [cluster, load] of this.upstreamSource()) gauge.set({ cluster }, load[field]);
+  private upstreamGauge(name: string, help: string, field: 'active' | 'queued'): Gauge<'cluster'> {
+    const source = () => this.upstreamSource();
+    return new Gauge({
+      name,
+      help,
+      labelNames: ['cluster'],
+      registers: [this.registry],
+      collect(this: Gauge<'cluster'>) {
+        this.reset(); // a cluster gone from the table drops out
+        for (const [cluster, load] of source()) this.set({ cluster }, load[field]);
+      },
+    });
   }
 
   /** A finished request: its status code and duration (seconds) on the shard that answered. */
