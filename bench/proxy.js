@@ -110,6 +110,7 @@ http { access_log off; upstream o { server 127.0.0.1:${originPort}; keepalive 12
   // The worker is nginx's child: measure that one. It outlives a SIGKILLed master (and would hold
   // the port for the next run), so it is killed on exit as well.
   const worker = Number(execFileSync('pgrep', ['-P', String(child.pid)]).toString().trim().split('\n')[0]);
+  // Tracked until the master exits (a stop() takes the worker with it).
   track({
     kill: (signal) => {
       try {
@@ -118,7 +119,7 @@ http { access_log off; upstream o { server 127.0.0.1:${originPort}; keepalive 12
         // already gone with its master
       }
     },
-    once: () => {},
+    once: (event, listener) => child.once(event, listener),
   });
   return { child, cpuPid: worker };
 }
@@ -211,11 +212,11 @@ if (only) targets.splice(0, targets.length, ...targets.filter((t) => t.name === 
 if (!nginxBin) console.log('note: nginx is not installed (apt-get install -y nginx); its row is skipped');
 
 /** Stops a proxy started for a round and waits for it to go (and free its port). */
-async function stop(started) {
-  if (!started.child || started.child.exitCode !== null) return;
-  const gone = new Promise((r) => started.child.once('exit', r));
-  started.child.kill('SIGTERM');
-  const timer = setTimeout(() => started.child.kill('SIGKILL'), 5000);
+async function stop(proc) {
+  if (!proc.child || proc.child.exitCode !== null) return;
+  const gone = new Promise((r) => proc.child.once('exit', r));
+  proc.child.kill('SIGTERM');
+  const timer = setTimeout(() => proc.child.kill('SIGKILL'), 5000);
   await gone;
   clearTimeout(timer);
 }

@@ -13,14 +13,14 @@ export interface TimedTry {
   /** Called once, by the sweep, when the try has been quiet past its deadline. */
   timedOut(phase: 'headers' | 'body'): void;
   /** Kept by the sweep. */
-  sweep: { seen: number; quietSince: number; prev: TimedTry | null; next: TimedTry | null; listed: boolean };
+  sweep: { seen: number; quietSince: number; prev: TimedTry | null; next: TimedTry | null };
 }
 
 export function newSweepSlot(): TimedTry['sweep'] {
   // quietSince starts as a double (NaN, never read before it is set): it will hold
   // performance.now(), and a field that starts as a small integer and later holds a double makes
   // V8 deprecate the object's shape, so every new slot was migrated on first use (~1.5 µs/req).
-  return { seen: 0, quietSince: Number.NaN, prev: null, next: null, listed: false };
+  return { seen: 0, quietSince: Number.NaN, prev: null, next: null };
 }
 
 /**
@@ -54,9 +54,8 @@ export class UpstreamDeadlines {
   }
 
   add(t: TimedTry): void {
+    if (this.has(t)) return;
     const s = t.sweep;
-    if (s.listed) return;
-    s.listed = true;
     s.seen = 0;
     s.prev = null;
     s.next = this.head;
@@ -66,14 +65,17 @@ export class UpstreamDeadlines {
   }
 
   remove(t: TimedTry): void {
+    if (!this.has(t)) return;
     const s = t.sweep;
-    if (!s.listed) return;
-    s.listed = false;
     if (s.prev) s.prev.sweep.next = s.next;
     else this.head = s.next;
     if (s.next) s.next.sweep.prev = s.prev;
     s.prev = s.next = null;
     this.count--;
+  }
+
+  private has(t: TimedTry): boolean {
+    return t.sweep.prev !== null || this.head === t;
   }
 
   /** Times out every try quiet for longer than its phase allows at `now` (ms, any monotonic clock). */
