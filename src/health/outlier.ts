@@ -1,7 +1,9 @@
 /**
  * Passive outlier detection (Envoy's consecutive-5xx detector, pure): an endpoint that fails
  * `consecutiveErrors` times in a row is ejected for `baseEjectionMs × times ejected` (growing
- * back-off, capped), unless that would eject more than `maxEjectedShare` of its shard.
+ * back-off, capped), unless that would eject more than `maxEjectedShare` of its backend.
+ * An ejection another proxy of the fleet made is applied for its period under the same cap, and
+ * an endpoint the active probes saw fail and then recover is returned at once (uneject).
  * Time is passed in.
  */
 export interface OutlierConfig {
@@ -28,6 +30,22 @@ export class OutlierDetector {
     this.ejectedUntil = new Float64Array(endpoints);
   }
 
+  /**
+   * The same detector for a new snapshot: `index[i]` is endpoint i's index in this one, or -1
+   * (see carryIndex), so ejections, their back-off and error streaks stay with their endpoint.
+   */
+  carryInto(endpoints: number, index: Int32Array): OutlierDetector {
+    const next = new OutlierDetector(endpoints, this.config);
+    for (let i = 0; i < endpoints; i++) {
+      const j = index[i]!;
+      if (j < 0) continue;
+      next.consecutive[i] = this.consecutive[j]!;
+      next.timesEjected[i] = this.timesEjected[j]!;
+      next.ejectedUntil[i] = this.ejectedUntil[j]!;
+    }
+    return next;
+  }
+
   isEjected(endpoint: number): boolean {
     return this.ejectedUntil[endpoint]! > 0;
   }
@@ -43,14 +61,46 @@ export class OutlierDetector {
    */
   failure(endpoint: number, now: number, groupStart: number, groupCount: number): boolean {
     const n = ++this.consecutive[endpoint]!;
-    if (n < this.config.consecutiveErrors || this.isEjected(endpoint)) return false;
-    let ejected = 0;
-    for (let e = groupStart; e < groupStart + groupCount; e++) if (this.isEjected(e)) ejected++;
-    if ((ejected + 1) / groupCount > this.config.maxEjectedShare) return false;
+    if (n < this.config.consecutiveErrors || this.isEjected(endpoint) || !this.withinCap(groupStart, groupCount)) return false;
     const times = ++this.timesEjected[endpoint]!;
     this.ejectedUntil[endpoint] = now + Math.min(this.config.maxEjectionMs, this.config.baseEjectionMs * times);
     this.consecutive[endpoint] = 0;
     return true;
+  }
+
+  /**
+   * Applies an ejection made elsewhere (another proxy of the fleet) until `until`, unless the
+   * endpoint is ejected already or the max-ejected share of [groupStart, groupStart + groupCount)
+   * would be passed. Returns true when it is ejected now.
+   */
+  apply(endpoint: number, until: number, now: number, groupStart: number, groupCount: number): boolean {
+    if (until <= now) return false;
+    if (this.isEjected(endpoint)) {
+      this.ejectedUntil[endpoint] = Math.max(this.ejectedUntil[endpoint]!, until);
+      return false;
+    }
+    if (!this.withinCap(groupStart, groupCount)) return false;
+    this.ejectedUntil[endpoint] = until;
+    return true;
+  }
+
+  /** Returns the endpoint to service now (its probes saw it recover); its back-off count stays. */
+  uneject(endpoint: number): boolean {
+    this.consecutive[endpoint] = 0;
+    if (!this.isEjected(endpoint)) return false;
+    this.ejectedUntil[endpoint] = 0;
+    return true;
+  }
+
+  /** How many times `endpoint` has been ejected (its back-off multiplier). */
+  times(endpoint: number): number {
+    return this.timesEjected[endpoint]!;
+  }
+
+  private withinCap(groupStart: number, groupCount: number): boolean {
+    let ejected = 0;
+    for (let e = groupStart; e < groupStart + groupCount; e++) if (this.isEjected(e)) ejected++;
+    return (ejected + 1) / groupCount <= this.config.maxEjectedShare;
   }
 
   /** Ends ejections whose time is up; returns the endpoints returned to service. */

@@ -15,6 +15,18 @@ export class ProbeState {
     this.healthy = new Uint8Array(endpoints).fill(1);
   }
 
+  /** The same state for a new snapshot (`index[i]`: endpoint i's index here, or -1 for a new one). */
+  carryInto(endpoints: number, index: Int32Array): ProbeState {
+    const next = new ProbeState(endpoints, this.healthyThreshold, this.unhealthyThreshold);
+    for (let i = 0; i < endpoints; i++) {
+      const j = index[i]!;
+      if (j < 0) continue;
+      next.streak[i] = this.streak[j]!;
+      next.healthy[i] = this.healthy[j]!;
+    }
+    return next;
+  }
+
   /** Records a probe result; returns true when the endpoint's health flipped. */
   record(endpoint: number, ok: boolean): boolean {
     const up = this.healthy[endpoint] === 1;

@@ -42,7 +42,6 @@ export class Prober {
   /** One probe of every endpoint. */
   async round(): Promise<void> {
     const snap = this.state.snapshot;
-    const probes = this.state.probes;
     let next = 0;
     const worker = async () => {
       while (next < snap.endpoints.length && !this.stopped) {
@@ -62,7 +61,7 @@ export class Prober {
           ok = false;
         }
         // The table may have changed while probing: only record against the same snapshot.
-        if (this.state.snapshot === snap && probes.record(id, ok)) this.state.refreshHealth(id);
+        if (this.state.snapshot === snap) this.state.recordProbe(id, ok);
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.opts.concurrency, snap.endpoints.length) }, worker));

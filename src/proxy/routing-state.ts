@@ -1,9 +1,9 @@
 import { OutlierDetector, type OutlierConfig } from '../health/outlier.js';
 import { ProbeState } from '../health/probe-state.js';
 import type { GeoLocator } from '../routing/geoip.js';
-import { updateAdmission } from '../routing/admission.js';
+import { updateAdmission, type FleetLoad } from '../routing/admission.js';
 import { LiveState } from '../routing/live.js';
-import { buildSnapshot, locateClient, type RoutingSnapshot, type SnapshotOptions } from '../routing/snapshot.js';
+import { buildSnapshot, carryIndex, carryValues, locateClient, type RoutingSnapshot, type SnapshotOptions } from '../routing/snapshot.js';
 import { UpstreamPool } from './upstream-pool.js';
 
 export interface PoolOptions {
@@ -14,15 +14,29 @@ export interface PoolOptions {
 
 /**
  * Everything a proxy process knows to route: the current snapshot and its live state, health
- * (active probes and passive outlier detection, each its own flag; health is derived), the
- * per-shard request rate of the last second, a client-cell cache per /24, and one pool of
- * keep-alive connections per endpoint, reused across table versions.
+ * (active probes — this proxy's own or the fleet's verdict — and passive outlier detection, each
+ * its own flag; health is derived), the per-shard request rate of the last second, a client-cell
+ * cache per /24, and one pool of keep-alive connections per endpoint, reused across table
+ * versions. All learnt state is keyed by endpoint and shard identity and carried to every new
+ * table (a new endpoint starts healthy; one that stays keeps its ejection, streaks and shares).
  */
 export class RoutingState {
   snapshot!: RoutingSnapshot;
   live!: LiveState;
   outlier!: OutlierDetector;
+  /** This proxy's own active checks. */
   probes!: ProbeState;
+  /**
+   * The fleet's verdict of the active checks per endpoint (1 up, 0 down; -1 none: this proxy's
+   * own probes decide). Set by the fleet sync from the probers' votes.
+   */
+  fleetVerdict!: Int8Array;
+  /** The active-check verdict health was last derived from: a 0 → 1 step is a recovery. */
+  private probeUpSeen!: Uint8Array;
+  /** When each endpoint last recovered (ms): ejections the fleet made before that are over. */
+  recoveredAt!: Float64Array;
+  /** Called when an endpoint's probes see it recover (the fleet sync withdraws its ejection). */
+  onRecovered: ((endpoint: number) => void) | undefined;
   private readonly pools = new Map<string, UpstreamPool>();
   endpointPools: UpstreamPool[] = [];
   private readonly cellCache = new Map<string, number>();
@@ -39,6 +53,7 @@ export class RoutingState {
   /** Installs a new table, keeping what is known about endpoints that stay. */
   setTable(table: unknown): void {
     const snapshot = buildSnapshot(table, this.snapshotOptions);
+    const previous = this.snapshot as RoutingSnapshot | undefined;
     const live = this.live ? this.live.carryInto(snapshot) : new LiveState(snapshot);
     const endpointPools: UpstreamPool[] = [];
     const keep = new Set<string>();
@@ -72,9 +87,21 @@ export class RoutingState {
         void pool.close();
       }
     }
-    this.outlier = new OutlierDetector(snapshot.endpoints.length, this.outlierConfig);
-    this.probes = new ProbeState(snapshot.endpoints.length, this.probeThresholds.healthy, this.probeThresholds.unhealthy);
-    for (let e = 0; e < snapshot.endpoints.length; e++) this.probes.healthy[e] = live.endpointHealthy[e]!;
+    const n = snapshot.endpoints.length;
+    if (previous) {
+      const index = carryIndex(previous.endpointByKey, snapshot.endpointKeys);
+      this.outlier = this.outlier.carryInto(n, index);
+      this.probes = this.probes.carryInto(n, index);
+      this.fleetVerdict = carryValues(new Int8Array(n).fill(-1), this.fleetVerdict, index);
+      this.probeUpSeen = carryValues(new Uint8Array(n).fill(1), this.probeUpSeen, index);
+      this.recoveredAt = carryValues(new Float64Array(n), this.recoveredAt, index);
+    } else {
+      this.outlier = new OutlierDetector(n, this.outlierConfig);
+      this.probes = new ProbeState(n, this.probeThresholds.healthy, this.probeThresholds.unhealthy);
+      this.fleetVerdict = new Int8Array(n).fill(-1);
+      this.probeUpSeen = new Uint8Array(n).fill(1);
+      this.recoveredAt = new Float64Array(n);
+    }
     this.cellCache.clear();
   }
 
@@ -118,33 +145,79 @@ export class RoutingState {
     return load;
   }
 
-  /** Health derived from both signals: probe says up and the outlier detector has not ejected it. */
-  refreshHealth(endpoint: number): void {
-    this.live.setHealthy(endpoint, this.probes.healthy[endpoint] === 1 && !this.outlier.isEjected(endpoint));
+  /** The active checks' verdict that counts: the fleet's where it has one, else this proxy's own. */
+  probeUp(endpoint: number): boolean {
+    const fleet = this.fleetVerdict[endpoint]!;
+    return fleet >= 0 ? fleet === 1 : this.probes.healthy[endpoint] === 1;
   }
 
-  /** Called once a second with the number of requests this process routed in that second. */
+  /** One of this proxy's own probe results; returns true when its own verdict flipped. */
+  recordProbe(endpoint: number, ok: boolean, now = Date.now()): boolean {
+    const flipped = this.probes.record(endpoint, ok);
+    if (flipped) this.refreshHealth(endpoint, now);
+    return flipped;
+  }
+
+  /**
+   * Health derived from both signals: the active checks say up and the outlier detector has not
+   * ejected it. An endpoint the active checks saw go down and come back is returned to service
+   * at once, ejected or not: Envoy's default (successful_active_health_check_uneject_host), but
+   * only after a real recovery — Envoy un-ejects on any passing check, which lets an endpoint
+   * that fails requests while its health path passes back in every interval.
+   */
+  refreshHealth(endpoint: number, now = Date.now()): void {
+    const up = this.probeUp(endpoint);
+    if (up && this.probeUpSeen[endpoint] === 0) {
+      this.recoveredAt[endpoint] = now;
+      this.outlier.uneject(endpoint);
+      this.onRecovered?.(endpoint);
+    }
+    this.probeUpSeen[endpoint] = up ? 1 : 0;
+    this.live.setHealthy(endpoint, up && !this.outlier.isEjected(endpoint));
+  }
+
+  /** This process's part of every shard's capacity (one of several `--workers`). */
+  setCapacityShare(share: number): void {
+    this.live.freshShare = share;
+    this.live.shardLocalShare.fill(share);
+    this.live.groupLocalShare.fill(share);
+  }
+
+  /** Called once a second when the period closes, with the requests this process routed in it. */
   onPeriod: ((requests: number) => void) | undefined;
 
-  /** This process's share of each shard's capacity (see LiveState.capacityShare). */
-  setCapacityShare(share: number): void {
-    this.live.capacityShare = share;
+  /**
+   * The fleet's load for admission (see updateAdmission), or undefined to decide on this
+   * process's own: set by the fleet sync while its view is fresh.
+   */
+  fleetLoad: (() => FleetLoad | undefined) | undefined;
+
+  /** Closes the rate period: end ejections whose time is up, re-balance the waterfall. */
+  tick(now = Date.now()): void {
+    const requests = this.live.endPeriod(); // not inside `onPeriod?.(…)`: that would skip it without a listener
+    this.onPeriod?.(requests);
+    for (const e of this.outlier.expire(now)) this.refreshHealth(e, now);
+    updateAdmission(this.live, this.fleetLoad?.());
   }
 
-  /** Once a second: publish shard rates, end ejections whose time is up, re-balance the waterfall. */
+  /**
+   * Once a second, on the wall clock's second (so a fleet's periods line up and their sums add
+   * like with like).
+   */
   startTicker(now: () => number = Date.now): void {
-    const t = setInterval(() => {
-      const requests = this.live.endPeriod(); // not inside `onPeriod?.(…)`: that would skip it without a listener
-      this.onPeriod?.(requests);
-      for (const e of this.outlier.expire(now())) this.refreshHealth(e);
-      updateAdmission(this.live);
-    }, 1000);
-    t.unref();
-    this.timers.push(t);
+    const arm = () => {
+      const t = setTimeout(() => {
+        this.tick(now());
+        arm();
+      }, 1000 - (now() % 1000));
+      t.unref();
+      this.timers[0] = t;
+    };
+    arm();
   }
 
   async close(): Promise<void> {
-    for (const t of this.timers) clearInterval(t);
+    for (const t of this.timers) clearTimeout(t);
     await Promise.allSettled([...this.pools.values()].map((p) => p.close()));
     this.pools.clear();
   }

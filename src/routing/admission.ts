@@ -9,17 +9,17 @@ export const DEMAND_SMOOTHING = 0.5;
 export const SURGE = 1.5;
 
 /**
- * One admission step. The demand that reached a shard (or region) last period is its rate over
- * the share it admitted; it is smoothed across periods (the first one, and a surge, count in full), and the
- * next share is what meets capacity: capacity / demand. Admitted load is proportional to the
- * share, so this settles at once, where comparing the last rate with capacity would flip between
- * "everything" and "nothing". With unlimited or no capacity there is nothing to learn: admit all
- * (an unusable shard is skipped anyway) and forget the demand. Returns [share, demand]; demand
- * is -1 when unknown.
+ * One admission step. `sample` is the demand that reached a shard (or region) last period: its
+ * rate over the share it admitted (summed over the proxies of a fleet, each over its own share).
+ * It is smoothed across periods (the first one, and a surge, count in full), and the next share
+ * is what meets capacity: capacity / demand. Admitted load is proportional to the share, so this
+ * settles at once, where comparing the last rate with capacity would flip between "everything"
+ * and "nothing". With unlimited or no capacity there is nothing to learn: admit all (an unusable
+ * shard is skipped anyway) and forget the demand. Returns [share, demand]; demand is -1 when
+ * unknown.
  */
-export function nextAdmission(share: number, demand: number, rate: number, capacity: number): [number, number] {
+export function nextAdmission(demand: number, sample: number, rate: number, capacity: number): [number, number] {
   if (capacity === Number.POSITIVE_INFINITY || !(capacity > 0)) return [1, -1];
-  const sample = rate / share;
   // Held at its burst allowance, the rate says only that demand is at least this much.
   const capped = rate >= BURST_ALLOWANCE * capacity - 1;
   let estimate: number;
@@ -30,24 +30,75 @@ export function nextAdmission(share: number, demand: number, rate: number, capac
 }
 
 /**
- * Recomputes every shard's and region group's admitted share from the rates of the period just
- * ended (live.shardRate). Pure over `live`; the proxy calls it once a second after setting rates.
+ * One period's load, of one proxy or summed over a fleet, indexed by the snapshot's shard and
+ * region-group ids: requests sent, and the demand behind them (rate ÷ the share admitted).
  */
-export function updateAdmission(live: LiveState): void {
+export interface PeriodLoad {
+  /** How many proxies this sums. */
+  proxies: number;
+  shardRate: Float64Array;
+  shardDemand: Float64Array;
+  groupDemand: Float64Array;
+}
+
+/** This process's load of the period just ended (live.localRate), with the shares it admitted under. */
+export function ownLoad(live: LiveState): PeriodLoad {
+  const snap = live.snapshot;
+  const shardDemand = new Float64Array(snap.shards.length);
+  const groupDemand = new Float64Array(snap.groupCount);
+  for (let s = 0; s < snap.shards.length; s++) shardDemand[s] = live.localRate[s]! / live.shardAdmit[s]!;
+  for (const b of snap.backends) {
+    for (const g of b.regions) {
+      let rate = 0;
+      for (const id of g.shards) rate += live.localRate[id]!;
+      groupDemand[g.id] = rate / live.regionAdmit[g.id]!;
+    }
+  }
+  return { proxies: 1, shardRate: Float64Array.from(live.localRate), shardDemand, groupDemand };
+}
+
+/** A fleet's load for one period, and this process's own part of it. */
+export interface FleetLoad {
+  total: PeriodLoad;
+  own: PeriodLoad;
+}
+
+/**
+ * Recomputes every shard's and region group's admitted share for the next period. Pure over
+ * `live`; the proxy calls it once a second after closing the period.
+ *
+ * With the fleet's load for a recent period, every proxy compares the fleet's demand with the
+ * whole capacity, so all of them admit the same share and capacity holds for the fleet; each
+ * also learns its own part of the fleet's demand (shardLocalShare), which bounds what it alone
+ * may send in a surge. Without it (a proxy alone, or the store unreachable) a proxy compares its
+ * own demand with its part of the capacity — the whole of it when alone, else the part it last
+ * had in the fleet.
+ */
+export function updateAdmission(live: LiveState, fleet?: FleetLoad): void {
   deriveHealth(live);
   const snap = live.snapshot;
+  const load = fleet ? fleet.total : ownLoad(live);
+  if (fleet) {
+    const { total, own } = fleet;
+    // Add-one smoothing: a proxy that sent nothing still gets a little room, and shares sum to 1.
+    for (let s = 0; s < snap.shards.length; s++) live.shardLocalShare[s] = (own.shardDemand[s]! + 1) / (total.shardDemand[s]! + total.proxies);
+    for (let g = 0; g < snap.groupCount; g++) live.groupLocalShare[g] = (own.groupDemand[g]! + 1) / (total.groupDemand[g]! + total.proxies);
+  }
+  live.shardRate.set(load.shardRate);
   for (const s of snap.shards) {
-    [live.shardAdmit[s.id], live.shardDemand[s.id]] = nextAdmission(live.shardAdmit[s.id]!, live.shardDemand[s.id]!, live.shardRate[s.id]!, shardCapacity(live, s.id));
+    const part = fleet ? 1 : live.shardLocalShare[s.id]!;
+    [live.shardAdmit[s.id], live.shardDemand[s.id]] = nextAdmission(live.shardDemand[s.id]!, load.shardDemand[s.id]!, load.shardRate[s.id]!, shardCapacity(live, s.id) * part);
   }
   for (const b of snap.backends) {
     for (const g of b.regions) {
       let capacity = 0;
       let rate = 0;
       for (const id of g.shards) {
-        rate += live.shardRate[id]!;
+        rate += load.shardRate[id]!;
         if (usable(live, id)) capacity += shardCapacity(live, id);
       }
-      [live.regionAdmit[g.id], live.regionDemand[g.id]] = nextAdmission(live.regionAdmit[g.id]!, live.regionDemand[g.id]!, rate, capacity);
+      const part = fleet ? 1 : live.groupLocalShare[g.id]!;
+      [live.regionAdmit[g.id], live.regionDemand[g.id]] = nextAdmission(live.regionDemand[g.id]!, load.groupDemand[g.id]!, rate, capacity * part);
     }
   }
 }

@@ -44,14 +44,14 @@ export function usable(live: LiveState, shard: number, ignoreDrain = false): boo
 
 /**
  * RATE capacity: healthy endpoints × max rate per endpoint × capacity scaler (Infinity if
- * unlimited), times this process's share of it.
+ * unlimited). The whole shard's, which the fleet shares (see LiveState.shardLocalShare).
  */
 export function shardCapacity(live: LiveState, shard: number): number {
   const s = live.snapshot.shards[shard]!;
   const healthy = live.healthyCount[shard]!;
   // No healthy endpoint or a scaler of 0 is no capacity, even when the rate is unlimited (0 × ∞).
   if (healthy === 0 || s.capacityScaler === 0) return 0;
-  return healthy * s.maxRatePerEndpoint * s.capacityScaler * live.capacityShare;
+  return healthy * s.maxRatePerEndpoint * s.capacityScaler;
 }
 
 /**
@@ -62,8 +62,9 @@ export function shardCapacity(live: LiveState, shard: number): number {
  */
 export const BURST_ALLOWANCE = 1.5;
 
+/** This process's sends this period stay under the burst allowance of its part of the capacity. */
 function hasRoom(live: LiveState, shard: number, capacity: number): boolean {
-  return capacity === Number.POSITIVE_INFINITY || live.periodCount[shard]! < BURST_ALLOWANCE * capacity;
+  return capacity === Number.POSITIVE_INFINITY || live.periodCount[shard]! < BURST_ALLOWANCE * capacity * live.shardLocalShare[shard]!;
 }
 
 /**

@@ -1,14 +1,18 @@
-import type { RoutingSnapshot } from './snapshot.js';
+import { carryIndex, carryValues, type RoutingSnapshot } from './snapshot.js';
 
 /**
  * What changes between requests: endpoint health (written by the health checker and outlier
- * detector), outstanding requests per endpoint (the proxy's in-flight accounting) and each
- * shard's fleet-wide request rate. Indexed by the snapshot's endpoint and shard ids.
+ * detector), outstanding requests per endpoint (the proxy's in-flight accounting), each shard's
+ * request rate and the admission control learnt from it. Indexed by the snapshot's endpoint,
+ * shard and region-group ids; carried to the next snapshot by identity (carryInto).
  */
 export class LiveState {
   readonly endpointHealthy: Uint8Array;
   readonly endpointOutstanding: Int32Array;
+  /** Requests sent to each shard in the last period admission used: the fleet's sum when known, else this process's. */
   readonly shardRate: Float64Array;
+  /** This process's own requests to each shard in the last period. */
+  readonly localRate: Float64Array;
   /** Requests sent to each shard so far in the current rate period (a second). */
   readonly periodCount: Float64Array;
   /**
@@ -22,10 +26,15 @@ export class LiveState {
   readonly shardDemand: Float64Array;
   readonly regionDemand: Float64Array;
   /**
-   * The share of each shard's capacity this process may fill: 1 for a proxy alone, its share of
-   * the host's requests for one of several `--workers` (each counts only its own traffic).
+   * The part of each shard's (and region group's) capacity this process may fill on its own: 1
+   * for a proxy alone; in a fleet (or one host's `--workers`), its part of the fleet's demand
+   * (see updateAdmission). It bounds a surge while the fleet learns it, and stands in for the
+   * fleet's sums while the state store cannot be reached.
    */
-  capacityShare = 1;
+  readonly shardLocalShare: Float64Array;
+  readonly groupLocalShare: Float64Array;
+  /** What a shard or group this process has not seen before starts with: 1 alone, 1/N in a fleet of N. */
+  freshShare = 1;
   /** Bumped on every health change: derived views are rebuilt only then. */
   healthVersion = 0;
 
@@ -39,6 +48,9 @@ export class LiveState {
     this.endpointHealthy = new Uint8Array(snapshot.endpoints.length).fill(1);
     this.endpointOutstanding = new Int32Array(snapshot.endpoints.length);
     this.shardRate = new Float64Array(snapshot.shards.length);
+    this.localRate = new Float64Array(snapshot.shards.length);
+    this.shardLocalShare = new Float64Array(snapshot.shards.length).fill(1);
+    this.groupLocalShare = new Float64Array(snapshot.groupCount).fill(1);
     this.periodCount = new Float64Array(snapshot.shards.length);
     this.shardAdmit = new Float64Array(snapshot.shards.length).fill(1);
     this.regionAdmit = new Float64Array(snapshot.groupCount).fill(1);
@@ -54,11 +66,11 @@ export class LiveState {
     this.periodCount[shard]!++;
   }
 
-  /** Closes the period: its counts become the shards' rates; returns the requests it had. */
+  /** Closes the period: its counts become this process's rates (localRate); returns the requests it had. */
   endPeriod(): number {
     let requests = 0;
     for (const n of this.periodCount) requests += n;
-    this.shardRate.set(this.periodCount);
+    this.localRate.set(this.periodCount);
     this.periodCount.fill(0);
     return requests;
   }
@@ -72,20 +84,21 @@ export class LiveState {
   }
 
   /**
-   * Carries health over to a new snapshot by endpoint identity (address:port in the same
-   * cluster), so a table update does not reset what the fleet has learnt.
+   * The same state for a new snapshot, carried by identity (endpoint, shard, region group), so a
+   * table update keeps health and the admission learnt so far; new ones start fresh.
    */
   carryInto(next: RoutingSnapshot): LiveState {
     const live = new LiveState(next);
-    live.capacityShare = this.capacityShare;
-    const old = new Map<string, number>();
-    this.snapshot.endpoints.forEach((e, i) => old.set(`${this.snapshot.shards[e.shard]!.cluster}|${e.address}:${e.port}`, i));
-    next.endpoints.forEach((e, i) => {
-      const j = old.get(`${next.shards[e.shard]!.cluster}|${e.address}:${e.port}`);
-      // Outstanding requests are not carried: those in flight finish against the state they
-      // were counted in, so the new state counts only its own.
-      if (j !== undefined) live.endpointHealthy[i] = this.endpointHealthy[j]!;
-    });
+    live.freshShare = this.freshShare;
+    live.shardLocalShare.fill(this.freshShare);
+    live.groupLocalShare.fill(this.freshShare);
+    // Outstanding requests are not carried: those in flight finish against the state they were
+    // counted in, so the new state counts only its own.
+    carryValues(live.endpointHealthy, this.endpointHealthy, carryIndex(this.snapshot.endpointByKey, next.endpointKeys));
+    const shards = carryIndex(this.snapshot.shardByKey, next.shardKeys);
+    for (const k of ['shardRate', 'localRate', 'shardAdmit', 'shardDemand', 'shardLocalShare'] as const) carryValues(live[k], this[k], shards);
+    const groups = carryIndex(this.snapshot.groupByKey, next.groupKeys);
+    for (const k of ['regionAdmit', 'regionDemand', 'groupLocalShare'] as const) carryValues(live[k], this[k], groups);
     return live;
   }
 }

@@ -71,6 +71,17 @@ export interface RoutingSnapshot {
   defaultCell: number;
   /** How many region groups the backends have in all. */
   groupCount: number;
+  /**
+   * Identities that outlive this snapshot, by index: learned state (health, ejections, admission)
+   * is keyed by them, so a new table and every proxy of the fleet find it again.
+   * Endpoint `backend|cluster|address:port`, shard `backend|cluster`, region group `backend|region`.
+   */
+  endpointKeys: string[];
+  shardKeys: string[];
+  groupKeys: string[];
+  endpointByKey: Map<string, number>;
+  shardByKey: Map<string, number>;
+  groupByKey: Map<string, number>;
 }
 
 export interface SnapshotOptions {
@@ -159,6 +170,11 @@ export function buildSnapshot(input: unknown, opts: SnapshotOptions = {}): Routi
     backends.push(view);
   }
 
+  const shardKeys = shards.map((sh) => shardKey(sh.backendName, sh.cluster));
+  const endpointKeys = endpoints.map((e) => endpointKey(shardKeys[e.shard]!, e.address, e.port));
+  const groupKeys: string[] = new Array<string>(groupCount);
+  for (const b of backends) for (const g of b.regions) groupKeys[g.id] = `${b.name}|${regions[g.regionIdx]}`;
+
   const routes = compileRoutes(table.routes, backendByName);
   let defaultBackend = -1;
   if (table.defaultBackend !== undefined) {
@@ -188,7 +204,51 @@ export function buildSnapshot(input: unknown, opts: SnapshotOptions = {}): Routi
     regionLocations,
     defaultCell: ownRegion,
     groupCount,
+    endpointKeys,
+    shardKeys,
+    groupKeys,
+    endpointByKey: indexByKey(endpointKeys),
+    shardByKey: indexByKey(shardKeys),
+    groupByKey: indexByKey(groupKeys),
   };
+}
+
+export function shardKey(backend: string, cluster: string): string {
+  return `${backend}|${cluster}`;
+}
+
+export function endpointKey(shard: string, address: string, port: number): string {
+  return `${shard}|${address.includes(':') ? `[${address}]` : address}:${port}`;
+}
+
+function indexByKey(keys: readonly string[]): Map<string, number> {
+  const m = new Map<string, number>();
+  // An address listed twice in one shard is one endpoint: the first index stands for it.
+  keys.forEach((k, i) => {
+    if (!m.has(k)) m.set(k, i);
+  });
+  return m;
+}
+
+type NumberArray = Int8Array | Uint8Array | Int32Array | Float64Array;
+
+/** Copies into `into[i]` the value `from[index[i]]` wherever the identity was known (index ≥ 0). */
+export function carryValues<T extends NumberArray>(into: T, from: T, index: Int32Array): T {
+  for (let i = 0; i < index.length; i++) {
+    const j = index[i]!;
+    if (j >= 0) into[i] = from[j]!;
+  }
+  return into;
+}
+
+/**
+ * For each index of `next`, the index of the same identity in `previous` (-1 when new): how
+ * learned state follows its owner from one snapshot to the next.
+ */
+export function carryIndex(previous: ReadonlyMap<string, number>, nextKeys: readonly string[]): Int32Array {
+  const out = new Int32Array(nextKeys.length);
+  for (let i = 0; i < nextKeys.length; i++) out[i] = previous.get(nextKeys[i]!) ?? -1;
+  return out;
 }
 
 function nearestCellTo(loc: LatLon, locations: readonly (LatLon | undefined)[]): number {
