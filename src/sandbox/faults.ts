@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { MeridianError } from '../common/errors.js';
 import type { Kubelet } from './cluster/kubelet.js';
+import type { WanLatency } from './cluster/wan-latency.js';
 
 export type ApiAvailability = 'up' | 'refuse' | 'hang';
 
@@ -19,10 +20,15 @@ export type OutageScope = { cluster: string } | { zone: string } | { region: str
 
 /**
  * Fault injection for a running sandbox: kill or fail pods, make a member's API unreachable,
- * take a cluster's, zone's or region's pods down — and undo each.
+ * take a cluster's, zone's or region's pods down, set a region pair's emulated round trip — and
+ * undo each.
  */
 export class Faults {
-  constructor(private readonly targets: ReadonlyMap<string, FaultTarget>) {}
+  constructor(
+    private readonly targets: ReadonlyMap<string, FaultTarget>,
+    /** The sandbox's WAN emulation; absent when it was started without it. */
+    private readonly wan?: WanLatency,
+  ) {}
 
   killPod(cluster: string, namespace: string, pod: string): void {
     if (!this.target(cluster).kubelet.killPod(namespace, pod)) throw podNotRunning(cluster, namespace, pod);
@@ -48,6 +54,21 @@ export class Faults {
     return hit.map((t) => t.name);
   }
 
+  /** Sets the round trip between two regions, both ways; pods use it from their next request on. */
+  setWanLatency(a: string, b: string, ms: number): void {
+    this.wanLatency().setRtt(a, b, ms);
+  }
+
+  /** Back to the measured or estimated round trips; returns how many pairs were overridden. */
+  resetWanLatency(): number {
+    return this.wanLatency().reset();
+  }
+
+  private wanLatency(): WanLatency {
+    if (!this.wan) throw new MeridianError('E_SANDBOX_WAN_OFF', 'this sandbox does not emulate WAN latency', 'start it with --wan-latency (SandboxOptions.wanLatency)');
+    return this.wan;
+  }
+
   private target(cluster: string): FaultTarget {
     const t = this.targets.get(cluster);
     if (!t) throw new MeridianError('E_SANDBOX_NO_SUCH_CLUSTER', `no member cluster named "${cluster}"`, `members: ${[...this.targets.keys()].join(', ')}`);
@@ -66,6 +87,8 @@ function podNotRunning(cluster: string, namespace: string, pod: string): Meridia
  *   POST /faults/clusters/{cluster}/pods/{namespace}/{pod}/kill
  *   POST /faults/clusters/{cluster}/pods/{namespace}/{pod}/fail?failing=true|false
  *   POST /faults/{clusters|zones|regions}/{name}/pods?down=true|false
+ *   POST /faults/regions/{a}/wan-latency/{b}?ms=N
+ *   POST /faults/wan-latency/reset
  */
 export async function startControlApi(faults: Faults, describe: () => unknown, host: string, port: number): Promise<{ url: string; close(): Promise<void> }> {
   const server: Server = createServer((req, res) => {
@@ -79,6 +102,14 @@ export async function startControlApi(faults: Faults, describe: () => unknown, h
       if (req.method === 'GET' && url.pathname === '/clusters') return describe();
       if (req.method !== 'POST' || parts[0] !== 'faults') throw new MeridianError('E_SANDBOX_CONTROL_ROUTE', `no control route ${req.method} ${url.pathname}`);
       const [, scope, name, what, ns, pod, verb] = parts;
+      if (scope === 'wan-latency' && name === 'reset' && !what) return { wanLatency: 'reset', pairs: faults.resetWanLatency() };
+      if (scope === 'regions' && what === 'wan-latency' && ns && !pod) {
+        const text = url.searchParams.get('ms') ?? '';
+        const ms = text.trim() === '' ? NaN : Number(text);
+        if (Number.isNaN(ms)) throw new MeridianError('E_SANDBOX_CONTROL_ARG', `ms must be a number of milliseconds, not "${text}"`);
+        faults.setWanLatency(name!, ns, ms);
+        return { regions: [name, ns], rttMs: ms };
+      }
       if (scope === 'clusters' && what === 'api') {
         const mode = url.searchParams.get('mode') ?? 'refuse';
         if (mode !== 'up' && mode !== 'refuse' && mode !== 'hang') throw new MeridianError('E_SANDBOX_CONTROL_ARG', `mode must be up, refuse or hang, not "${mode}"`);

@@ -8,6 +8,7 @@ import { startApiServer } from './apiserver/server.js';
 import { startMemberSimulation, type MemberSimulation } from './cluster/member.js';
 import type { Obj, StorePort } from './cluster/store-port.js';
 import { parseClusterSpec, type MemberSpec, type NodeShape } from './cluster/topology.js';
+import { WanLatency } from './cluster/wan-latency.js';
 import { Faults, startControlApi, type ApiAvailability, type FaultTarget } from './faults.js';
 import { renderKubeconfig } from './kubeconfig.js';
 
@@ -26,6 +27,12 @@ export interface SandboxOptions {
   versionMinor?: string;
   /** Loopback port of the fault-injection control API; 0 picks a free one. */
   controlPort?: number;
+  /**
+   * Emulate WAN latency: a pod answers a client whose address is in another region's pod range
+   * after that region pair's round trip (geoip/region-latency.json, else distance; settable at run
+   * time through the faults). Off by default.
+   */
+  wanLatency?: boolean;
   logger?: Logger;
 }
 
@@ -73,6 +80,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   const specs = parseClusterSpec(opts.clusters, opts.nodeShape);
   const kubeconfigPath = opts.kubeconfigPath ?? join(process.cwd(), '.meridian', 'sandbox', 'kubeconfig');
   const kubeletVersion = `v1.${versionMinor}.0`;
+  const wan = opts.wanLatency ? new WanLatency(specs) : undefined;
 
   const started: { close(): Promise<void> }[] = [];
   try {
@@ -87,7 +95,11 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
         const store = new ClusterStore();
         const server = await startApiServer({ store, host, port: 0, versionMinor, name: spec.name });
         started.push(server);
-        const simulation = startMemberSimulation(store as unknown as StorePort, spec, i, { kubeletVersion, ...(opts.logger ? { logger: opts.logger } : {}) });
+        const simulation = startMemberSimulation(store as unknown as StorePort, spec, i, {
+          kubeletVersion,
+          ...(opts.logger ? { logger: opts.logger } : {}),
+          ...(wan ? { wan: wan.forPod(spec.region) } : {}),
+        });
         started.push({ close: () => simulation.stop() });
         members.set(spec.name, { name: spec.name, url: server.url, store, server, spec, region: spec.region, zone: spec.zone, podCIDR: spec.podCIDR, simulation });
       }),
@@ -107,8 +119,9 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
         { name: m.name, region: m.region, zone: m.zone, kubelet: m.simulation.kubelet, setApiAvailability: (mode: ApiAvailability) => Promise.resolve(m.server.setAvailability(mode)) },
       ]),
     );
-    const faults = new Faults(targets);
+    const faults = new Faults(targets, wan);
     const describe = () => ({
+      wanLatency: wan !== undefined,
       federation: { name: federation.name, url: federation.url },
       members: [...ordered.values()].map((m) => ({ name: m.name, url: m.url, region: m.region, zone: m.zone, podCIDR: m.podCIDR })),
     });

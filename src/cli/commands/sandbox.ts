@@ -12,6 +12,7 @@ interface SandboxFlags {
   nodeCpu?: string;
   controlPort?: string;
   versionMinor?: string;
+  wanLatency?: boolean;
 }
 
 export function sandboxOptions(flags: SandboxFlags): SandboxOptions {
@@ -30,6 +31,7 @@ export function sandboxOptions(flags: SandboxFlags): SandboxOptions {
     nodeShape: { ...(nodes ? { nodes } : {}), ...(nodeCPUMillis ? { nodeCPUMillis } : {}) },
     ...(controlPort !== undefined ? { controlPort } : {}),
     ...(flags.versionMinor ? { versionMinor: flags.versionMinor } : {}),
+    ...(flags.wanLatency ? { wanLatency: true } : {}),
   };
 }
 
@@ -55,7 +57,8 @@ export function addSandboxFlags(cmd: Command): Command {
     .option('--nodes <n>', 'nodes per member cluster (default 3)')
     .option('--node-cpu <millicores>', 'allocatable CPU per node in millicores (default 2000)')
     .option('--control-port <port>', 'loopback port of the fault-injection control API (default: any free port)')
-    .option('--version-minor <minor>', 'Kubernetes minor version the API servers report (default 33)');
+    .option('--version-minor <minor>', 'Kubernetes minor version the API servers report (default 33)')
+    .option('--wan-latency', "emulate WAN latency: pods answer a client from another member's pod range after that region pair's round trip");
 }
 
 export function register(program: Command): void {
@@ -71,10 +74,17 @@ export function register(program: Command): void {
   sandbox
     .command('fault')
     .description('inject or undo a fault in a running sandbox')
-    .argument('<action>', 'api-refuse | api-hang | api-up | kill-pod | fail-pod | heal-pod | pods-down | pods-up')
-    .argument('[target]', 'cluster name (api-*, kill/fail/heal-pod), or cluster|zone|region name (pods-down/up)')
-    .argument('[pod]', 'namespace/pod for the pod actions')
+    .argument('<action>', 'api-refuse | api-hang | api-up | kill-pod | fail-pod | heal-pod | pods-down | pods-up | wan-latency | wan-reset')
+    .argument('[target]', 'cluster name (api-*, kill/fail/heal-pod), cluster|zone|region name (pods-down/up), or REGION,REGION (wan-latency)')
+    .argument('[pod]', 'namespace/pod for the pod actions; round trip in ms for wan-latency')
     .option('--scope <scope>', 'for pods-down/up: cluster, zone or region', 'cluster')
+    .addHelpText(
+      'after',
+      '\nwan-latency (on a sandbox started with --wan-latency) sets the round trip between two regions,\n' +
+        "both ways, from each connection's next request on; wan-reset restores the measured/estimated ones:\n" +
+        '  meridian sandbox fault --kubeconfig K wan-latency asia-east1,europe-west1 30\n' +
+        '  meridian sandbox fault --kubeconfig K wan-reset',
+    )
     .action(async (action: string, target: string | undefined, pod: string | undefined, flags: { scope: string }, cmd: Command) => {
       // --kubeconfig (the running sandbox's) belongs to the parent `sandbox` command.
       const kubeconfig = (cmd.parent?.opts() as { kubeconfig: string }).kubeconfig;
@@ -84,8 +94,9 @@ export function register(program: Command): void {
           throw new MeridianError('E_SANDBOX_NOT_RUNNING', `no sandbox state at ${statePath}`, 'start one with `meridian sandbox`, or pass its --kubeconfig');
         }),
       ) as { controlUrl: string };
-      if (!target) throw new MeridianError('E_CLI_ARG', `${action} needs a target`);
+      if (!target && action !== 'wan-reset') throw new MeridianError('E_CLI_ARG', `${action} needs a target`);
       const [ns, name] = (pod ?? '').includes('/') ? (pod as string).split('/', 2) : ['default', pod];
+      const [regionA, regionB, ...more] = (target ?? '').split(',');
       const scopes: Record<string, string> = { cluster: 'clusters', zone: 'zones', region: 'regions' };
       const paths: Record<string, string> = {
         'api-refuse': `/faults/clusters/${target}/api?mode=refuse`,
@@ -96,10 +107,15 @@ export function register(program: Command): void {
         'heal-pod': `/faults/clusters/${target}/pods/${ns}/${name}/fail?failing=false`,
         'pods-down': `/faults/${scopes[flags.scope]}/${target}/pods?down=true`,
         'pods-up': `/faults/${scopes[flags.scope]}/${target}/pods?down=false`,
+        'wan-latency': `/faults/regions/${regionA}/wan-latency/${regionB}?ms=${encodeURIComponent(pod ?? '')}`,
+        'wan-reset': '/faults/wan-latency/reset',
       };
       const path = paths[action];
       if (!path || !scopes[flags.scope]) throw new MeridianError('E_CLI_ARG', `unknown fault action "${action}" or scope "${flags.scope}"`, `actions: ${Object.keys(paths).join(', ')}`);
       if (action.endsWith('-pod') && !name) throw new MeridianError('E_CLI_ARG', `${action} needs a pod: namespace/name`);
+      if (action === 'wan-latency' && (!regionA || !regionB || more.length > 0 || !pod)) {
+        throw new MeridianError('E_CLI_ARG', 'wan-latency needs two regions and a round trip in ms', 'example: wan-latency asia-east1,europe-west1 30');
+      }
       const res = await fetch(`${state.controlUrl}${path}`, { method: 'POST' }).catch(() => {
         throw new MeridianError('E_SANDBOX_NOT_RUNNING', `the sandbox control API at ${state.controlUrl} does not answer`, 'is `meridian sandbox` still running?');
       });

@@ -1,7 +1,7 @@
 import { request } from 'node:http';
 import { recordEvent } from './events.js';
 import { nodeAddress } from './nodes.js';
-import { PodServer } from './pod-server.js';
+import { PodServer, type ClientDelay } from './pod-server.js';
 import { HOST_PORTS_ANNOTATION, isPodActive, podConditions, podContainers, podPhase, rfc3339, servedPort } from './pods.js';
 import { R, informOn, type Obj, type StorePort } from './store-port.js';
 import { podAddress, type MemberSpec } from './topology.js';
@@ -31,8 +31,9 @@ export interface Kubelet {
 /**
  * Runs scheduled pods: each becomes real HTTP servers on its own pod address (the seed's nginx
  * page naming the zone), with readiness from its probe, and status reported like a kubelet.
+ * With `wan`, the pods answer clients from other regions after the emulated round trip.
  */
-export function startKubelet(store: StorePort, spec: MemberSpec, onError?: (n: string, k: string, e: unknown) => void): Kubelet {
+export function startKubelet(store: StorePort, spec: MemberSpec, onError?: (n: string, k: string, e: unknown) => void, wan?: ClientDelay): Kubelet {
   const running = new Map<string, RunningPod>();
   let nextAddress = 1;
   let stopped = false;
@@ -105,7 +106,7 @@ export function startKubelet(store: StorePort, spec: MemberSpec, onError?: (n: s
   async function startOnFreeAddress(ports: number[], identity: ConstructorParameters<typeof PodServer>[1]): Promise<{ server: PodServer; podIP: string }> {
     for (let tries = 0; ; tries++) {
       const podIP = podAddress(spec.podCIDR, nextAddress++);
-      const server = new PodServer(podIP, identity);
+      const server = new PodServer(podIP, identity, wan);
       try {
         await server.start(ports);
         return { server, podIP };

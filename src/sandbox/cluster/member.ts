@@ -4,6 +4,7 @@ import { startEndpointsController } from './endpoints-controller.js';
 import { startGarbageCollector } from './garbage-collector.js';
 import { startKubelet, type Kubelet } from './kubelet.js';
 import { registerNodes } from './nodes.js';
+import type { ClientDelay } from './pod-server.js';
 import { startReplicaSetController } from './replicaset-controller.js';
 import { startScheduler } from './scheduler-controller.js';
 import { startServiceController } from './service-controller.js';
@@ -23,7 +24,8 @@ export function startMemberSimulation(
   store: StorePort,
   spec: MemberSpec,
   clusterIndex: number,
-  opts: { kubeletVersion: string; logger?: Logger },
+  /** `wan`: WAN emulation for this member's pods. */
+  opts: { kubeletVersion: string; logger?: Logger; wan?: ClientDelay },
 ): MemberSimulation {
   const onError = (controller: string, key: string, err: unknown) => {
     const code = (err as { code?: number }).code;
@@ -40,7 +42,7 @@ export function startMemberSimulation(
     startEndpointsController(store, spec, onError),
     startServiceController(store, clusterIndex, onError),
   ];
-  const kubelet = startKubelet(store, spec, onError);
+  const kubelet = startKubelet(store, spec, onError, opts.wan);
   return {
     kubelet,
     async stop() {

@@ -1,5 +1,6 @@
-import { createServer, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 
 /** What a simulated container answers: the seed's nginx page naming the zone that served it. */
 export interface PodIdentity {
@@ -15,6 +16,14 @@ export interface ServedPort {
   hostPort: number;
 }
 
+/** The emulated WAN as one pod sees it (WanLatency.forPod). */
+export interface ClientDelay {
+  /** The region of a client address whose answers are delayed, or undefined: asked once per connection. */
+  clientRegion(address: string | undefined): string | undefined;
+  /** The round trip to that region now, in ms (run-time overrides included): asked per request. */
+  delayMs(clientRegion: string): number;
+}
+
 /**
  * The real HTTP servers behind one simulated pod: one per container port, bound to the pod's own
  * loopback address so clients inside the cluster are recognisable by source address.
@@ -22,12 +31,16 @@ export interface ServedPort {
 export class PodServer {
   private readonly servers: Server[] = [];
   private readonly sockets = new Set<Socket>();
+  /** With WAN emulation: the region of each connection from another region's pod range. */
+  private readonly clientRegions = new WeakMap<Socket, string>();
   private ready = true;
   readonly ports: ServedPort[] = [];
 
   constructor(
     readonly podIP: string,
     private readonly identity: PodIdentity,
+    /** WAN emulation; absent, every answer goes out at once and no connection is classified. */
+    private readonly wan?: ClientDelay,
   ) {}
 
   async start(containerPorts: number[]): Promise<void> {
@@ -52,13 +65,41 @@ export class PodServer {
   }
 
   private newServer(): Server {
-    const server = createServer((req, res) => this.answer(req.url ?? '/', res));
+    const wan = this.wan;
+    const server = createServer(wan ? (req, res) => this.answerAcrossWan(wan, req, res) : (req, res) => this.answer(req.url ?? '/', res));
     server.keepAliveTimeout = 5_000;
-    server.on('connection', (s) => {
+    server.on('connection', (s: Socket) => {
       this.sockets.add(s);
       s.on('close', () => this.sockets.delete(s));
+      if (wan) {
+        const region = wan.clientRegion(s.remoteAddress);
+        if (region !== undefined) this.clientRegions.set(s, region);
+      }
     });
     return server;
+  }
+
+  /**
+   * Answers after the round trip between the client's region and the pod's, on a timer so the
+   * pod's other connections go on meanwhile. A connection that closes first (the client gave up,
+   * or `stop()` reset it) cancels the answer.
+   */
+  private answerAcrossWan(wan: ClientDelay, req: IncomingMessage, res: ServerResponse): void {
+    const url = req.url ?? '/';
+    const region = this.clientRegions.get(req.socket);
+    const ms = region === undefined ? 0 : wan.delayMs(region);
+    if (!(ms > 0)) return this.answer(url, res);
+    const due = performance.now() + ms;
+    let timer: NodeJS.Timeout;
+    const fire = () => {
+      // libuv's loop clock counts whole milliseconds, so a timer can fire up to ~1 ms early;
+      // a round trip is never shorter than its figure, so wait out the remainder.
+      const left = due - performance.now();
+      if (left > 0) timer = setTimeout(fire, left);
+      else if (!res.destroyed) this.answer(url, res);
+    };
+    timer = setTimeout(fire, ms);
+    res.once('close', () => clearTimeout(timer));
   }
 
   /** Readiness as the pod's own probe sees it; a failing pod answers 503 everywhere. */
@@ -74,7 +115,10 @@ export class PodServer {
     return this.ports.find((p) => p.containerPort === containerPort)?.hostPort;
   }
 
-  /** Stops answering at once: listeners closed and open connections reset, like a killed process. */
+  /**
+   * Stops answering at once: listeners closed and open connections reset, answers still waiting
+   * on the WAN timer included, like a killed process.
+   */
   async stop(): Promise<void> {
     for (const s of this.sockets) s.destroy();
     this.sockets.clear();
