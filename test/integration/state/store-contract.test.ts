@@ -1,0 +1,205 @@
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MemoryBackend, MemoryStore } from '../../../src/state/memory-store.js';
+import { RedisStore } from '../../../src/state/redis-store.js';
+import { parseRedisUrl } from '../../../src/state/redis-target.js';
+import type { FleetMessage, FleetStore, MemberRecord } from '../../../src/state/store.js';
+import { startRedisCluster, startSentinelSetup, TestRedis } from '../../helpers/redis.js';
+import { waitFor } from '../../helpers/wait.js';
+
+const member = (id: string, extra: Partial<MemberRecord> = {}): MemberRecord => ({
+  id,
+  host: 'h',
+  pid: 1,
+  region: 'us-central1',
+  version: '0.1.0',
+  tableVersion: 'v1',
+  startedAt: 1,
+  heartbeatAt: 2,
+  lastSyncAt: 2,
+  rttMs: { 'asia-east1': 150 },
+  probing: { endpoints: 3, assigned: 2 },
+  ...extra,
+});
+
+/** The FleetStore contract, run against every implementation. */
+function contract(name: string, open: (fleet: string) => Promise<FleetStore>, cleanup: () => Promise<void> = async () => {}) {
+  describe(`FleetStore contract: ${name}`, () => {
+    const stores: FleetStore[] = [];
+    const openStore = async (fleet = 'test') => {
+      const s = await open(fleet);
+      stores.push(s);
+      return s;
+    };
+    afterAll(async () => {
+      await Promise.all(stores.map((s) => s.close()));
+      await cleanup();
+    });
+
+    it('publishes a table that every reader of the fleet gets whole, with a notification', async () => {
+      const a = await openStore();
+      const b = await openStore();
+      const got: FleetMessage[] = [];
+      await b.subscribe((m) => got.push(m));
+      expect(await b.tableVersion()).toBeUndefined();
+      await a.publishTable({ version: 'abc', body: '{"backends":{}}', sha256: 'f00', publishedAt: 5, publisher: 'ctl' });
+      expect(await b.tableVersion()).toBe('abc');
+      expect(await b.readTable()).toEqual({ version: 'abc', body: '{"backends":{}}', sha256: 'f00', publishedAt: 5, publisher: 'ctl' });
+      await waitFor(() => got.some((m) => m.type === 'table' && m.version === 'abc'), { what: 'table notification', timeoutMs: 3000 });
+    });
+
+    it('keeps fleets apart', async () => {
+      const a = await openStore('fleet-a');
+      const b = await openStore('fleet-b');
+      await a.heartbeat(member('only-in-a'), 5_000);
+      expect((await b.members()).map((m) => m.id)).not.toContain('only-in-a');
+      expect((await a.members()).map((m) => m.id)).toContain('only-in-a');
+    });
+
+    it('registers members that vanish when their heartbeats stop', async () => {
+      const s = await openStore('members');
+      await s.heartbeat(member('p1'), 5_000);
+      await s.heartbeat(member('p2'), 150);
+      expect((await s.members()).map((m) => m.id).sort()).toEqual(['p1', 'p2']);
+      expect((await s.members()).find((m) => m.id === 'p1')).toEqual(member('p1'));
+      await waitFor(async () => (await s.members()).length === 1, { what: 'p2 to expire', timeoutMs: 3000 });
+      await s.leave('p1');
+      expect(await s.members()).toEqual([]);
+    });
+
+    it('returns only the vote sets that changed since the reader last saw them', async () => {
+      const s = await openStore('votes');
+      await s.putVotes('p1', { version: 1, down: ['web|c|10.0.0.1:80'] }, 5_000);
+      await s.putVotes('p2', { version: 7, down: [] }, 5_000);
+      const first = await s.votes(['p1', 'p2', 'p3'], new Map());
+      expect([...first.keys()].sort()).toEqual(['p1', 'p2']);
+      expect(first.get('p1')).toEqual({ version: 1, down: ['web|c|10.0.0.1:80'] });
+      expect([...(await s.votes(['p1', 'p2'], new Map([['p1', 1], ['p2', 7]]))).keys()]).toEqual([]);
+      await s.putVotes('p1', { version: 2, down: [] }, 5_000);
+      expect([...(await s.votes(['p1', 'p2'], new Map([['p1', 1], ['p2', 7]]))).keys()]).toEqual(['p1']);
+    });
+
+    it('keeps ejections until they end', async () => {
+      const s = await openStore('ejections');
+      const now = Date.now();
+      await s.putEjection({ endpoint: 'e1', since: now, until: now + 60_000, by: 'p1', times: 1 });
+      await s.putEjection({ endpoint: 'e2', since: now - 10, until: now - 1, by: 'p1', times: 2 });
+      expect((await s.ejections(now)).map((r) => r.endpoint)).toEqual(['e1']);
+      await s.removeEjection('e1');
+      expect(await s.ejections(now)).toEqual([]);
+    });
+
+    it('sums the load every proxy reports for a second', async () => {
+      const s = await openStore('load');
+      const second = Math.floor(Date.now() / 1000);
+      await s.reportLoad(second, { shards: { 'web|a': [10, 20], 'web|b': [0, 0] }, groups: { 'web|asia-east1': 20 } });
+      await s.reportLoad(second, { shards: { 'web|a': [5, 12.5] }, groups: { 'web|asia-east1': 12.5 } });
+      await s.reportLoad(second, { shards: {}, groups: {} });
+      const total = await s.readLoad(second);
+      expect(total?.proxies).toBe(3);
+      expect(total?.shards.get('web|a')).toEqual({ rate: 15, demand: 32.5 });
+      expect(total?.groups.get('web|asia-east1')).toBeCloseTo(32.5, 6);
+      expect(await s.readLoad(second - 100)).toBeUndefined();
+    });
+  });
+}
+
+contract('memory', async (fleet) => new MemoryStore(sharedBackend, fleet));
+const sharedBackend = new MemoryBackend();
+
+let redis: TestRedis | undefined;
+contract(
+  'Redis',
+  async (fleet) => {
+    redis ??= await TestRedis.start();
+    const s = new RedisStore(parseRedisUrl(redis.url), fleet);
+    await s.ready();
+    return s;
+  },
+  async () => redis?.stop(),
+);
+
+describe('RedisStore against values it cannot read', () => {
+  let r: TestRedis;
+  let store: RedisStore;
+  const invalid: string[] = [];
+  beforeAll(async () => {
+    r = await TestRedis.start();
+    store = new RedisStore(parseRedisUrl(r.url), 'bad', { onInvalid: (kind) => invalid.push(kind) });
+    await store.ready();
+  });
+  afterAll(async () => {
+    await store.close();
+    await r.stop();
+  });
+
+  it('skips garbage in member, vote, ejection and message values, and reports it', async () => {
+    const raw = new Redis(r.port, '127.0.0.1');
+    await store.heartbeat(member('good'), 5_000);
+    await raw.sadd('meridian:{bad}:members', 'garbled', 'wrong-shape');
+    await raw.set('meridian:{bad}:member:garbled', '{not json');
+    await raw.set('meridian:{bad}:member:wrong-shape', JSON.stringify({ id: 'wrong-shape', pid: 'x' }));
+    await raw.set('meridian:{bad}:votes-version:p', '3');
+    await raw.set('meridian:{bad}:votes:p', '[]');
+    await raw.hset('meridian:{bad}:ejections', 'e', 'nope');
+    const got: FleetMessage[] = [];
+    await store.subscribe((m) => got.push(m));
+    await raw.publish('meridian:{bad}:events', '{"type":"unheard-of"}');
+    await raw.publish('meridian:{bad}:events', '{"type":"table","version":"v9"}');
+    expect((await store.members()).map((m) => m.id)).toEqual(['good']);
+    expect(await store.votes(['p'], new Map())).toEqual(new Map());
+    expect(await store.ejections(Date.now())).toEqual([]);
+    await waitFor(() => got.length === 1, { what: 'the valid message', timeoutMs: 3000 });
+    expect(got).toEqual([{ type: 'table', version: 'v9' }]);
+    expect(invalid.sort()).toEqual(['ejection', 'member', 'member', 'message', 'votes']);
+    raw.disconnect();
+  });
+
+  it('fails fast while Redis is down, reports the change once, and reconnects when it is back', async () => {
+    const changes: boolean[] = [];
+    store.onConnectionChange((up) => changes.push(up));
+    await r.kill();
+    await waitFor(() => changes.includes(false), { what: 'down', timeoutMs: 3000 });
+    const t0 = performance.now();
+    await expect(store.tableVersion()).rejects.toThrow();
+    expect(performance.now() - t0).toBeLessThan(200);
+    await r.restart();
+    const back = performance.now();
+    await waitFor(() => changes.at(-1) === true, { what: 'reconnected', timeoutMs: 5000 });
+    expect(performance.now() - back).toBeLessThan(1500);
+    expect(changes).toEqual([false, true]);
+    expect(await store.tableVersion()).toBeUndefined(); // restarted empty
+  });
+});
+
+let cluster: Awaited<ReturnType<typeof startRedisCluster>> | undefined;
+contract(
+  'Redis Cluster',
+  async (fleet) => {
+    cluster ??= await startRedisCluster();
+    const s = new RedisStore(parseRedisUrl(cluster.url), fleet);
+    await s.ready(10_000);
+    return s;
+  },
+  async () => cluster?.stop(),
+);
+
+describe('RedisStore through Sentinel', () => {
+  it('follows a failover to the promoted replica', async () => {
+    const setup = await startSentinelSetup();
+    const store = new RedisStore(parseRedisUrl(setup.url), 'sentinel', { maxReconnectDelayMs: 500 });
+    try {
+      await store.ready();
+      await store.publishTable({ version: 'before', body: '{}', sha256: 'x', publishedAt: 1, publisher: 't' });
+      await waitFor(async () => (await setup.replica.cli('hget', 'meridian:{sentinel}:table', 'version')) === 'before', { what: 'replication' });
+      await setup.master.kill();
+      // Sentinel notices (1 s), promotes the replica; the store reconnects to it by itself.
+      await waitFor(async () => (await store.tableVersion().catch(() => undefined)) === 'before' && (await setup.replica.cli('role')).startsWith('master'), { what: 'failover', timeoutMs: 20_000, intervalMs: 200 });
+      await store.publishTable({ version: 'after', body: '{}', sha256: 'x', publishedAt: 2, publisher: 't' });
+      expect(await setup.replica.cli('hget', 'meridian:{sentinel}:table', 'version')).toBe('after');
+    } finally {
+      await store.close();
+      await setup.stop();
+    }
+  }, 40_000);
+});
