@@ -134,7 +134,7 @@ export function choose(
     }
   }
 
-  const order = regionOrder(snapshot, b, facts.cell >= 0 ? facts.cell : snapshot.defaultCell);
+  const order = regionOrder(snapshot, b, facts.cell >= 0 ? facts.cell : snapshot.defaultCell, live.measuredRtt);
   let firstUsableRegion = -1;
   for (let k = 0; k < order.length; k++) {
     const group = b.regions[order[k]!]!;

@@ -1,12 +1,14 @@
 import { choose, newDecision, shardCapacity, type ClientFacts, type Decision } from './choose.js';
 import { deriveHealth, type LiveState } from './live.js';
-import { cellRttMs, regionOrder, type RoutingSnapshot } from './snapshot.js';
+import { cellRtt, regionOrder, type RoutingSnapshot, type RttSource } from './snapshot.js';
 
 export interface ShardExplanation {
   cluster: string;
   region: string;
   zone?: string;
   estimatedRttMs: number | null;
+  /** Where the estimate comes from: the fleet's measurements, the static table of measured figures, or distance. */
+  rttSource: RttSource;
   endpoints: number;
   healthy: number;
   capacityRps: number | 'unlimited';
@@ -32,7 +34,7 @@ export function explain(facts: ClientFacts, snapshot: RoutingSnapshot, live: Liv
   const b = snapshot.backends[backend]!;
   const cell = facts.cell >= 0 ? facts.cell : snapshot.defaultCell;
   const ranked: ShardExplanation[] = [];
-  for (const gi of regionOrder(snapshot, b, cell)) {
+  for (const gi of regionOrder(snapshot, b, cell, live.measuredRtt)) {
     const group = b.regions[gi]!;
     for (const id of group.shards) {
       const s = snapshot.shards[id]!;
@@ -40,12 +42,13 @@ export function explain(facts: ClientFacts, snapshot: RoutingSnapshot, live: Liv
       const cap = shardCapacity(live, id);
       const drained = live.drained[id] === 1;
       const usable = healthy > 0 && s.capacityScaler > 0 && !drained;
-      const rtt = cellRttMs(snapshot, cell, group.regionIdx);
+      const rtt = cellRtt(snapshot, cell, group.regionIdx, live.measuredRtt);
       ranked.push({
         cluster: s.cluster,
         region: s.region,
         ...(s.zone ? { zone: s.zone } : {}),
-        estimatedRttMs: Number.isFinite(rtt) ? Math.round(rtt) : null,
+        estimatedRttMs: Number.isFinite(rtt.ms) ? Math.round(rtt.ms) : null,
+        rttSource: rtt.source,
         endpoints: s.endpointCount,
         healthy,
         capacityRps: cap === Number.POSITIVE_INFINITY ? 'unlimited' : cap,

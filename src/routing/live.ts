@@ -1,4 +1,5 @@
-import { carryIndex, carryValues, type RoutingSnapshot } from './snapshot.js';
+import { NO_MEASUREMENTS, type MeasuredRtt } from './latency.js';
+import { carryIndex, carryValues, forgetRegionOrders, type RoutingSnapshot } from './snapshot.js';
 
 /**
  * What changes between requests: endpoint health (written by the health checker and outlier
@@ -35,6 +36,8 @@ export class LiveState {
   readonly groupLocalShare: Float64Array;
   /** What a shard or group this process has not seen before starts with: 1 alone, 1/N in a fleet of N. */
   freshShare = 1;
+  /** The fleet's measured inter-region round trips (ranking prefers them to the static table). */
+  measuredRtt: MeasuredRtt = NO_MEASUREMENTS;
   /** Bumped on every health change: derived views are rebuilt only then. */
   healthVersion = 0;
 
@@ -75,6 +78,11 @@ export class LiveState {
     return requests;
   }
 
+  setMeasuredRtt(measured: MeasuredRtt): void {
+    this.measuredRtt = measured;
+    forgetRegionOrders(this.snapshot);
+  }
+
   setHealthy(endpoint: number, healthy: boolean): void {
     const v = healthy ? 1 : 0;
     if (this.endpointHealthy[endpoint] !== v) {
@@ -90,6 +98,7 @@ export class LiveState {
   carryInto(next: RoutingSnapshot): LiveState {
     const live = new LiveState(next);
     live.freshShare = this.freshShare;
+    live.measuredRtt = this.measuredRtt;
     live.shardLocalShare.fill(this.freshShare);
     live.groupLocalShare.fill(this.freshShare);
     // Outstanding requests are not carried: those in flight finish against the state they were

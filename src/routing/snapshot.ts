@@ -1,6 +1,7 @@
 import { MeridianError } from '../common/errors.js';
 import { CidrMap } from './cidr.js';
-import { greatCircleKm, REGION_LOCATIONS, regionRttMs } from './geo.js';
+import { greatCircleKm, REGION_LOCATIONS, REGION_RTT_MS, regionRttMs } from './geo.js';
+import { NO_MEASUREMENTS, rttKey, type MeasuredRtt } from './latency.js';
 import { compileRoutes, type CompiledRoute } from './match.js';
 import { RoutingTableSchema, type LatLon, type RoutingTable } from './table.js';
 
@@ -274,27 +275,43 @@ export function locateClient(snapshot: RoutingSnapshot, location: LatLon | undef
   return location ? nearestCellTo(location, snapshot.regionLocations) : snapshot.defaultCell;
 }
 
-/** Estimated RTT from a client cell to a region (ms): measured table first, then distance. */
-export function cellRttMs(snapshot: RoutingSnapshot, cell: number, regionIdx: number): number {
-  if (cell < 0) return 0;
-  const locations = new Map<string, LatLon>();
+export type RttSource = 'same-region' | 'fleet' | 'table' | 'distance' | 'unknown';
+
+/**
+ * Estimated RTT from a client cell to a region (ms), and where it comes from: the fleet's fresh
+ * measurements (proxies in the client's region timing their probes), else the static table of
+ * measured inter-region figures, else great-circle distance.
+ */
+export function cellRtt(snapshot: RoutingSnapshot, cell: number, regionIdx: number, measured: MeasuredRtt = NO_MEASUREMENTS): { ms: number; source: RttSource } {
+  if (cell < 0) return { ms: 0, source: 'unknown' };
   const from = snapshot.regions[cell]!;
   const to = snapshot.regions[regionIdx]!;
+  if (from === to) return { ms: 0, source: 'same-region' };
+  const fleet = measured.get(rttKey(from, to));
+  if (fleet !== undefined) return { ms: fleet, source: 'fleet' };
+  if (REGION_RTT_MS.has(`${from}|${to}`)) return { ms: REGION_RTT_MS.get(`${from}|${to}`)!, source: 'table' };
+  const locations = new Map<string, LatLon>();
   const fl = snapshot.regionLocations[cell];
   const tl = snapshot.regionLocations[regionIdx];
   if (fl) locations.set(from, fl);
   if (tl) locations.set(to, tl);
-  return regionRttMs(from, to, locations);
+  const ms = regionRttMs(from, to, locations);
+  return { ms, source: Number.isFinite(ms) ? 'distance' : 'unknown' };
 }
 
-/** The order in which a backend's regions are tried for clients of a cell; memoized. */
-export function regionOrder(snapshot: RoutingSnapshot, backend: BackendView, cell: number): Int32Array {
+/** The order in which a backend's regions are tried for clients of a cell; memoized until the measurements change. */
+export function regionOrder(snapshot: RoutingSnapshot, backend: BackendView, cell: number, measured: MeasuredRtt = NO_MEASUREMENTS): Int32Array {
   let order = backend.orderByCell.get(cell);
   if (order) return order;
   const idx = backend.regions.map((_, i) => i);
-  const rtt = backend.regions.map((g) => cellRttMs(snapshot, cell, g.regionIdx));
+  const rtt = backend.regions.map((g) => cellRtt(snapshot, cell, g.regionIdx, measured).ms);
   idx.sort((a, b) => rtt[a]! - rtt[b]! || snapshot.regions[backend.regions[a]!.regionIdx]!.localeCompare(snapshot.regions[backend.regions[b]!.regionIdx]!));
   order = Int32Array.from(idx);
   backend.orderByCell.set(cell, order);
   return order;
+}
+
+/** Forgets the memoized region orders (the measured latencies changed). */
+export function forgetRegionOrders(snapshot: RoutingSnapshot): void {
+  for (const b of snapshot.backends) b.orderByCell.clear();
 }
