@@ -20,6 +20,8 @@ export class OutlierDetector {
   private readonly timesEjected: Int32Array;
   /** 0 = not ejected, else the time (ms) the ejection ends. */
   readonly ejectedUntil: Float64Array;
+  /** When the current (or last) ejection began (ms). */
+  readonly ejectedAt: Float64Array;
 
   constructor(
     endpoints: number,
@@ -28,6 +30,7 @@ export class OutlierDetector {
     this.consecutive = new Int32Array(endpoints);
     this.timesEjected = new Int32Array(endpoints);
     this.ejectedUntil = new Float64Array(endpoints);
+    this.ejectedAt = new Float64Array(endpoints);
   }
 
   /**
@@ -42,6 +45,7 @@ export class OutlierDetector {
       next.consecutive[i] = this.consecutive[j]!;
       next.timesEjected[i] = this.timesEjected[j]!;
       next.ejectedUntil[i] = this.ejectedUntil[j]!;
+      next.ejectedAt[i] = this.ejectedAt[j]!;
     }
     return next;
   }
@@ -64,6 +68,7 @@ export class OutlierDetector {
     if (n < this.config.consecutiveErrors || this.isEjected(endpoint) || !this.withinCap(groupStart, groupCount)) return false;
     const times = ++this.timesEjected[endpoint]!;
     this.ejectedUntil[endpoint] = now + Math.min(this.config.maxEjectionMs, this.config.baseEjectionMs * times);
+    this.ejectedAt[endpoint] = now;
     this.consecutive[endpoint] = 0;
     return true;
   }
@@ -81,6 +86,7 @@ export class OutlierDetector {
     }
     if (!this.withinCap(groupStart, groupCount)) return false;
     this.ejectedUntil[endpoint] = until;
+    this.ejectedAt[endpoint] = now;
     return true;
   }
 

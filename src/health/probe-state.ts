@@ -27,6 +27,12 @@ export class ProbeState {
     return next;
   }
 
+  /** Sets a verdict learnt elsewhere (the fleet's last one); the streak starts over. */
+  seed(endpoint: number, up: boolean): void {
+    this.healthy[endpoint] = up ? 1 : 0;
+    this.streak[endpoint] = 0;
+  }
+
   /** Records a probe result; returns true when the endpoint's health flipped. */
   record(endpoint: number, ok: boolean): boolean {
     const up = this.healthy[endpoint] === 1;

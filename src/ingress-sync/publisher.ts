@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import { rename, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import type { Logger } from '../common/log.js';
+import type { FleetStore } from '../state/store.js';
 import type { ClusterRegistry } from '../federation/registry/registry.js';
 import { Informer } from '../kube/informer.js';
 import type { KubeRest } from '../kube/rest.js';
@@ -10,7 +12,9 @@ export interface PublisherOptions {
   federation: KubeRest;
   registry: ClusterRegistry;
   /** Where the table goes (JSON, replaced atomically): the proxies' `tableFile`. */
-  path: string;
+  path?: string;
+  /** The fleet's state store: proxies with no table of their own follow the one published there. */
+  store?: FleetStore;
   /** How often the member set is reconciled with the registry (and the table rebuilt if needed). */
   intervalMs: number;
   /** How long a burst of changes is gathered before the table is rebuilt. */
@@ -32,7 +36,9 @@ interface MemberWatch {
  * A member whose API cannot be read keeps its last-known state (its informer keeps its cache and
  * retries), since its pods may well be serving and the proxies' health checks decide; only a
  * member that leaves the registry leaves the table.
- * (A file the static-mode proxy watches; the Redis state store will be the fleet's channel.)
+ * It goes to a file a proxy watches, and/or to the fleet's state store (versioned, with a
+ * checksum and a change notification); a store that lost it (Redis restarted empty) gets it again
+ * within a tick.
  */
 export class TablePublisher {
   private ingresses: Informer | undefined;
@@ -43,6 +49,11 @@ export class TablePublisher {
   private pending?: NodeJS.Timeout;
   private publishing: Promise<unknown> = Promise.resolve();
   private last = '';
+  /** The last table built: its version and compact JSON, as the store gets it. */
+  private current: { version: string; body: string } | undefined;
+  /** The version the store is known to hold ('' = unknown or none). */
+  private inStore = '';
+  private storeFailing = false;
   private stopped = false;
 
   constructor(private readonly opts: PublisherOptions) {}
@@ -57,6 +68,18 @@ export class TablePublisher {
       if (this.stopped) return;
       this.syncMembers();
       this.schedule();
+      // Is the table still in the store? (Redis may have restarted empty, or failed over.)
+      if (this.opts.store && this.current) {
+        this.opts.store.tableVersion().then(
+          (v) => {
+            if (v !== this.inStore) {
+              this.inStore = v ?? '';
+              this.schedule();
+            }
+          },
+          () => (this.inStore = ''),
+        );
+      }
       this.ticker = setTimeout(tick, this.opts.intervalMs);
       this.ticker.unref();
     };
@@ -137,13 +160,37 @@ export class TablePublisher {
       workloads: this.workloads.flatMap((w) => w.list()),
     });
     const content = JSON.stringify({ ...table, version: '' });
-    if (content === this.last) return false;
-    this.last = content;
-    table.version = createHash('sha256').update(content).digest('hex').slice(0, 12);
-    const tmp = `${this.opts.path}.tmp`;
-    await writeFile(tmp, `${JSON.stringify(table, null, 2)}\n`);
-    await rename(tmp, this.opts.path);
-    this.opts.logger.info({ version: table.version, backends: Object.keys(table.backends).length }, 'routing table published');
-    return true;
+    let changed = false;
+    if (content !== this.last) {
+      this.last = content;
+      table.version = createHash('sha256').update(content).digest('hex').slice(0, 12);
+      this.current = { version: table.version, body: JSON.stringify(table) };
+      if (this.opts.path) {
+        const tmp = `${this.opts.path}.tmp`;
+        await writeFile(tmp, `${JSON.stringify(table, null, 2)}\n`);
+        await rename(tmp, this.opts.path);
+      }
+      this.opts.logger.info({ version: table.version, backends: Object.keys(table.backends).length }, 'routing table published');
+      changed = true;
+    }
+    await this.toStore();
+    return changed;
+  }
+
+  /** Puts the current table in the store unless it holds it already; one log line per outage. */
+  private async toStore(): Promise<void> {
+    const store = this.opts.store;
+    const t = this.current;
+    if (!store || !t || this.inStore === t.version) return;
+    try {
+      await store.publishTable({ version: t.version, body: t.body, sha256: createHash('sha256').update(t.body).digest('hex'), publishedAt: Date.now(), publisher: `${hostname()}_${process.pid}` });
+      this.inStore = t.version;
+      if (this.storeFailing) this.opts.logger.info({ store: store.description, version: t.version }, 'routing table in the state store again');
+      this.storeFailing = false;
+    } catch (err) {
+      this.inStore = '';
+      if (!this.storeFailing) this.opts.logger.warn({ store: store.description, err: String(err) }, 'cannot publish the routing table to the state store; retrying every tick');
+      this.storeFailing = true;
+    }
   }
 }

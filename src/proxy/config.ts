@@ -4,13 +4,16 @@ import { parse } from 'yaml';
 import { z } from 'zod';
 import { MeridianError } from '../common/errors.js';
 import { LatLonSchema } from '../routing/table.js';
+import { RedisConfigSchema, resolveRedisTarget } from '../state/redis-target.js';
+import { FLEET_NAME } from '../state/store.js';
 
 const HostPort = z.object({ host: z.string().default('0.0.0.0'), port: z.number().int().min(0).max(65535) });
 
 /** `meridian proxy --config FILE`: YAML, validated here with errors that name the field. */
 export const ProxyConfigSchema = z
   .object({
-    source: z.enum(['static', 'store']).default('static'),
+    /** Where the routing table comes from: this config (table/tableFile), or the fleet's store. Default: static when a table is given. */
+    source: z.enum(['static', 'store']).optional(),
     listen: z.array(HostPort).min(1).default([{ host: '0.0.0.0', port: 8080 }]),
     admin: HostPort.default({ host: '127.0.0.1', port: 9901 }),
     table: z.unknown().optional(),
@@ -20,6 +23,28 @@ export const ProxyConfigSchema = z
     geoOverrides: z.array(z.object({ cidr: z.string(), lat: z.number().min(-90).max(90), lon: z.number().min(-180).max(180) })).default([]),
     region: z.string().optional(),
     location: LatLonSchema.optional(),
+    /** Local address upstream connections and probes leave from (nginx's proxy_bind). */
+    upstreamBind: z.string().optional(),
+    /**
+     * The fleet: proxies sharing health, load, latency and the routing table through a state
+     * store. Redis for proxies on several hosts; without `redis`, this process's memory (one
+     * host's `--workers` share it through their primary).
+     */
+    store: z
+      .object({
+        redis: RedisConfigSchema.optional(),
+        fleet: z.string().regex(FLEET_NAME, 'a DNS label: lower-case letters, digits and "-"').default('default'),
+        /** This proxy's id in the fleet; default host name and pid. */
+        proxyId: z.string().regex(/^[\w.-]{1,128}$/, 'letters, digits, ".", "_" and "-"').optional(),
+        /** How many proxies probe each endpoint (rendezvous hashing over the live ones). */
+        probersPerEndpoint: z.number().int().min(1).default(3),
+        /** Without a successful sync for this long, fall back to local probes and rates. */
+        staleAfterMs: z.number().int().min(1_000).default(3_000),
+        /** A proxy is gone from the fleet this long after its last heartbeat (one a second). */
+        memberTtlMs: z.number().int().min(2_000).default(5_000),
+      })
+      .strict()
+      .optional(),
     debugHeader: z.boolean().default(false),
     via: z.string().default('meridian'),
     limits: z
@@ -64,23 +89,57 @@ export const ProxyConfigSchema = z
       .prefault({}),
   })
   .strict()
-  .refine((c) => c.table !== undefined || c.tableFile !== undefined, { message: 'give the routing table inline (table:) or as a file (tableFile:)' });
+  .refine((c) => c.table !== undefined || c.tableFile !== undefined || c.store !== undefined, {
+    message: 'give the routing table inline (table:), as a file (tableFile:), or follow the fleet\'s (store: { redis: URL }, or --redis URL)',
+  })
+  .refine((c) => c.source !== 'store' || (c.table === undefined && c.tableFile === undefined), { message: '"store" takes the table from the fleet: drop table/tableFile, or say "static"', path: ['source'] })
+  .refine((c) => c.source !== 'static' || c.table !== undefined || c.tableFile !== undefined, { message: '"static" needs table: or tableFile:', path: ['source'] });
 
 export type ProxyConfig = z.infer<typeof ProxyConfigSchema>;
 
-export function parseProxyConfig(raw: unknown, where = 'config'): ProxyConfig {
-  const parsed = ProxyConfigSchema.safeParse(raw);
+/** Does this proxy take its routing table from the fleet's store? */
+export function followsStore(config: ProxyConfig): boolean {
+  return config.source === 'store' || (config.table === undefined && config.tableFile === undefined);
+}
+
+/** Command-line settings that override the config file's (`--redis`, `--fleet`), and REDIS_URL. */
+export interface ConfigOverrides {
+  redis?: string;
+  fleet?: string;
+  /** One host's `--workers`: without a store configured, they share one in the primary's memory. */
+  workers?: boolean;
+}
+
+/**
+ * The fleet settings from flags and the environment merged into the raw config: `--redis` beats
+ * `store.redis`, which beats REDIS_URL (used when the config has a store section without redis,
+ * or names no table at all).
+ */
+export function withOverrides(raw: unknown, overrides: ConfigOverrides, env: NodeJS.ProcessEnv = process.env): unknown {
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return raw;
+  const c = { ...(raw as Record<string, unknown>) };
+  const hasTable = c.table !== undefined || c.tableFile !== undefined;
+  if (c.store !== undefined && (c.store === null || typeof c.store !== 'object' || Array.isArray(c.store))) return raw; // let validation say what is wrong
+  const store = c.store as Record<string, unknown> | undefined;
+  const redis = overrides.redis ?? (store?.redis as unknown) ?? ((store || !hasTable) && env.REDIS_URL ? env.REDIS_URL : undefined);
+  if (redis === undefined && overrides.fleet === undefined && !(overrides.workers && store === undefined)) return raw;
+  c.store = { ...(store ?? {}), ...(redis !== undefined ? { redis } : {}), ...(overrides.fleet !== undefined ? { fleet: overrides.fleet } : {}) };
+  return c;
+}
+
+export function parseProxyConfig(raw: unknown, where = 'config', overrides: ConfigOverrides = {}): ProxyConfig {
+  const parsed = ProxyConfigSchema.safeParse(withOverrides(raw, overrides));
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     throw new MeridianError('E_CONFIG_INVALID', `${where}: ${issue.path.join('.') || '(root)'}: ${issue.message}`, 'see examples/proxy/ and the README for the format');
   }
-  if (parsed.data.source === 'store') {
-    throw new MeridianError('E_CONFIG_UNSUPPORTED', `${where}: source: store is not available yet`, 'the fleet mode through Redis is not built yet; use source: static with a table');
-  }
+  // A Redis URL or TLS file that cannot work is a config error now, not a retry loop later.
+  if (parsed.data.store?.redis !== undefined) resolveRedisTarget(parsed.data.store.redis);
   return parsed.data;
 }
 
-export async function loadProxyConfig(path: string): Promise<{ config: ProxyConfig; table: unknown }> {
+/** The config file, validated, with its static table (undefined when the table comes from the fleet). */
+export async function loadProxyConfig(path: string, overrides: ConfigOverrides = {}): Promise<{ config: ProxyConfig; table: unknown }> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -93,8 +152,8 @@ export async function loadProxyConfig(path: string): Promise<{ config: ProxyConf
   } catch (err) {
     throw new MeridianError('E_CONFIG_INVALID', `${path}: ${(err as Error).message.split('\n')[0]}`, 'the config is a YAML file; see examples/proxy/ and the README for the format');
   }
-  const config = parseProxyConfig(raw, path);
-  return { config, table: await loadTable(path, config) };
+  const config = parseProxyConfig(raw, path, overrides);
+  return { config, table: followsStore(config) ? undefined : await loadTable(path, config) };
 }
 
 export async function loadTable(configPath: string, config: ProxyConfig): Promise<unknown> {

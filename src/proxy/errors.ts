@@ -3,6 +3,7 @@ import type { ServerResponse } from 'node:http';
 /** Responses the proxy makes itself: short body, stable code in a header. */
 export const PROXY_ERRORS = {
   E_NO_ROUTE: { status: 404, text: 'no route for this host and path' },
+  E_NO_TABLE: { status: 503, text: 'this proxy has no routing table yet (waiting for the fleet\'s)' },
   E_NO_BACKEND: { status: 503, text: 'no backend endpoint is available' },
   E_BAD_GATEWAY: { status: 502, text: 'the backend failed to answer' },
   E_UPSTREAM_TIMEOUT: { status: 504, text: 'the backend did not answer in time' },

@@ -1,15 +1,24 @@
 import cluster from 'node:cluster';
 import { watch, type FSWatcher } from 'node:fs';
+import { hostname } from 'node:os';
 import { AggregatorRegistry } from 'prom-client';
 import { basename, dirname, resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
+import { MeridianError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
+import { VERSION } from '../common/version.js';
 import { Prober } from '../health/prober.js';
 import { CidrMap } from '../routing/cidr.js';
 import { GeoLocator } from '../routing/geoip.js';
-import { loadProxyConfig, loadTable, type ProxyConfig } from './config.js';
+import { IpcStore } from '../state/ipc-store.js';
+import { MemoryBackend, MemoryStore } from '../state/memory-store.js';
+import { RedisStore } from '../state/redis-store.js';
+import { resolveRedisTarget } from '../state/redis-target.js';
+import type { FleetStore } from '../state/store.js';
+import { followsStore, loadProxyConfig, loadTable, type ConfigOverrides, type ProxyConfig } from './config.js';
 import { startAdmin } from './admin.js';
+import { FleetSync } from './fleet-sync.js';
 import { ProxyMetrics } from './metrics.js';
 import { RoutingState } from './routing-state.js';
 import { ProxyServer } from './server.js';
@@ -19,6 +28,10 @@ export interface RunningProxy {
   admin?: AddressInfo;
   metrics: ProxyMetrics;
   state: RoutingState;
+  /** The proxy's membership of its fleet, when it has a state store. */
+  fleet?: FleetSync;
+  /** Its id in the fleet. */
+  id: string;
   /** Re-reads the table (from the config file); keeps the last good table on error. */
   reload(): Promise<void>;
   /** Graceful: stop accepting, finish in flight, close. */
@@ -31,18 +44,45 @@ export interface ProxyRunOptions {
   /** Serve the admin port from this process (false in a node:cluster worker). */
   admin?: boolean;
   watchTable?: boolean;
+  /** `--redis`, `--fleet` (and REDIS_URL) over the config file's store settings. */
+  overrides?: ConfigOverrides;
+  /** The fleet's state in this process's memory (the demo's controller and proxy share one). */
+  memory?: MemoryBackend;
 }
 
 export async function startProxy(opts: ProxyRunOptions): Promise<RunningProxy> {
-  const { config, table } = await loadProxyConfig(opts.configPath);
+  const { config, table } = await loadProxyConfig(opts.configPath, opts.overrides);
   return startProxyWith(config, table, opts);
 }
 
+/**
+ * The fleet's store for this proxy: Redis when configured; else memory — the primary's for a
+ * `--workers` worker, the given backend (the demo), or this process's own.
+ */
+function openStore(config: ProxyConfig, opts: ProxyRunOptions, logger: Logger): FleetStore {
+  const s = config.store!;
+  if (s.redis !== undefined) {
+    const invalid = new Set<string>();
+    return new RedisStore(resolveRedisTarget(s.redis), s.fleet, {
+      onInvalid: (kind, key) => {
+        // Once per value: a stale record of another version would otherwise log every second.
+        if (invalid.has(key)) return;
+        invalid.add(key);
+        logger.warn({ code: 'E_STORE_RECORD_INVALID', kind, key }, 'skipped a value in the state store that does not parse');
+      },
+    });
+  }
+  if (cluster.isWorker) return new IpcStore(s.fleet);
+  return new MemoryStore(opts.memory ?? new MemoryBackend(), s.fleet);
+}
+
 /** Debug view of the routing state, for /debug/table. */
-export function describeState(state: RoutingState): unknown {
+export function describeState(state: RoutingState, fleet?: FleetSync, id?: string): unknown {
   const snap = state.snapshot;
   return {
     version: snap.version,
+    ...(id ? { proxy: id } : {}),
+    ...(fleet ? { fleet: { inSync: fleet.isFresh, measuredRttMs: Object.fromEntries(state.live.measuredRtt) } } : {}),
     backends: snap.backends.map((b) => ({
       name: b.name,
       shards: b.shards.map((id) => {
@@ -52,12 +92,25 @@ export function describeState(state: RoutingState): unknown {
           region: s.region,
           zone: s.zone ?? null,
           rateRps: state.live.shardRate[id],
+          localRateRps: state.live.localRate[id],
+          admitShare: state.live.shardAdmit[id],
+          localShare: state.live.shardLocalShare[id],
           maxRatePerEndpoint: Number.isFinite(s.maxRatePerEndpoint) ? s.maxRatePerEndpoint : null,
           capacityScaler: s.capacityScaler,
           endpoints: Array.from({ length: s.endpointCount }, (_, k) => {
             const e = s.endpointStart + k;
             const ep = snap.endpoints[e]!;
-            return { address: `${ep.address}:${ep.port}`, healthy: state.live.endpointHealthy[e] === 1, probeHealthy: state.probes.healthy[e] === 1, ejected: state.outlier.isEjected(e), outstanding: state.live.endpointOutstanding[e] };
+            const verdict = state.fleetVerdict[e]!;
+            return {
+              address: `${ep.address}:${ep.port}`,
+              healthy: state.live.endpointHealthy[e] === 1,
+              probeHealthy: state.probes.healthy[e] === 1,
+              fleetVerdict: verdict < 0 ? null : verdict === 1,
+              probed: !state.probeTargets || state.probeTargets[e] === 1,
+              rttMs: Number.isNaN(state.probeRtt[e]!) ? null : Math.round(state.probeRtt[e]! * 10) / 10,
+              ejected: state.outlier.isEjected(e),
+              outstanding: state.live.endpointOutstanding[e],
+            };
           }),
         };
       }),
@@ -67,6 +120,11 @@ export function describeState(state: RoutingState): unknown {
 
 export async function startProxyWith(config: ProxyConfig, table: unknown, opts: ProxyRunOptions): Promise<RunningProxy> {
   const logger = opts.logger;
+  const follow = followsStore(config);
+  if (follow && config.store?.redis === undefined && !opts.memory && !cluster.isWorker) {
+    throw new MeridianError('E_CONFIG_INVALID', 'this proxy takes its routing table from the fleet, but has no fleet store to take it from', 'give store: { redis: URL } (or --redis URL, or REDIS_URL), or a table:/tableFile:');
+  }
+  const id = config.store?.proxyId ?? process.env.MERIDIAN_PROXY_ID ?? `${hostname()}-${process.pid}`;
   const geo = await GeoLocator.open({
     ...(config.geoip ? { database: config.geoip } : {}),
     overrides: config.geoOverrides.map((o) => [o.cidr, { lat: o.lat, lon: o.lon }]),
@@ -76,14 +134,15 @@ export async function startProxyWith(config: ProxyConfig, table: unknown, opts: 
     geo,
     { ...(config.region ? { region: config.region } : {}), ...(config.location ? { location: config.location } : {}) },
     config.outlier,
-    { healthy: config.healthCheck.healthyThreshold, unhealthy: config.healthCheck.unhealthyThreshold },
+    { healthy: config.healthCheck.healthyThreshold, unhealthy: config.healthCheck.unhealthyThreshold, intervalMs: config.healthCheck.intervalMs },
     {
       connectTimeoutMs: config.limits.upstreamConnectTimeoutMs,
       connectionsPerEndpoint: config.limits.upstreamConnectionsPerEndpoint,
       keepAliveTimeoutMs: 30_000,
     },
   );
-  state.setTable(table);
+  if (follow) state.setNoTable();
+  else state.setTable(table);
   state.startTicker();
   const metrics = new ProxyMetrics();
   // In a node:cluster worker, the primary's admin port asks each worker for its metrics.
@@ -91,20 +150,50 @@ export async function startProxyWith(config: ProxyConfig, table: unknown, opts: 
   if (cluster.isWorker) {
     new AggregatorRegistry();
     AggregatorRegistry.setRegistries([metrics.registry]);
-    // Capacity is shared with the other workers: report this worker's load, take the share the
-    // primary works out from everyone's (see worker-share.ts); an even part until then.
-    const workers = Number(process.env.MERIDIAN_WORKERS ?? 1);
-    if (workers > 1) state.setCapacityShare(1 / workers);
-    state.onPeriod = (requests) => process.send?.({ meridian: 'load', requests });
-    process.on('message', (msg: { meridian?: string; share?: number }) => {
-      if (msg?.meridian === 'capacity-share' && typeof msg.share === 'number') state.setCapacityShare(msg.share);
-    });
   }
   metrics.tableVersion.set({ version: state.snapshot.version }, 1);
   metrics.upstreamSource = () => state.upstreamLoad();
   const proxy = new ProxyServer(config, { state, trusted: new CidrMap(config.trustedProxies.map((c) => [c, true as const]), 'trustedProxies CIDR'), metrics, logger });
   const addresses = await proxy.listen();
-  const prober = new Prober(state, { intervalMs: config.healthCheck.intervalMs, timeoutMs: config.healthCheck.timeoutMs, concurrency: 64 });
+  const prober = new Prober(state, {
+    intervalMs: config.healthCheck.intervalMs,
+    timeoutMs: config.healthCheck.timeoutMs,
+    concurrency: 64,
+    userAgent: `meridian-health-check/${VERSION} (proxy ${id})`,
+    ...(config.upstreamBind ? { localAddress: config.upstreamBind } : {}),
+  });
+
+  const applyTable = (fresh: unknown) => {
+    state.setTable(fresh);
+    metrics.tableVersion.reset();
+    metrics.tableVersion.set({ version: state.snapshot.version }, 1);
+  };
+  let fleet: FleetSync | undefined;
+  if (config.store) {
+    const store = openStore(config, opts, logger);
+    fleet = new FleetSync({
+      store,
+      state,
+      prober,
+      metrics,
+      logger,
+      id,
+      host: hostname(),
+      ...(config.region ? { region: config.region } : {}),
+      version: VERSION,
+      follow,
+      probersPerEndpoint: config.store.probersPerEndpoint,
+      staleAfterMs: config.store.staleAfterMs,
+      memberTtlMs: config.store.memberTtlMs,
+      applyTable,
+    });
+    const sync = fleet;
+    state.onPeriodClosed = (second, own) => sync.periodClosed(second, own);
+    // A proxy that starts gets the fleet's table and state at once, if the store answers soon;
+    // if not, it serves on (503 E_NO_TABLE while it has no table) and joins when it can.
+    await store.ready(3_000).catch((err: unknown) => logger.warn({ store: store.description, err: String(err) }, 'state store not reachable at start; joining the fleet when it is'));
+    await fleet.start();
+  }
   prober.start();
 
   let adminServer: Server | undefined;
@@ -117,26 +206,24 @@ export async function startProxyWith(config: ProxyConfig, table: unknown, opts: 
         }
         return { contentType: metrics.registry.contentType, body: await metrics.registry.metrics() };
       },
-      ready: () => !proxy.isDraining,
-      table: () => describeState(state),
+      ready: () => !proxy.isDraining && state.hasTable,
+      table: () => describeState(state, fleet, id),
     });
     adminServer = a.server;
     adminAddress = a.address;
   }
 
   const reload = async () => {
+    if (follow) return; // the fleet's table: it reloads itself
     try {
-      const fresh = await loadTable(resolve(opts.configPath), config);
-      state.setTable(fresh);
-      metrics.tableVersion.reset();
-      metrics.tableVersion.set({ version: state.snapshot.version }, 1);
+      applyTable(await loadTable(resolve(opts.configPath), config));
       logger.info({ version: state.snapshot.version }, 'routing table reloaded');
     } catch (err) {
       logger.error({ err: String(err) }, 'table reload failed; keeping the last good table');
     }
   };
   let watcher: FSWatcher | undefined;
-  if (opts.watchTable !== false && config.tableFile) {
+  if (opts.watchTable !== false && config.tableFile && !follow) {
     let pending: NodeJS.Timeout | undefined;
     // Watch the folder, not the file: a table replaced by rename (as the controller writes it)
     // is a new inode that a watch on the old file would never report.
@@ -153,10 +240,13 @@ export async function startProxyWith(config: ProxyConfig, table: unknown, opts: 
     ...(adminAddress ? { admin: adminAddress } : {}),
     metrics,
     state,
+    ...(fleet ? { fleet } : {}),
+    id,
     reload,
     async drain() {
       watcher?.close();
-      prober.stop();
+      await prober.stop();
+      await fleet?.stop();
       await proxy.drain();
       if (adminServer) {
         adminServer.closeAllConnections();

@@ -28,6 +28,15 @@ export class ProxyMetrics {
   readonly upstreamQueued = this.upstreamGauge('meridian_proxy_upstream_queued_requests', 'Requests waiting for an upstream connection (endpoint at limits.upstreamConnectionsPerEndpoint), per cluster', 'queued');
   readonly shardHealthy = new Gauge({ name: 'meridian_proxy_shard_healthy_endpoints', help: 'Healthy endpoints per shard', labelNames: ['backend', 'cluster'], registers: [this.registry] });
   readonly tableVersion = new Gauge({ name: 'meridian_proxy_table_info', help: 'The routing table in use (value 1)', labelNames: ['version'], registers: [this.registry] });
+  readonly tablesRejected = new Counter({ name: 'meridian_proxy_tables_rejected_total', help: 'Routing tables from the store that failed validation (the last good one stays)', registers: [this.registry] });
+
+  // The fleet (present when the proxy has a state store); read at scrape time.
+  storeSource: (() => { up: boolean; lagSeconds: number; proxies: number }) | undefined;
+  readonly storeErrors = new Counter({ name: 'meridian_store_errors_total', help: 'Failed calls to the state store, by operation', labelNames: ['op'], registers: [this.registry] });
+  readonly fleetEjections = new Counter({ name: 'meridian_fleet_ejections_applied_total', help: 'Ejections made by other proxies of the fleet and applied here', labelNames: ['cluster'], registers: [this.registry] });
+  readonly storeUp = this.storeGauge('meridian_store_up', 'Whether the fleet state is in sync through the store (1) or this proxy stands alone (0)', (s) => (s.up ? 1 : 0));
+  readonly storeLag = this.storeGauge('meridian_store_sync_lag_seconds', 'Seconds since the last full read of the fleet state', (s) => s.lagSeconds);
+  readonly fleetProxies = this.storeGauge('meridian_fleet_proxies', 'Live proxies of the fleet, as last read', (s) => s.proxies);
 
   private readonly requests = new RequestMetrics(this.registry);
 
@@ -45,6 +54,19 @@ export class ProxyMetrics {
       collect(this: Gauge<'cluster'>) {
         this.reset(); // a cluster gone from the table drops out
         for (const [cluster, load] of source()) this.set({ cluster }, load[field]);
+      },
+    });
+  }
+
+  private storeGauge(name: string, help: string, read: (s: { up: boolean; lagSeconds: number; proxies: number }) => number): Gauge {
+    const source = () => this.storeSource?.();
+    return new Gauge({
+      name,
+      help,
+      registers: [this.registry],
+      collect(this: Gauge) {
+        const s = source();
+        if (s) this.set(read(s));
       },
     });
   }

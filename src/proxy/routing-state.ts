@@ -1,7 +1,8 @@
 import { OutlierDetector, type OutlierConfig } from '../health/outlier.js';
 import { ProbeState } from '../health/probe-state.js';
+import type { ProbedState } from '../health/prober.js';
 import type { GeoLocator } from '../routing/geoip.js';
-import { updateAdmission, type FleetLoad } from '../routing/admission.js';
+import { ownLoad, updateAdmission, type FleetLoad, type PeriodLoad } from '../routing/admission.js';
 import { LiveState } from '../routing/live.js';
 import { buildSnapshot, carryIndex, carryValues, locateClient, type RoutingSnapshot, type SnapshotOptions } from '../routing/snapshot.js';
 import { UpstreamPool } from './upstream-pool.js';
@@ -20,7 +21,7 @@ export interface PoolOptions {
  * versions. All learnt state is keyed by endpoint and shard identity and carried to every new
  * table (a new endpoint starts healthy; one that stays keeps its ejection, streaks and shares).
  */
-export class RoutingState {
+export class RoutingState implements ProbedState {
   snapshot!: RoutingSnapshot;
   live!: LiveState;
   outlier!: OutlierDetector;
@@ -35,8 +36,17 @@ export class RoutingState {
   private probeUpSeen!: Uint8Array;
   /** When each endpoint last recovered (ms): ejections the fleet made before that are over. */
   recoveredAt!: Float64Array;
-  /** Called when an endpoint's probes see it recover (the fleet sync withdraws its ejection). */
-  onRecovered: ((endpoint: number) => void) | undefined;
+  /** When each endpoint last failed one of this proxy's probes (ms; 0 = never). */
+  private lastProbeFailAt!: Float64Array;
+  /** This proxy's probes' round trip to each endpoint (ms, smoothed; NaN = not measured). */
+  probeRtt!: Float64Array;
+  /** The endpoints this proxy probes, or undefined for all (set by the fleet sync). */
+  probeTargets: Uint8Array | undefined;
+
+  /** Hooks for the fleet sync: an own probe verdict flipped, an own ejection, a recovery. */
+  onOwnVerdict: ((endpoint: number, up: boolean) => void) | undefined;
+  onEjected: ((endpoint: number, since: number, until: number, times: number) => void) | undefined;
+  onRecovered: ((endpoint: number, at: number) => void) | undefined;
   private readonly pools = new Map<string, UpstreamPool>();
   endpointPools: UpstreamPool[] = [];
   private readonly cellCache = new Map<string, number>();
@@ -46,13 +56,24 @@ export class RoutingState {
     private readonly geo: GeoLocator,
     private readonly snapshotOptions: SnapshotOptions,
     private readonly outlierConfig: OutlierConfig,
-    private readonly probeThresholds: { healthy: number; unhealthy: number },
+    /** The active checks' thresholds, and their interval (how long before an ejection a failed probe still tells of it). */
+    private readonly probeThresholds: { healthy: number; unhealthy: number; intervalMs?: number },
     private readonly poolOptions: PoolOptions,
   ) {}
+
+  /** False until a real table is in (a proxy following the fleet's table starts with none). */
+  hasTable = false;
+
+  /** Starts with no table: every request gets 503 E_NO_TABLE until one arrives. */
+  setNoTable(): void {
+    this.setTable({ version: '', backends: {} });
+    this.hasTable = false;
+  }
 
   /** Installs a new table, keeping what is known about endpoints that stay. */
   setTable(table: unknown): void {
     const snapshot = buildSnapshot(table, this.snapshotOptions);
+    this.hasTable = true;
     const previous = this.snapshot as RoutingSnapshot | undefined;
     const live = this.live ? this.live.carryInto(snapshot) : new LiveState(snapshot);
     const endpointPools: UpstreamPool[] = [];
@@ -95,12 +116,17 @@ export class RoutingState {
       this.fleetVerdict = carryValues(new Int8Array(n).fill(-1), this.fleetVerdict, index);
       this.probeUpSeen = carryValues(new Uint8Array(n).fill(1), this.probeUpSeen, index);
       this.recoveredAt = carryValues(new Float64Array(n), this.recoveredAt, index);
+      this.probeRtt = carryValues(new Float64Array(n).fill(Number.NaN), this.probeRtt, index);
+      this.lastProbeFailAt = carryValues(new Float64Array(n), this.lastProbeFailAt, index);
+      this.probeTargets = undefined;
     } else {
       this.outlier = new OutlierDetector(n, this.outlierConfig);
       this.probes = new ProbeState(n, this.probeThresholds.healthy, this.probeThresholds.unhealthy);
       this.fleetVerdict = new Int8Array(n).fill(-1);
       this.probeUpSeen = new Uint8Array(n).fill(1);
       this.recoveredAt = new Float64Array(n);
+      this.probeRtt = new Float64Array(n).fill(Number.NaN);
+      this.lastProbeFailAt = new Float64Array(n);
     }
     this.cellCache.clear();
   }
@@ -151,40 +177,97 @@ export class RoutingState {
     return fleet >= 0 ? fleet === 1 : this.probes.healthy[endpoint] === 1;
   }
 
-  /** One of this proxy's own probe results; returns true when its own verdict flipped. */
+  /**
+   * One of this proxy's own probe results; returns true when its own verdict flipped. A probe
+   * that passes after one failed (around the ejection or since) ends the endpoint's ejection:
+   * it was down and is back.
+   */
   recordProbe(endpoint: number, ok: boolean, now = Date.now()): boolean {
+    if (!ok) this.lastProbeFailAt[endpoint] = now;
+    else if (this.outlier.isEjected(endpoint) && this.lastProbeFailAt[endpoint]! > 0 && this.lastProbeFailAt[endpoint]! >= this.outlier.ejectedAt[endpoint]! - (this.probeThresholds.intervalMs ?? 1_000)) {
+      this.recover(endpoint, now);
+    }
     const flipped = this.probes.record(endpoint, ok);
-    if (flipped) this.refreshHealth(endpoint, now);
+    if (flipped) {
+      this.refreshHealth(endpoint, now);
+      this.onOwnVerdict?.(endpoint, ok);
+    }
     return flipped;
+  }
+
+  /** A probe's round trip: smoothed (EWMA, 1/4 weight to the newest) per endpoint. */
+  recordRtt(endpoint: number, ms: number): void {
+    const was = this.probeRtt[endpoint]!;
+    this.probeRtt[endpoint] = Number.isNaN(was) ? ms : was + (ms - was) / 4;
+  }
+
+  /** This proxy's measured round trip to each region it probes: the nearest endpoint's (ms). */
+  regionRtt(): Record<string, number> {
+    const out: Record<string, number> = {};
+    const snap = this.snapshot;
+    for (let e = 0; e < snap.endpoints.length; e++) {
+      const ms = this.probeRtt[e]!;
+      if (Number.isNaN(ms)) continue;
+      const region = snap.shards[snap.endpoints[e]!.shard]!.region;
+      if (!(region in out) || ms < out[region]!) out[region] = Math.round(ms * 10) / 10;
+    }
+    return out;
+  }
+
+  /** The endpoints of `endpoint`'s backend, across its clusters: what the max-ejected share counts over. */
+  backendRange(endpoint: number): [start: number, count: number] {
+    const snap = this.snapshot;
+    const b = snap.backends[snap.shards[snap.endpoints[endpoint]!.shard]!.backend]!;
+    const first = snap.shards[b.shards[0]!]!;
+    const last = snap.shards[b.shards[b.shards.length - 1]!]!;
+    return [first.endpointStart, last.endpointStart + last.endpointCount - first.endpointStart];
+  }
+
+  /** A gateway error or 5xx from `endpoint` (passive health); returns true when it is ejected now. */
+  upstreamFailure(endpoint: number, now = Date.now()): boolean {
+    const [start, count] = this.backendRange(endpoint);
+    if (!this.outlier.failure(endpoint, now, start, count)) return false;
+    this.refreshHealth(endpoint, now);
+    this.onEjected?.(endpoint, now, this.outlier.ejectedUntil[endpoint]!, this.outlier.times(endpoint));
+    return true;
+  }
+
+  /** An ejection another proxy made; ignored when the endpoint has recovered since. */
+  applyEjection(endpoint: number, since: number, until: number, now = Date.now()): boolean {
+    if (since < this.recoveredAt[endpoint]!) return false;
+    const [start, count] = this.backendRange(endpoint);
+    if (!this.outlier.apply(endpoint, until, now, start, count)) return false;
+    this.refreshHealth(endpoint, now);
+    return true;
+  }
+
+  /** Another proxy saw `endpoint` recover: its ejection is over here too. */
+  applyRecovery(endpoint: number, at: number, now = Date.now()): void {
+    this.recoveredAt[endpoint] = Math.max(this.recoveredAt[endpoint]!, at);
+    if (this.outlier.uneject(endpoint)) this.refreshHealth(endpoint, now);
   }
 
   /**
    * Health derived from both signals: the active checks say up and the outlier detector has not
-   * ejected it. An endpoint the active checks saw go down and come back is returned to service
-   * at once, ejected or not: Envoy's default (successful_active_health_check_uneject_host), but
-   * only after a real recovery — Envoy un-ejects on any passing check, which lets an endpoint
-   * that fails requests while its health path passes back in every interval.
+   * ejected it. An endpoint the active checks saw fail and then pass is returned to service at
+   * once, ejected or not (recordProbe, and here when the verdict goes from down to up). That is
+   * Envoy's default (successful_active_health_check_uneject_host), but only after a failed
+   * check: Envoy un-ejects on any passing check, which lets an endpoint that fails requests while
+   * its health path passes back in every interval.
    */
   refreshHealth(endpoint: number, now = Date.now()): void {
     const up = this.probeUp(endpoint);
-    if (up && this.probeUpSeen[endpoint] === 0) {
-      this.recoveredAt[endpoint] = now;
-      this.outlier.uneject(endpoint);
-      this.onRecovered?.(endpoint);
-    }
+    if (up && this.probeUpSeen[endpoint] === 0 && this.outlier.isEjected(endpoint)) this.recover(endpoint, now, false);
     this.probeUpSeen[endpoint] = up ? 1 : 0;
     this.live.setHealthy(endpoint, up && !this.outlier.isEjected(endpoint));
   }
 
-  /** This process's part of every shard's capacity (one of several `--workers`). */
-  setCapacityShare(share: number): void {
-    this.live.freshShare = share;
-    this.live.shardLocalShare.fill(share);
-    this.live.groupLocalShare.fill(share);
+  private recover(endpoint: number, now: number, refresh = true): void {
+    this.recoveredAt[endpoint] = now;
+    this.outlier.uneject(endpoint);
+    this.onRecovered?.(endpoint, now);
+    if (refresh) this.refreshHealth(endpoint, now);
   }
-
-  /** Called once a second when the period closes, with the requests this process routed in it. */
-  onPeriod: ((requests: number) => void) | undefined;
 
   /**
    * The fleet's load for admission (see updateAdmission), or undefined to decide on this
@@ -192,10 +275,15 @@ export class RoutingState {
    */
   fleetLoad: (() => FleetLoad | undefined) | undefined;
 
+  /** The period of wall-clock second `second` closed with this process's load `own` (the fleet sync reports it). */
+  onPeriodClosed: ((second: number, own: PeriodLoad) => void) | undefined;
+
   /** Closes the rate period: end ejections whose time is up, re-balance the waterfall. */
   tick(now = Date.now()): void {
-    const requests = this.live.endPeriod(); // not inside `onPeriod?.(…)`: that would skip it without a listener
-    this.onPeriod?.(requests);
+    this.live.endPeriod();
+    // The tick runs on (about) the second: rounding names the second that just closed even when
+    // the timer fires a millisecond early.
+    this.onPeriodClosed?.(Math.round(now / 1000) - 1, ownLoad(this.live));
     for (const e of this.outlier.expire(now)) this.refreshHealth(e, now);
     updateAdmission(this.live, this.fleetLoad?.());
   }

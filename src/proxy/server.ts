@@ -132,7 +132,7 @@ export class ProxyServer {
     const snap = state.snapshot;
     if (this.draining) res.shouldKeepAlive = false;
     const backend = matchRoute(snap.routes, snap.defaultBackend, req.headers.host, req.url ?? '/');
-    if (backend < 0) return sendProxyError(res, 'E_NO_ROUTE', this.draining);
+    if (backend < 0) return sendProxyError(res, state.hasTable ? 'E_NO_ROUTE' : 'E_NO_TABLE', this.draining);
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > this.config.limits.maxBodyBytes) {
       res.shouldKeepAlive = false;
@@ -163,11 +163,11 @@ export class ProxyServer {
     const state = this.deps.state;
     const snap = state.snapshot;
     const fail = (code: ProxyErrorCode) => {
-      const status = code === 'E_NO_ROUTE' ? '404 Not Found' : code === 'E_NO_BACKEND' ? '503 Service Unavailable' : '502 Bad Gateway';
+      const status = code === 'E_NO_ROUTE' ? '404 Not Found' : code === 'E_NO_BACKEND' || code === 'E_NO_TABLE' ? '503 Service Unavailable' : '502 Bad Gateway';
       socket.end(`HTTP/1.1 ${status}\r\n${ERROR_HEADER}: ${code}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`);
     };
     const backend = matchRoute(snap.routes, snap.defaultBackend, req.headers.host, req.url ?? '/');
-    if (backend < 0) return fail('E_NO_ROUTE');
+    if (backend < 0) return fail(state.hasTable ? 'E_NO_ROUTE' : 'E_NO_TABLE');
     const peer = normalizeIP(req.socket.remoteAddress ?? '');
     const client = clientAddress(peer, req.headers['x-forwarded-for'], this.isTrusted);
     const d = choose(clientFacts(state, client.ip), snap, state.live, backend, this.rng, undefined, newDecision());
@@ -400,16 +400,7 @@ class Attempt implements Dispatcher.DispatchHandler, TimedTry {
     const { state, metrics } = this.proxy.deps;
     // Passive health is kept per table: a try from a replaced table has no say in the new one.
     if (state.snapshot !== this.snap) return;
-    const snap = state.snapshot;
-    const b = snap.backends[this.backend]!;
-    const first = snap.shards[b.shards[0]!]!;
-    const last = snap.shards[b.shards[b.shards.length - 1]!]!;
-    const start = first.endpointStart;
-    const count = last.endpointStart + last.endpointCount - start;
-    if (state.outlier.failure(this.endpoint, Date.now(), start, count)) {
-      metrics.ejections.inc({ cluster: snap.shards[this.shard]!.cluster });
-      state.refreshHealth(this.endpoint);
-    }
+    if (state.upstreamFailure(this.endpoint)) metrics.ejections.inc({ cluster: this.snap.shards[this.shard]!.cluster });
   }
 
   private done(status: number): void {

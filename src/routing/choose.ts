@@ -62,6 +62,23 @@ export function shardCapacity(live: LiveState, shard: number): number {
  */
 export const BURST_ALLOWANCE = 1.5;
 
+/**
+ * Admits `share` of the calls to it, evenly: each call adds the share to a credit and is admitted
+ * when the credit reaches one (error diffusion). A coin per request (rng() < share) admits the
+ * same share on average but with binomial noise — at 60 req/s and a share of 1/3, ±18 % in a
+ * second — which the fleet then reads as demand moving.
+ */
+function admit(credit: Float64Array, i: number, share: number): boolean {
+  if (share >= 1) return true;
+  const c = credit[i]! + share;
+  if (c < 1) {
+    credit[i] = c;
+    return false;
+  }
+  credit[i] = c - 1;
+  return true;
+}
+
 /** This process's sends this period stay under the burst allowance of its part of the capacity. */
 function hasRoom(live: LiveState, shard: number, capacity: number): boolean {
   return capacity === Number.POSITIVE_INFINITY || live.periodCount[shard]! < BURST_ALLOWANCE * capacity * live.shardLocalShare[shard]!;
@@ -130,7 +147,7 @@ export function choose(
     const own = b.byCluster.get(facts.sourceCluster);
     if (own !== undefined && !excluded(exclude, own) && usable(live, own)) {
       const cap = shardCapacity(live, own);
-      if (cap === Number.POSITIVE_INFINITY || (hasRoom(live, own, cap) && rng() < live.shardAdmit[own]!)) return finish(out, live, own, rng, exclude.endpoint, 'in-cluster', false);
+      if (cap === Number.POSITIVE_INFINITY || (hasRoom(live, own, cap) && admit(live.shardCredit, own, live.shardAdmit[own]!))) return finish(out, live, own, rng, exclude.endpoint, 'in-cluster', false);
     }
   }
 
@@ -153,7 +170,7 @@ export function choose(
     // Waterfall: the region admits its share of what reaches it (updateAdmission keeps the
     // admitted load at capacity); the rest spills to the next region.
     const unlimited = unlimitedWeight > 0;
-    if (!unlimited && (weightTotal <= 0 || rng() >= live.regionAdmit[group.id]!)) continue;
+    if (!unlimited && (weightTotal <= 0 || !admit(live.regionCredit, group.id, live.regionAdmit[group.id]!))) continue;
     let pick = rng() * (unlimited ? unlimitedWeight : weightTotal);
     let chosen = -1;
     for (const id of group.shards) {

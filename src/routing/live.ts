@@ -23,6 +23,9 @@ export class LiveState {
    */
   readonly shardAdmit: Float64Array;
   readonly regionAdmit: Float64Array;
+  /** Admission credit behind those shares (see admit() in choose.ts); starts half-way, rounding evenly. */
+  readonly shardCredit: Float64Array;
+  readonly regionCredit: Float64Array;
   /** Smoothed demand (requests/s reaching them) behind those shares; -1 = not known yet. */
   readonly shardDemand: Float64Array;
   readonly regionDemand: Float64Array;
@@ -57,6 +60,8 @@ export class LiveState {
     this.periodCount = new Float64Array(snapshot.shards.length);
     this.shardAdmit = new Float64Array(snapshot.shards.length).fill(1);
     this.regionAdmit = new Float64Array(snapshot.groupCount).fill(1);
+    this.shardCredit = new Float64Array(snapshot.shards.length).fill(0.5);
+    this.regionCredit = new Float64Array(snapshot.groupCount).fill(0.5);
     this.shardDemand = new Float64Array(snapshot.shards.length).fill(-1);
     this.regionDemand = new Float64Array(snapshot.groupCount).fill(-1);
     this.healthyCount = new Int32Array(snapshot.shards.length);
@@ -105,9 +110,9 @@ export class LiveState {
     // counted in, so the new state counts only its own.
     carryValues(live.endpointHealthy, this.endpointHealthy, carryIndex(this.snapshot.endpointByKey, next.endpointKeys));
     const shards = carryIndex(this.snapshot.shardByKey, next.shardKeys);
-    for (const k of ['shardRate', 'localRate', 'shardAdmit', 'shardDemand', 'shardLocalShare'] as const) carryValues(live[k], this[k], shards);
+    for (const k of ['shardRate', 'localRate', 'shardAdmit', 'shardCredit', 'shardDemand', 'shardLocalShare'] as const) carryValues(live[k], this[k], shards);
     const groups = carryIndex(this.snapshot.groupByKey, next.groupKeys);
-    for (const k of ['regionAdmit', 'regionDemand', 'groupLocalShare'] as const) carryValues(live[k], this[k], groups);
+    for (const k of ['regionAdmit', 'regionCredit', 'regionDemand', 'groupLocalShare'] as const) carryValues(live[k], this[k], groups);
     return live;
   }
 }

@@ -65,6 +65,8 @@ export class MemoryStore implements FleetStore {
     return this.backend.now();
   }
 
+  async ready(): Promise<void> {}
+
   async publishTable(table: PublishedTable): Promise<void> {
     this.space.table = { ...table };
     await this.publish({ type: 'table', version: table.version });

@@ -18,7 +18,7 @@ const MemberSchema = z.object({
   heartbeatAt: z.number(),
   lastSyncAt: z.number(),
   rttMs: z.record(z.string(), z.number().nonnegative()),
-  probing: z.object({ endpoints: z.number().int().nonnegative(), assigned: z.number().int().nonnegative() }),
+  probing: z.object({ endpoints: z.number().int().nonnegative(), assigned: z.number().int().nonnegative(), k: z.number().int().positive() }),
 });
 
 const VoteSetSchema = z.object({ version: z.number().int(), down: z.array(z.string()) });

@@ -46,7 +46,7 @@ export class RedisStore implements FleetStore {
   ) {
     this.keys = new FleetKeys(fleet);
     this.description = `${target.description} (fleet ${fleet})`;
-    const maxDelay = opts.maxReconnectDelayMs ?? 1_000;
+    const maxDelay = opts.maxReconnectDelayMs ?? 500;
     const retry = (times: number) => (this.closed ? null : Math.min(50 * 2 ** Math.min(times, 6), maxDelay));
     const connection: RedisOptions = {
       connectTimeout: 2_000,

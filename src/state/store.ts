@@ -35,8 +35,8 @@ export interface MemberRecord {
   lastSyncAt: number;
   /** Round trip of its probes to each region it probes (ms, smoothed). */
   rttMs: Record<string, number>;
-  /** Endpoints its probes cover, and how many of them it votes for. */
-  probing: { endpoints: number; assigned: number };
+  /** Endpoints its probes cover, how many of them it votes on, and its probers-per-endpoint setting. */
+  probing: { endpoints: number; assigned: number; k: number };
 }
 
 /** One proxy's vote on the endpoints assigned to its probes: the ones it sees down. */
@@ -85,6 +85,9 @@ export interface FleetStore {
   /** Where it is, for logs and errors: never a password. */
   readonly description: string;
   readonly fleet: string;
+
+  /** Resolves once connected; rejects after `timeoutMs` with the reason it is not. */
+  ready(timeoutMs?: number): Promise<void>;
 
   publishTable(table: PublishedTable): Promise<void>;
   /** The version of the published table, or undefined when none is. */

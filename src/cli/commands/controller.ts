@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { MeridianError } from '../../common/errors.js';
 import { createLogger } from '../../common/log.js';
+import type { FleetStore } from '../../state/store.js';
 
 function duration(text: string, flag: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text);
@@ -20,11 +21,20 @@ export function register(program: Command): void {
     .option('--resync <duration>', 'periodic resync of every federated object', '30s')
     .option('--metrics-addr <host:port>', '/metrics and /healthz', '127.0.0.1:9902')
     .option('--table-out <file>', 'publish the proxies\' routing table (JSON) to this file, for `meridian proxy` with tableFile')
-    .action(async (flags: { kubeconfig: string; federationContext: string; globalVip?: string; probeInterval: string; resync: string; metricsAddr: string; tableOut?: string }) => {
+    .option('--redis <url>', 'publish the routing table to the fleet in this Redis, for proxies with no table of their own (default REDIS_URL)')
+    .option('--fleet <name>', 'the fleet to publish to', 'default')
+    .action(async (flags: { kubeconfig: string; federationContext: string; globalVip?: string; probeInterval: string; resync: string; metricsAddr: string; tableOut?: string; redis?: string; fleet: string }) => {
       const kubeconfigText = await readFile(flags.kubeconfig, 'utf8').catch(() => {
         throw new MeridianError('E_CONTROLLER_KUBECONFIG', `cannot read kubeconfig ${flags.kubeconfig}`, 'pass --kubeconfig, e.g. the one `meridian sandbox` wrote');
       });
       const logger = createLogger('controller');
+      const redis = flags.redis ?? process.env.REDIS_URL;
+      let store: FleetStore | undefined;
+      if (redis) {
+        const [{ RedisStore }, { parseRedisUrl }] = await Promise.all([import('../../state/redis-store.js'), import('../../state/redis-target.js')]);
+        store = new RedisStore(parseRedisUrl(redis), flags.fleet);
+        await store.ready(3_000).catch((err: unknown) => logger.warn({ store: store!.description, err: String(err) }, 'state store not reachable yet; publishing when it is'));
+      }
       // Loaded on use: each command pulls in only its own part (the proxy never loads client-node).
       const { startController } = await import('../../federation/controller/controller.js');
       const controller = await startController({
@@ -35,6 +45,7 @@ export function register(program: Command): void {
         resyncMs: duration(flags.resync, 'resync'),
         metricsAddress: flags.metricsAddr,
         ...(flags.tableOut ? { tableOut: flags.tableOut } : {}),
+        ...(store ? { store } : {}),
         logger,
         onLeadershipLost: () => {
           logger.error('leadership lost; exiting so a fresh replica can campaign');

@@ -4,24 +4,26 @@ import { AggregatorRegistry } from 'prom-client';
 import { MeridianError } from '../../common/errors.js';
 import { createLogger } from '../../common/log.js';
 import { startAdmin } from '../../proxy/admin.js';
-import { loadProxyConfig } from '../../proxy/config.js';
-import { capacityShare } from '../../proxy/worker-share.js';
+import { loadProxyConfig, type ConfigOverrides } from '../../proxy/config.js';
 
 export function register(program: Command): void {
   program
     .command('proxy')
-    .description('run the HTTP proxy (the data plane behind the VIP) on a routing table')
+    .description('run the HTTP proxy (the data plane behind the VIP) on a routing table, alone or in a fleet')
     .requiredOption('--config <file>', 'proxy config (YAML)')
-    .option('--workers <n>', 'worker processes sharing the listen ports (node:cluster)', '1')
-    .action(async (flags: { config: string; workers: string }) => {
+    .option('--workers <n>', 'worker processes sharing the listen ports (node:cluster); they share health and load as a fleet', '1')
+    .option('--redis <url>', 'join the fleet in this Redis (redis://, rediss://, redis+sentinel://host:port/master, redis+cluster://host:port,…); default REDIS_URL')
+    .option('--fleet <name>', 'the fleet to join (several can share one Redis)')
+    .action(async (flags: { config: string; workers: string; redis?: string; fleet?: string }) => {
       const workers = Number(flags.workers);
       if (!Number.isInteger(workers) || workers < 1) throw new MeridianError('E_CLI_ARG', `--workers must be a positive integer, not "${flags.workers}"`);
+      const overrides: ConfigOverrides = { ...(flags.redis ? { redis: flags.redis } : {}), ...(flags.fleet ? { fleet: flags.fleet } : {}), ...(workers > 1 ? { workers: true } : {}) };
       const logger = createLogger(cluster.isPrimary ? 'proxy' : `proxy-worker-${cluster.worker?.id}`);
       if (workers === 1 || cluster.isWorker) {
         const { startProxy } = await import('../../proxy/main.js');
-        const proxy = await startProxy({ configPath: flags.config, logger, admin: workers === 1 });
+        const proxy = await startProxy({ configPath: flags.config, logger, admin: workers === 1, overrides });
         if (cluster.isWorker) process.send?.({ meridian: 'listening' });
-        else process.stdout.write(`listening ${proxy.addresses.map((a) => `${a.address}:${a.port}`).join(' ')} admin ${proxy.admin?.address}:${proxy.admin?.port}\n`);
+        else process.stdout.write(`listening ${proxy.addresses.map((a) => `${a.address}:${a.port}`).join(' ')} admin ${proxy.admin?.address}:${proxy.admin?.port} proxy ${proxy.id}\n`);
         process.on('SIGHUP', () => void proxy.reload());
         await new Promise<void>((done) => {
           const stop = () => void proxy.drain().then(done);
@@ -34,29 +36,29 @@ export function register(program: Command): void {
       }
 
       // Primary of a multi-process proxy: forks workers, serves the admin port with metrics
-      // summed over the workers, drains them on SIGTERM.
-      const { config } = await loadProxyConfig(flags.config);
+      // summed over the workers, drains them on SIGTERM. Without Redis, it holds the workers'
+      // fleet state in memory (they share health, load and capacity through it, over IPC).
+      const { config } = await loadProxyConfig(flags.config, overrides);
+      if (config.store?.redis === undefined) {
+        const [{ MemoryBackend }, { serveWorkers }] = await Promise.all([import('../../state/memory-store.js'), import('../../state/ipc-store.js')]);
+        serveWorkers(
+          new MemoryBackend(),
+          () => Object.values(cluster.workers ?? {}).filter((w) => w !== undefined),
+          (listener) => cluster.on('message', listener),
+        );
+      }
+      // Structured clone over IPC: the store's answers carry Maps.
+      cluster.setupPrimary({ serialization: 'advanced' });
       let ready = 0;
       let draining = false;
-      const fork = () => cluster.fork({ MERIDIAN_WORKERS: String(workers) });
+      const fork = () => cluster.fork();
       for (let i = 0; i < workers; i++) fork();
-      // Each worker's requests of the last second, for its share of the shards' capacity.
-      const load = new Map<number, number>();
-      cluster.on('message', (w, msg: { meridian?: string; requests?: number }) => {
+      cluster.on('message', (_w, msg: { meridian?: string }) => {
         if (msg?.meridian === 'listening' && ++ready === workers) {
           process.stdout.write(`listening ${config.listen.map((l) => `${l.host}:${l.port}`).join(' ')} admin ${config.admin.host}:${config.admin.port} workers ${workers}\n`);
         }
-        if (msg?.meridian === 'load' && typeof msg.requests === 'number') {
-          load.set(w.id, msg.requests);
-          let all = 0;
-          for (const n of load.values()) all += n;
-          // Until every worker has reported, an even part.
-          const share = load.size < workers ? 1 / workers : capacityShare(msg.requests, all, workers);
-          if (w.isConnected()) w.send({ meridian: 'capacity-share', share });
-        }
       });
       cluster.on('exit', (w, code) => {
-        load.delete(w.id);
         if (!draining) {
           logger.warn({ worker: w.id, code }, 'worker exited; starting another');
           fork();

@@ -9,6 +9,7 @@ import { FEDERATED_KINDS } from '../kinds.js';
 import { ClusterRegistry, FEDERATION_NAMESPACE } from '../registry/registry.js';
 import { LeaderElector, type LeaseTiming } from './leader.js';
 import { TablePublisher } from '../../ingress-sync/publisher.js';
+import type { FleetStore } from '../../state/store.js';
 import { ControllerMetrics } from './metrics.js';
 import { KindSyncController } from './sync-controller.js';
 
@@ -29,6 +30,8 @@ export interface ControllerOptions {
   leaseTiming?: LeaseTiming;
   /** Publish the proxies' routing table to this file (JSON) while leading. */
   tableOut?: string;
+  /** …and/or to the fleet's state store, for proxies that follow it (`meridian proxy --redis`). */
+  store?: FleetStore;
   /** Called when leadership is lost; the process should stop (the CLI exits). */
   onLeadershipLost?: () => void;
   logger: Logger;
@@ -127,9 +130,10 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     opts.leaseTiming ?? { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 },
     opts.logger,
   );
-  const publisher = opts.tableOut
-    ? new TablePublisher({ federation, registry, path: opts.tableOut, intervalMs: 1_000, logger: opts.logger })
-    : undefined;
+  const publisher =
+    opts.tableOut || opts.store
+      ? new TablePublisher({ federation, registry, ...(opts.tableOut ? { path: opts.tableOut } : {}), ...(opts.store ? { store: opts.store } : {}), intervalMs: 1_000, logger: opts.logger })
+      : undefined;
   // Standby replicas serve /healthz and /metrics but reconcile nothing until they lead.
   const leading = elector
     .run(() => {
@@ -158,6 +162,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   async function shutdown(): Promise<void> {
     await elector.stop();
     publisher?.stop();
+    await opts.store?.close();
     for (const c of controllers) c.stop();
     await registry.stop();
     // In-flight calls finish or fail on their own deadlines; close() waits for them.

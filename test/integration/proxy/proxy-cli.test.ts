@@ -25,7 +25,12 @@ describe('proxy config validation', () => {
     [{ listen: [{ port: 70000 }], table: {} }, /listen\.0\.port/],
     [{ listen: [{ port: 80 }] }, /give the routing table inline/],
     [{ table: {}, surprise: true }, /Unrecognized key|surprise/],
-    [{ table: {}, source: 'store' }, /E_CONFIG_UNSUPPORTED|not available yet/],
+    [{ table: {}, source: 'store' }, /source: "store" takes the table from the fleet/],
+    [{ source: 'static', store: { redis: 'redis://h' } }, /source: "static" needs table/],
+    [{ store: { redis: 'localhost:6379' } }, /E_STORE_URL|not a Redis URL/],
+    [{ store: { redis: { sentinels: [{ host: 's', port: 26379 }] } } }, /needs redis\.name/],
+    [{ store: { redis: 'redis://h', fleet: 'Bad_Name' } }, /store\.fleet/],
+    [{ table: {}, store: { surprise: 1 } }, /store.*surprise|Unrecognized key/],
     [{ table: {}, retry: { attempts: 5 } }, /retry\.attempts/],
   ])('rejects %j with a message naming the field', (raw, message) => {
     expect(() => parseProxyConfig(raw)).toThrow(message);

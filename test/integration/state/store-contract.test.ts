@@ -18,7 +18,7 @@ const member = (id: string, extra: Partial<MemberRecord> = {}): MemberRecord => 
   heartbeatAt: 2,
   lastSyncAt: 2,
   rttMs: { 'asia-east1': 150 },
-  probing: { endpoints: 3, assigned: 2 },
+  probing: { endpoints: 3, assigned: 2, k: 3 },
   ...extra,
 });
 

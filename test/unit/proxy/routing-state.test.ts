@@ -70,13 +70,24 @@ describe('RoutingState: learnt state belongs to the endpoint and shard, not to t
     const e = idx(s, 'web|us-a|10.0.0.1:80');
     eject(s, e, 1_000);
     s.recordProbe(e, false, 1_100);
-    s.recordProbe(e, false, 2_100);
+    s.recordProbe(e, false, 2_100); // down by its probes too
     s.recordProbe(e, true, 3_100);
+    // The ejection is over; the probes want one more pass before it is up.
+    expect(s.outlier.isEjected(e)).toBe(false);
+    expect(s.recoveredAt[e]).toBe(3_100);
     expect(s.live.endpointHealthy[e]).toBe(0);
     s.recordProbe(e, true, 4_100);
-    expect(s.outlier.isEjected(e)).toBe(false);
     expect(s.live.endpointHealthy[e]).toBe(1);
-    expect(s.recoveredAt[e]).toBe(4_100);
+  });
+
+  it('a pod back before its probes marked it down: one failed probe, then a pass, returns it at once', () => {
+    const s = newState();
+    s.setTable(table('v1', { 'us-a': ['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.4'] }));
+    const e = idx(s, 'web|us-a|10.0.0.1:80');
+    s.recordProbe(e, false, 900); // a probe failed just before the requests did
+    eject(s, e, 1_000);
+    s.recordProbe(e, true, 1_900);
+    expect(s.live.endpointHealthy[e]).toBe(1);
   });
 
   it('an ejected endpoint whose probes never failed waits out its ejection', () => {
