@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { isMeridianError } from '../common/errors.js';
 import { register as registerController } from './commands/controller.js';
 import { register as registerDemo } from './commands/demo.js';
+import { register as registerFleet } from './commands/fleet.js';
 import { register as registerPlan } from './commands/plan.js';
 import { register as registerProxy } from './commands/proxy.js';
 import { register as registerRoute } from './commands/route.js';
@@ -20,6 +21,7 @@ registerPlan(program);
 registerController(program);
 registerRoute(program);
 registerProxy(program);
+registerFleet(program);
 
 try {
   await program.parseAsync(process.argv);

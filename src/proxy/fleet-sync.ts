@@ -40,8 +40,8 @@ interface OwnReport {
  * One proxy's membership of the fleet: a background loop around the state store that never
  * holds a request up. Once a second, on the wall clock's second, it adds this proxy's load of
  * the second just closed to the fleet's sum; half a second later it reads the fleet (members,
- * votes, ejections, the summed load, the table's version) and refreshes its own heartbeat and
- * votes — one pipeline each. Between those, pub/sub carries what must travel fast: a new table,
+ * votes, ejections, the summed load, the table's version) and refreshes its votes in one
+ * pipeline, then its heartbeat. Between those, pub/sub carries what must travel fast: a new table,
  * a changed vote, an ejection, a recovery.
  *
  * While the store cannot be read for `staleAfterMs`, the proxy stands on its own: it probes every
@@ -194,11 +194,12 @@ export class FleetSync {
         store.readLoad(second),
         this.o.follow ? store.tableVersion() : Promise.resolve(undefined),
         store.votes(others, known),
-        store.heartbeat(this.memberRecord(now), this.o.memberTtlMs),
         store.putVotes(this.o.id, this.ownVotes, this.o.memberTtlMs),
       ]);
       if (this.stopped) return;
       this.lastSyncAt = now;
+      // The heartbeat after the read, so it tells when this proxy last saw the whole fleet.
+      store.heartbeat(this.memberRecord(this.now()), this.o.memberTtlMs).catch((err: unknown) => this.failed('heartbeat', err));
       this.setMembers(members);
       if (!this.fresh) this.becomeFresh();
       this.setStoreUp(true);

@@ -236,6 +236,24 @@ export class RedisStore implements FleetStore {
     await this.sub.subscribe(this.keys.channel);
   }
 
+  /** The fleets this Redis holds (any with a table or members), for `meridian fleet`'s hints. */
+  async fleetNames(): Promise<string[]> {
+    const nodes: Redis[] = this.cmd instanceof Cluster ? this.cmd.nodes('master') : [this.cmd];
+    const names = new Set<string>();
+    for (const node of nodes) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await node.scan(cursor, 'MATCH', 'meridian:{*}:*', 'COUNT', 500);
+        cursor = next;
+        for (const k of keys) {
+          const m = /^meridian:\{([^}]+)\}:(table|members)$/.exec(k);
+          if (m) names.add(m[1]!);
+        }
+      } while (cursor !== '0');
+    }
+    return [...names].sort();
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     const quit = (c: Client) => Promise.race([c.quit().catch(() => undefined), new Promise((r) => setTimeout(r, 500))]).then(() => c.disconnect());
