@@ -94,6 +94,7 @@ export function describeState(state: RoutingState, fleet?: FleetSync, id?: strin
           rateRps: state.live.shardRate[id],
           localRateRps: state.live.localRate[id],
           admitShare: state.live.shardAdmit[id],
+          regionAdmitShare: state.live.regionAdmit[snap.backends[s.backend]!.regions.find((g) => g.shards.includes(id))!.id],
           localShare: state.live.shardLocalShare[id],
           maxRatePerEndpoint: Number.isFinite(s.maxRatePerEndpoint) ? s.maxRatePerEndpoint : null,
           capacityScaler: s.capacityScaler,

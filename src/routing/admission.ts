@@ -9,21 +9,20 @@ export const DEMAND_SMOOTHING = 0.5;
 export const SURGE = 1.5;
 
 /**
- * One admission step. `sample` is the demand that reached a shard (or region) last period: its
- * rate over the share it admitted (summed over the proxies of a fleet, each over its own share).
- * It is smoothed across periods (the first one, and a surge, count in full), and the next share
- * is what meets capacity: capacity / demand. Admitted load is proportional to the share, so this
- * settles at once, where comparing the last rate with capacity would flip between "everything"
- * and "nothing". With unlimited or no capacity there is nothing to learn: admit all (an unusable
- * shard is skipped anyway) and forget the demand. Returns [share, demand]; demand is -1 when
- * unknown.
+ * One admission step. `sample` is the demand that reached a shard (or region) last period (see
+ * ownLoad; summed over a fleet's proxies). It is
+ * smoothed across periods (the first one, and a surge, count in full), and the next share is what
+ * meets capacity: capacity / demand. Admitted load is proportional to the share, so this settles
+ * at once, where comparing the last rate with capacity would flip between "everything" and
+ * "nothing". With unlimited or no capacity there is nothing to learn: admit all (an unusable
+ * shard is skipped anyway) and forget the demand. `capped`: the rate was held at its burst
+ * allowance, so the sample says only that demand is at least this much (believe it at once).
+ * Returns [share, demand]; demand is -1 when unknown.
  */
-export function nextAdmission(demand: number, sample: number, rate: number, capacity: number): [number, number] {
+export function nextAdmission(demand: number, sample: number, capacity: number, capped = false): [number, number] {
   if (capacity === Number.POSITIVE_INFINITY || !(capacity > 0)) return [1, -1];
-  // Held at its burst allowance, the rate says only that demand is at least this much.
-  const capped = rate >= BURST_ALLOWANCE * capacity - 1;
   let estimate: number;
-  if (demand < 0) estimate = rate > 0 ? sample : -1; // nothing seen yet: nothing learnt
+  if (demand < 0) estimate = sample > 0 ? sample : -1; // nothing seen yet: nothing learnt
   else if (sample > SURGE * demand || (capped && sample > demand)) estimate = sample; // believed at once: overload costs more than spill
   else estimate = DEMAND_SMOOTHING * sample + (1 - DEMAND_SMOOTHING) * demand;
   return [estimate <= 0 ? 1 : Math.min(1, Math.max(MIN_ADMIT, capacity / estimate)), estimate];
@@ -31,7 +30,7 @@ export function nextAdmission(demand: number, sample: number, rate: number, capa
 
 /**
  * One period's load, of one proxy or summed over a fleet, indexed by the snapshot's shard and
- * region-group ids: requests sent, and the demand behind them (rate ÷ the share admitted).
+ * region-group ids: requests sent, and the demand behind them (see ownLoad).
  */
 export interface PeriodLoad {
   /** How many proxies this sums. */
@@ -41,20 +40,16 @@ export interface PeriodLoad {
   groupDemand: Float64Array;
 }
 
-/** This process's load of the period just ended (live.localRate), with the shares it admitted under. */
+/**
+ * This process's load of the period just ended. A region's demand is counted where its admission
+ * is decided, so a request spilled by a shard's burst allowance is demand all the same. A shard's
+ * is inferred, rate ÷ the share it admitted: inside its region a shard is not gated but weighted
+ * by its share, so that is the demand behind its rate (and its rate settles at its capacity).
+ */
 export function ownLoad(live: LiveState): PeriodLoad {
-  const snap = live.snapshot;
-  const shardDemand = new Float64Array(snap.shards.length);
-  const groupDemand = new Float64Array(snap.groupCount);
-  for (let s = 0; s < snap.shards.length; s++) shardDemand[s] = live.localRate[s]! / live.shardAdmit[s]!;
-  for (const b of snap.backends) {
-    for (const g of b.regions) {
-      let rate = 0;
-      for (const id of g.shards) rate += live.localRate[id]!;
-      groupDemand[g.id] = rate / live.regionAdmit[g.id]!;
-    }
-  }
-  return { proxies: 1, shardRate: Float64Array.from(live.localRate), shardDemand, groupDemand };
+  const shardDemand = new Float64Array(live.snapshot.shards.length);
+  for (let s = 0; s < shardDemand.length; s++) shardDemand[s] = live.localRate[s]! / live.shardAdmit[s]!;
+  return { proxies: 1, shardRate: Float64Array.from(live.localRate), shardDemand, groupDemand: Float64Array.from(live.localRegionDemand) };
 }
 
 /** A fleet's load for one period, and this process's own part of it. */
@@ -87,18 +82,16 @@ export function updateAdmission(live: LiveState, fleet?: FleetLoad): void {
   live.shardRate.set(load.shardRate);
   for (const s of snap.shards) {
     const part = fleet ? 1 : live.shardLocalShare[s.id]!;
-    [live.shardAdmit[s.id], live.shardDemand[s.id]] = nextAdmission(live.shardDemand[s.id]!, load.shardDemand[s.id]!, load.shardRate[s.id]!, shardCapacity(live, s.id) * part);
+    const capacity = shardCapacity(live, s.id) * part;
+    const capped = load.shardRate[s.id]! >= BURST_ALLOWANCE * capacity - 1;
+    [live.shardAdmit[s.id], live.shardDemand[s.id]] = nextAdmission(live.shardDemand[s.id]!, load.shardDemand[s.id]!, capacity, capped);
   }
   for (const b of snap.backends) {
     for (const g of b.regions) {
       let capacity = 0;
-      let rate = 0;
-      for (const id of g.shards) {
-        rate += load.shardRate[id]!;
-        if (usable(live, id)) capacity += shardCapacity(live, id);
-      }
+      for (const id of g.shards) if (usable(live, id)) capacity += shardCapacity(live, id);
       const part = fleet ? 1 : live.groupLocalShare[g.id]!;
-      [live.regionAdmit[g.id], live.regionDemand[g.id]] = nextAdmission(live.regionDemand[g.id]!, load.groupDemand[g.id]!, rate, capacity * part);
+      [live.regionAdmit[g.id], live.regionDemand[g.id]] = nextAdmission(live.regionDemand[g.id]!, load.groupDemand[g.id]!, capacity * part);
     }
   }
 }

@@ -167,6 +167,7 @@ export function choose(
     }
     if (!any) continue;
     if (firstUsableRegion < 0) firstUsableRegion = k;
+    live.regionArrivals[group.id]!++;
     // Waterfall: the region admits its share of what reaches it (updateAdmission keeps the
     // admitted load at capacity); the rest spills to the next region.
     const unlimited = unlimitedWeight > 0;

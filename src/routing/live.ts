@@ -17,6 +17,12 @@ export class LiveState {
   /** Requests sent to each shard so far in the current rate period (a second). */
   readonly periodCount: Float64Array;
   /**
+   * Requests that reached each region group's admission so far this period (the demand behind
+   * its rate: admitted or spilled on), and those of the last closed period.
+   */
+  readonly regionArrivals: Float64Array;
+  readonly localRegionDemand: Float64Array;
+  /**
    * Share of the requests reaching a shard (as in-cluster choice or inside its region) and a
    * region group (in the waterfall) that it admits; the rest spills on. Set once per rate
    * period by updateAdmission() so that admitted load meets capacity.
@@ -58,6 +64,8 @@ export class LiveState {
     this.shardLocalShare = new Float64Array(snapshot.shards.length).fill(1);
     this.groupLocalShare = new Float64Array(snapshot.groupCount).fill(1);
     this.periodCount = new Float64Array(snapshot.shards.length);
+    this.regionArrivals = new Float64Array(snapshot.groupCount);
+    this.localRegionDemand = new Float64Array(snapshot.groupCount);
     this.shardAdmit = new Float64Array(snapshot.shards.length).fill(1);
     this.regionAdmit = new Float64Array(snapshot.groupCount).fill(1);
     this.shardCredit = new Float64Array(snapshot.shards.length).fill(0.5);
@@ -74,12 +82,14 @@ export class LiveState {
     this.periodCount[shard]!++;
   }
 
-  /** Closes the period: its counts become this process's rates (localRate); returns the requests it had. */
+  /** Closes the period: its counts become this process's rates and demand; returns the requests it had. */
   endPeriod(): number {
     let requests = 0;
     for (const n of this.periodCount) requests += n;
     this.localRate.set(this.periodCount);
     this.periodCount.fill(0);
+    this.localRegionDemand.set(this.regionArrivals);
+    this.regionArrivals.fill(0);
     return requests;
   }
 
@@ -112,7 +122,7 @@ export class LiveState {
     const shards = carryIndex(this.snapshot.shardByKey, next.shardKeys);
     for (const k of ['shardRate', 'localRate', 'shardAdmit', 'shardCredit', 'shardDemand', 'shardLocalShare'] as const) carryValues(live[k], this[k], shards);
     const groups = carryIndex(this.snapshot.groupByKey, next.groupKeys);
-    for (const k of ['regionAdmit', 'regionCredit', 'regionDemand', 'groupLocalShare'] as const) carryValues(live[k], this[k], groups);
+    for (const k of ['regionAdmit', 'regionCredit', 'regionDemand', 'localRegionDemand', 'groupLocalShare'] as const) carryValues(live[k], this[k], groups);
     return live;
   }
 }

@@ -4,20 +4,28 @@ import { choose } from '../../../src/routing/choose.js';
 import { LiveState } from '../../../src/routing/live.js';
 import { buildSnapshot, locateClient } from '../../../src/routing/snapshot.js';
 
-describe('nextAdmission(demand, rate ÷ share, rate, capacity)', () => {
+describe('nextAdmission(demand, sample, capacity)', () => {
   it.each([
-    // [case, share, demand estimate, rate last period, capacity, → share, → demand]
-    ['unlimited capacity admits all and forgets', 0.5, 300, 200, Number.POSITIVE_INFINITY, 1, -1],
-    ['no capacity (no healthy endpoint) admits all and forgets, never NaN', 0.5, 300, 200, 0, 1, -1],
-    ['first period: demand = rate / share, share = capacity / demand', 1, -1, 900, 400, 400 / 900, 900],
-    ['nothing seen yet stays unknown', 1, -1, 0, 400, 1, -1],
-    ['steady: an estimate confirmed stays', 0.5, 800, 400, 400, 0.5, 800],
-    ['falling demand is averaged in', 0.5, 800, 200, 400, 400 / 600, 600],
-    ['a surge is believed at once', 1, 100, 1000, 400, 0.4, 1000],
-    ['under capacity: admit all', 1, 100, 100, 400, 1, 100],
-    ['never below the floor', 1, -1, 1e9, 1, MIN_ADMIT, 1e9],
-  ])('%s', (_case, share, demand, rate, capacity, nextShare, nextDemand) => {
-    const [s, d] = nextAdmission(demand, rate / share, rate, capacity);
+    // [case, demand estimate, demand counted last period, capacity, → share, → demand]
+    ['unlimited capacity admits all and forgets', 300, 200, Number.POSITIVE_INFINITY, 1, -1],
+    ['no capacity (no healthy endpoint) admits all and forgets, never NaN', 300, 200, 0, 1, -1],
+    ['first period: share = capacity / demand', -1, 900, 400, 400 / 900, 900],
+    ['nothing seen yet stays unknown', -1, 0, 400, 1, -1],
+    ['steady: an estimate confirmed stays', 800, 800, 400, 0.5, 800],
+    ['falling demand is averaged in', 800, 400, 400, 400 / 600, 600],
+    ['a surge is believed at once', 100, 1000, 400, 0.4, 1000],
+    ['under capacity: admit all', 100, 100, 400, 1, 100],
+    ['never below the floor', -1, 1e9, 1, MIN_ADMIT, 1e9],
+  ])('%s', (_case, demand, sample, capacity, nextShare, nextDemand) => {
+    const [s, d] = nextAdmission(demand, sample, capacity);
+    expect(s).toBeCloseTo(nextShare, 10);
+    expect(d).toBeCloseTo(nextDemand, 10);
+  });
+  it.each([
+    ['held at its burst allowance, a higher sample is believed at once', 400, 500, 200, true, 0.4, 500],
+    ['not held, it is averaged in', 400, 500, 200, false, 200 / 450, 450],
+  ])('%s', (_case, demand, sample, capacity, capped, nextShare, nextDemand) => {
+    const [s, d] = nextAdmission(demand, sample, capacity, capped);
     expect(s).toBeCloseTo(nextShare, 10);
     expect(d).toBeCloseTo(nextDemand, 10);
   });
