@@ -21,6 +21,9 @@ redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 1`;
 
 type Client = Redis | Cluster;
+
+/** Connection errors that retrying will not mend: wrong credentials, an untrusted certificate. */
+const FATAL = /WRONGPASS|NOAUTH|invalid password|invalid username-password|certificate|self[- ]signed|unable to verify/i;
 type WithLoad = Client & { meridianReportLoad(key: string, ...args: (string | number)[]): Promise<number> };
 
 /**
@@ -109,16 +112,26 @@ export class RedisStore implements FleetStore {
     this.listeners.push(listener);
   }
 
-  /** Resolves once connected, or rejects after `timeoutMs` with the last connection error. */
+  /**
+   * Resolves once connected; rejects after `timeoutMs` with the last connection error, or at once
+   * on one that retrying cannot mend (a refused password, a certificate that does not verify).
+   */
   ready(timeoutMs = 5_000): Promise<void> {
     if (this.up) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(this.lastError || 'timed out connecting')), timeoutMs);
+      const done = (err?: Error) => {
+        clearTimeout(timer);
+        this.cmd.off('error', onError);
+        if (err) reject(err);
+        else resolve();
+      };
+      const timer = setTimeout(() => done(new Error(this.lastError || 'timed out connecting')), timeoutMs);
+      const onError = (err: Error) => {
+        if (FATAL.test(err.message)) done(err);
+      };
+      this.cmd.on('error', onError);
       this.onConnectionChange((up) => {
-        if (up) {
-          clearTimeout(timer);
-          resolve();
-        }
+        if (up) done();
       });
     });
   }

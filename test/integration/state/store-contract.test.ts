@@ -1,10 +1,15 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryBackend, MemoryStore } from '../../../src/state/memory-store.js';
 import { RedisStore } from '../../../src/state/redis-store.js';
-import { parseRedisUrl } from '../../../src/state/redis-target.js';
+import { parseRedisUrl, resolveRedisTarget } from '../../../src/state/redis-target.js';
 import type { FleetMessage, FleetStore, MemberRecord } from '../../../src/state/store.js';
-import { startRedisCluster, startSentinelSetup, TestRedis } from '../../helpers/redis.js';
+import { freePort, startRedisCluster, startSentinelSetup, TestRedis } from '../../helpers/redis.js';
+import { tempDir } from '../../helpers/tmp.js';
 import { waitFor } from '../../helpers/wait.js';
 
 const member = (id: string, extra: Partial<MemberRecord> = {}): MemberRecord => ({
@@ -202,4 +207,55 @@ describe('RedisStore through Sentinel', () => {
       await setup.stop();
     }
   }, 40_000);
+});
+
+describe('RedisStore with TLS and AUTH', () => {
+  let dir: Awaited<ReturnType<typeof tempDir>>;
+  let server: ChildProcess;
+  let port: number;
+  const secret = 's3cret-pw';
+
+  beforeAll(async () => {
+    dir = await tempDir('meridian-tls-');
+    await promisify(execFile)('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir.path, 'key.pem'), '-out', join(dir.path, 'cert.pem'), '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost']);
+    port = await freePort();
+    server = spawn('redis-server', ['--port', '0', '--tls-port', String(port), '--bind', '127.0.0.1', '--tls-cert-file', join(dir.path, 'cert.pem'), '--tls-key-file', join(dir.path, 'key.pem'), '--tls-ca-cert-file', join(dir.path, 'cert.pem'), '--tls-auth-clients', 'no', '--requirepass', secret, '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    await waitFor(() => new Promise<boolean>((resolve) => {
+      const s = connect(port, '127.0.0.1', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.on('error', () => resolve(false));
+    }), { what: 'TLS redis listening' });
+  });
+  afterAll(async () => {
+    const exited = new Promise((r) => server.once('exit', r));
+    server.kill('SIGKILL');
+    await exited;
+    await dir.remove();
+  });
+
+  it('connects with rediss://, the password from the URL and the CA from the config', async () => {
+    const store = new RedisStore(resolveRedisTarget({ url: `rediss://:${secret}@127.0.0.1:${port}`, tls: { caFile: join(dir.path, 'cert.pem') } }), 'tls');
+    try {
+      await store.ready();
+      await store.publishTable({ version: 'v', body: '{}', sha256: 'x', publishedAt: 1, publisher: 't' });
+      expect(await store.tableVersion()).toBe('v');
+      expect(store.description).toBe(`rediss://:***@127.0.0.1:${port} (fleet tls)`);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it.each([
+    ['a wrong password', () => ({ url: `rediss://:wrong@127.0.0.1:${port}`, tls: { caFile: join(dir.path, 'cert.pem') } }), /WRONGPASS|invalid username-password/],
+    ['a server certificate nobody vouches for', () => `rediss://:${secret}@127.0.0.1:${port}`, /self[- ]signed|certificate/],
+  ])('refuses %s with the reason', async (_case, config, reason) => {
+    const store = new RedisStore(resolveRedisTarget(config()), 'tls');
+    try {
+      await expect(store.ready(2_000)).rejects.toThrow(reason);
+    } finally {
+      await store.close();
+    }
+  });
 });
