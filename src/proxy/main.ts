@@ -59,7 +59,7 @@ export async function startProxy(opts: ProxyRunOptions): Promise<RunningProxy> {
  * The fleet's store for this proxy: Redis when configured; else memory — the primary's for a
  * `--workers` worker, the given backend (the demo), or this process's own.
  */
-function openStore(config: ProxyConfig, opts: ProxyRunOptions, logger: Logger): FleetStore {
+function openStore(config: ProxyConfig, opts: ProxyRunOptions, logger: Logger, metrics: ProxyMetrics): FleetStore {
   const s = config.store!;
   if (s.redis !== undefined) {
     const invalid = new Set<string>();
@@ -69,6 +69,10 @@ function openStore(config: ProxyConfig, opts: ProxyRunOptions, logger: Logger): 
         if (invalid.has(key)) return;
         invalid.add(key);
         logger.warn({ code: 'E_STORE_RECORD_INVALID', kind, key }, 'skipped a value in the state store that does not parse');
+      },
+      onResubscribe: () => {
+        metrics.storeErrors.inc({ op: 'subscription' });
+        logger.warn('the subscription to the fleet\'s messages stopped delivering; subscribed again');
       },
     });
   }
@@ -164,6 +168,8 @@ export async function startProxyWith(config: ProxyConfig, table: unknown, opts: 
     ...(config.upstreamBind ? { localAddress: config.upstreamBind } : {}),
   });
 
+  state.onConnectFailure = (e) => prober.confirm([e], false, config.healthCheck.unhealthyThreshold);
+
   const applyTable = (fresh: unknown) => {
     state.setTable(fresh);
     metrics.tableVersion.reset();
@@ -171,7 +177,7 @@ export async function startProxyWith(config: ProxyConfig, table: unknown, opts: 
   };
   let fleet: FleetSync | undefined;
   if (config.store) {
-    const store = openStore(config, opts, logger);
+    const store = openStore(config, opts, logger, metrics);
     fleet = new FleetSync({
       store,
       state,

@@ -47,6 +47,8 @@ export class RoutingState implements ProbedState {
   onOwnVerdict: ((endpoint: number, up: boolean) => void) | undefined;
   onEjected: ((endpoint: number, since: number, until: number, times: number) => void) | undefined;
   onRecovered: ((endpoint: number, at: number) => void) | undefined;
+  /** A connection to `endpoint` was refused or timed out (the proxy has its probes confirm at once). */
+  onConnectFailure: ((endpoint: number) => void) | undefined;
   private readonly pools = new Map<string, UpstreamPool>();
   endpointPools: UpstreamPool[] = [];
   private readonly cellCache = new Map<string, number>();

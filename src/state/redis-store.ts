@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Redis, Cluster, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { FleetKeys } from './keys.js';
 import { parseEjection, parseMember, parseMessage, parseVotes } from './records.js';
@@ -11,7 +12,12 @@ export interface RedisStoreOptions {
   maxReconnectDelayMs?: number;
   /** A value in the store that does not parse (kind, key): skipped, and reported here. */
   onInvalid?: (kind: string, key: string) => void;
+  /** The subscription was found lost (its own ping unheard) and made again. */
+  onResubscribe?: () => void;
 }
+
+/** How often a store checks that its subscription still delivers. */
+const SUBSCRIPTION_CHECK_MS = 2_000;
 
 /** Adds one proxy's second of load to the fleet's sum, counts the reporter, and keeps the sum a while. */
 const REPORT_LOAD = `
@@ -41,6 +47,14 @@ export class RedisStore implements FleetStore {
   private up = false;
   private lastError = '';
   private closed = false;
+  /** A channel only this store listens on: its own pings prove its subscription works. */
+  private readonly ownChannel: string;
+  private watchdog: NodeJS.Timeout | undefined;
+  private pings = 0;
+  private pingToken = '';
+  private pingHeard = false;
+  /** Times the subscription was found lost and made again. */
+  resubscriptions = 0;
 
   constructor(
     target: RedisTarget,
@@ -49,6 +63,7 @@ export class RedisStore implements FleetStore {
   ) {
     this.keys = new FleetKeys(fleet);
     this.description = `${target.description} (fleet ${fleet})`;
+    this.ownChannel = `${this.keys.channel}:${randomUUID()}`;
     const maxDelay = opts.maxReconnectDelayMs ?? 500;
     const retry = (times: number) => (this.closed ? null : Math.min(50 * 2 ** Math.min(times, 6), maxDelay));
     const connection: RedisOptions = {
@@ -63,7 +78,7 @@ export class RedisStore implements FleetStore {
       ...(target.db !== undefined ? { db: target.db } : {}),
       ...(target.tls ? { tls: target.tls } : {}),
     };
-    const subscriber: RedisOptions = { ...connection, enableOfflineQueue: true, commandTimeout: undefined };
+    const subscriber: RedisOptions = { ...connection, enableOfflineQueue: false, enableReadyCheck: false, autoResubscribe: false, commandTimeout: undefined };
     if (target.mode === 'cluster') {
       const clusterOpts = (redisOptions: RedisOptions): ClusterOptions => ({
         redisOptions,
@@ -241,12 +256,45 @@ export class RedisStore implements FleetStore {
 
   async subscribe(handler: (message: FleetMessage) => void): Promise<void> {
     this.sub.on('message', (channel: string, text: string) => {
+      if (channel === this.ownChannel) {
+        if (text === this.pingToken) this.pingHeard = true;
+        return;
+      }
       if (channel !== this.keys.channel) return;
       const m = parseMessage(text);
       if (m) handler(m);
       else this.opts.onInvalid?.('message', channel);
     });
-    await this.sub.subscribe(this.keys.channel);
+    // Subscribe on every connection once it is ready, never while it is being set up: a
+    // SUBSCRIBE sent then went out before ioredis's ready check, Redis refused the check in
+    // subscriber mode, ioredis reconnected, and the new connection was not subscribed (ioredis
+    // issue 2037) — the proxy then missed every vote and ejection, silently. The subscriber has
+    // no ready check at all, and SUBSCRIBE is idempotent.
+    const subscribe = () => this.sub.subscribe(this.keys.channel, this.ownChannel).catch(() => undefined);
+    const first = new Promise<void>((resolve) => {
+      this.sub.on('ready', () => void subscribe().then(() => resolve()));
+      if (this.sub.status === 'ready') void subscribe().then(() => resolve());
+    });
+    // Resolves once subscribed; a store that cannot connect yet does not hold its caller up long.
+    await Promise.race([first, new Promise((r) => setTimeout(r, 2_000).unref())]);
+    // And check it: a Redis Cluster can still lose a subscription made while it settles its
+    // slots (ioredis picks a new subscriber node and forgets one in flight). Every few seconds
+    // this store sends itself a ping on a channel of its own; unheard, it subscribes again.
+    this.watchdog = setInterval(() => void this.checkSubscription(subscribe), SUBSCRIPTION_CHECK_MS);
+    this.watchdog.unref();
+    void this.checkSubscription(subscribe);
+  }
+
+  private async checkSubscription(subscribe: () => Promise<unknown>): Promise<void> {
+    if (!this.up || this.closed) return;
+    if (this.pingToken && !this.pingHeard) {
+      this.resubscriptions++;
+      this.opts.onResubscribe?.();
+      await subscribe();
+    }
+    this.pingHeard = false;
+    this.pingToken = `ping ${++this.pings}`;
+    await this.cmd.publish(this.ownChannel, this.pingToken).catch(() => (this.pingToken = ''));
   }
 
   /** The fleets this Redis holds (any with a table or members), for `meridian fleet`'s hints. */
@@ -269,6 +317,7 @@ export class RedisStore implements FleetStore {
 
   async close(): Promise<void> {
     this.closed = true;
+    clearInterval(this.watchdog);
     const quit = (c: Client) => Promise.race([c.quit().catch(() => undefined), new Promise((r) => setTimeout(r, 500))]).then(() => c.disconnect());
     await Promise.all([quit(this.cmd), quit(this.sub)]);
   }

@@ -160,6 +160,55 @@ describe('RedisStore against values it cannot read', () => {
     raw.disconnect();
   });
 
+  it('every store of many started at once receives the fleet\'s messages (subscribed before its ready check)', async () => {
+    // A SUBSCRIBE issued while the connection is still being set up went out before ioredis's
+    // INFO ready check; Redis refuses INFO in subscriber mode, ioredis reconnects, and the new
+    // connection was not subscribed (ioredis issue 2037): subscribing 2-5 ms after creating the
+    // store lost every subscription here.
+    const heard: number[] = [];
+    const many: RedisStore[] = [];
+    try {
+      for (const delay of [0, 1, 2, 3, 5, 8]) {
+        const batch = [0, 1].map(() => new RedisStore(parseRedisUrl(r.url), 'many'));
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        for (const s of batch) {
+          const i = heard.push(0) - 1;
+          await s.subscribe(() => heard[i]!++);
+        }
+        many.push(...batch);
+      }
+      await Promise.all(many.map((s) => s.ready()));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await many[0]!.publish({ type: 'table', version: 'hello' });
+      await waitFor(() => heard.every((n) => n === 1), { what: `every store to hear the message (heard: ${heard.join(',')})`, timeoutMs: 3000 });
+    } finally {
+      await Promise.all(many.map((s) => s.close()));
+    }
+  });
+
+  it('finds a subscription that stopped delivering, and makes it again', async () => {
+    const lost: number[] = [];
+    const s = new RedisStore(parseRedisUrl(r.url), 'watchdog', { onResubscribe: () => lost.push(Date.now()) });
+    const heard: FleetMessage[] = [];
+    try {
+      await s.ready();
+      await s.subscribe((m) => heard.push(m));
+      // Lose it behind the store's back, as a Cluster resharding or the ready-check race did.
+      await (s as unknown as { sub: Redis }).sub.unsubscribe();
+      await waitFor(
+        async () => {
+          await s.publish({ type: 'table', version: 'again' });
+          return heard.length > 0;
+        },
+        { what: 'messages heard again', timeoutMs: 10_000, intervalMs: 250 },
+      );
+      expect(lost.length).toBeGreaterThanOrEqual(1);
+      expect(s.resubscriptions).toBe(lost.length);
+    } finally {
+      await s.close();
+    }
+  });
+
   it('fails fast while Redis is down, reports the change once, and reconnects when it is back', async () => {
     const changes: boolean[] = [];
     store.onConnectionChange((up) => changes.push(up));
