@@ -45,6 +45,15 @@ export const ProxyConfigSchema = z
       })
       .strict()
       .optional(),
+    /** How request paths are normalised before they are routed and forwarded. */
+    paths: z
+      .object({
+        mergeSlashes: z.boolean().default(true),
+        /** `%2F`/`%5C` in a path: reject (400, default) or keep them encoded as data. */
+        encodedSlashes: z.enum(['reject', 'keep']).default('reject'),
+      })
+      .strict()
+      .prefault({}),
     debugHeader: z.boolean().default(false),
     via: z.string().default('meridian'),
     limits: z
@@ -59,8 +68,17 @@ export const ProxyConfigSchema = z
         upstreamConnectionsPerEndpoint: z.number().int().min(1).default(128),
         upstreamHeadersTimeoutMs: z.number().int().min(10).default(30_000),
         upstreamBodyTimeoutMs: z.number().int().min(10).default(60_000),
+        /** Longest wait for a free connection to an endpoint (HAProxy's `timeout queue`), then 503. */
+        upstreamQueueTimeoutMs: z.number().int().min(10).default(10_000),
+        /** A client that reads nothing of its response for this long is dropped (nginx's send_timeout). */
+        downstreamWriteTimeoutMs: z.number().int().min(10).default(60_000),
+        /** An upgraded connection (WebSocket) quiet both ways this long is closed. */
+        tunnelIdleTimeoutMs: z.number().int().min(100).default(300_000),
+        /** Upgraded connections open at once at most; more get 503 E_TUNNEL_LIMIT. */
+        maxTunnels: z.number().int().min(0).default(10_000),
         drainTimeoutMs: z.number().int().min(0).default(20_000),
       })
+      .strict()
       .prefault({}),
     retry: z
       .object({
@@ -70,6 +88,7 @@ export const ProxyConfigSchema = z
         /** …or this many per second when traffic is light. */
         budgetMinPerSecond: z.number().min(0).default(10),
       })
+      .strict()
       .prefault({}),
     healthCheck: z
       .object({
@@ -78,6 +97,7 @@ export const ProxyConfigSchema = z
         healthyThreshold: z.number().int().min(1).default(2),
         unhealthyThreshold: z.number().int().min(1).default(2),
       })
+      .strict()
       .prefault({}),
     outlier: z
       .object({
@@ -86,6 +106,7 @@ export const ProxyConfigSchema = z
         maxEjectionMs: z.number().int().min(100).default(300_000),
         maxEjectedShare: z.number().min(0).max(1).default(0.5),
       })
+      .strict()
       .prefault({}),
   })
   .strict()

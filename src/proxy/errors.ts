@@ -2,6 +2,13 @@ import type { ServerResponse } from 'node:http';
 
 /** Responses the proxy makes itself: short body, stable code in a header. */
 export const PROXY_ERRORS = {
+  E_BAD_REQUEST: { status: 400, text: 'malformed request' },
+  E_BAD_HOST: { status: 400, text: 'a request needs exactly one Host header' },
+  E_BAD_PATH: { status: 400, text: 'the request target is not a valid path (bad escape, encoded slash, NUL or not origin-form)' },
+  E_CLIENT_TIMEOUT: { status: 408, text: 'the request was not received in time' },
+  E_HEADERS_TOO_LARGE: { status: 431, text: 'request headers too large' },
+  E_TRANSFER_CODING: { status: 501, text: 'only the chunked transfer coding is supported' },
+  E_HTTP_VERSION: { status: 505, text: 'only HTTP/1.x is served here' },
   E_NO_ROUTE: { status: 404, text: 'no route for this host and path' },
   E_NO_TABLE: { status: 503, text: 'this proxy has no routing table yet (waiting for the fleet\'s)' },
   E_NO_BACKEND: { status: 503, text: 'no backend endpoint is available' },
@@ -9,6 +16,8 @@ export const PROXY_ERRORS = {
   E_UPSTREAM_TIMEOUT: { status: 504, text: 'the backend did not answer in time' },
   E_BODY_TOO_LARGE: { status: 413, text: 'request body too large' },
   E_DRAINING: { status: 503, text: 'this proxy is shutting down' },
+  E_QUEUE_TIMEOUT: { status: 503, text: 'every connection to the backend stayed busy too long' },
+  E_TUNNEL_LIMIT: { status: 503, text: 'too many upgraded connections' },
 } as const;
 
 export type ProxyErrorCode = keyof typeof PROXY_ERRORS;
@@ -23,3 +32,13 @@ export function sendProxyError(res: ServerResponse, code: ProxyErrorCode, close 
   res.writeHead(e.status, headers);
   res.end(body);
 }
+
+/** The same answer as raw bytes, for a socket with no ServerResponse (parse errors, refused upgrades); it closes the connection. */
+export function rawProxyError(code: ProxyErrorCode): string {
+  const e = PROXY_ERRORS[code];
+  const body = `${e.status} ${e.text} (${code})\n`;
+  const reason = STATUS_TEXT[e.status] ?? 'Error';
+  return `HTTP/1.1 ${e.status} ${reason}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${ERROR_HEADER}: ${code}\r\n${e.status === 503 ? 'retry-after: 1\r\n' : ''}connection: close\r\n\r\n${body}`;
+}
+
+const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 404: 'Not Found', 408: 'Request Timeout', 413: 'Content Too Large', 431: 'Request Header Fields Too Large', 501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout', 505: 'HTTP Version Not Supported' };

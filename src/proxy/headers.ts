@@ -4,6 +4,13 @@ import type { IncomingHttpHeaders } from 'node:http';
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authenticate', 'proxy-authorization']);
 
 /**
+ * Headers a Connection header cannot take away: without Host the origin cannot tell which site is
+ * asked for (a client's `Connection: host` is an attack, not a hop-by-hop declaration); nginx
+ * ignores Connection's list entirely, Envoy refuses to strip these.
+ */
+const NOT_HOP_BY_HOP = new Set(['host', 'content-length', 'content-type', 'authorization', 'cookie']);
+
+/**
  * The extra header names a Connection header lists for removal. Nearly every message carries
  * just `keep-alive` or `close`, which name nothing beyond the hop-by-hop set: that case costs a
  * comparison, not a split.
@@ -12,12 +19,12 @@ function connectionTokens(value: string | string[] | undefined): Set<string> | u
   if (!value) return undefined;
   if (typeof value === 'string' && value.indexOf(',') < 0) {
     const token = value.trim().toLowerCase();
-    return token === '' || HOP_BY_HOP.has(token) ? undefined : new Set([token]);
+    return token === '' || HOP_BY_HOP.has(token) || NOT_HOP_BY_HOP.has(token) ? undefined : new Set([token]);
   }
   const tokens = (Array.isArray(value) ? value.join(',') : value)
     .split(',')
     .map((t) => t.trim().toLowerCase())
-    .filter((t) => t !== '' && !HOP_BY_HOP.has(t));
+    .filter((t) => t !== '' && !HOP_BY_HOP.has(t) && !NOT_HOP_BY_HOP.has(t));
   return tokens.length ? new Set(tokens) : undefined;
 }
 
@@ -45,11 +52,15 @@ export function forwardStyle(proto: 'http' | 'https', via: string): ForwardStyle
 }
 
 /**
- * Request headers for the upstream: hop-by-hop removed, X-Forwarded-*, Via; Host kept.
- * `peerTrusted`: the peer is a trusted proxy, whose X-Forwarded-* we extend rather than replace.
+ * Request headers for the upstream: hop-by-hop removed, X-Forwarded-*, Via; Host kept (or set
+ * to an absolute-form target's authority, `host`). `peerTrusted`: the peer is a trusted proxy,
+ * whose X-Forwarded-* we extend rather than replace. `Expect: 100-continue` is the proxy's to
+ * answer (Envoy's default and nginx's): it is not passed on.
  */
-export function upstreamRequestHeaders(headers: IncomingHttpHeaders, peer: string, peerTrusted: boolean, style: ForwardStyle, keepUpgrade = false): Record<string, string | string[]> {
+export function upstreamRequestHeaders(headers: IncomingHttpHeaders, peer: string, peerTrusted: boolean, style: ForwardStyle, host: string | undefined = headers.host, keepUpgrade = false): Record<string, string | string[]> {
   const out = endToEnd(headers);
+  if (out.expect !== undefined) delete out.expect;
+  if (host !== headers.host && host !== undefined) out.host = host;
   if (keepUpgrade && headers.upgrade) {
     // An upgrade is the one hop-by-hop exchange a tunnelling proxy passes on.
     out.connection = 'Upgrade';
@@ -59,7 +70,7 @@ export function upstreamRequestHeaders(headers: IncomingHttpHeaders, peer: strin
   // Only a trusted proxy's chain is kept; from anyone else it is a claim we do not pass on.
   out['x-forwarded-for'] = peerTrusted && xff ? `${Array.isArray(xff) ? xff.join(', ') : xff}, ${peer}` : peer;
   if (!peerTrusted || !headers['x-forwarded-proto']) out['x-forwarded-proto'] = style.proto;
-  if (headers.host && (!peerTrusted || !headers['x-forwarded-host'])) out['x-forwarded-host'] = headers.host;
+  if (host && (!peerTrusted || !headers['x-forwarded-host'])) out['x-forwarded-host'] = host;
   const via = headers.via;
   out.via = via ? `${Array.isArray(via) ? via.join(', ') : via}, ${style.viaEntry}` : style.viaEntry;
   return out;

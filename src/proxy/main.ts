@@ -144,6 +144,7 @@ export async function startProxyWith(config: ProxyConfig, table: unknown, opts: 
       connectTimeoutMs: config.limits.upstreamConnectTimeoutMs,
       connectionsPerEndpoint: config.limits.upstreamConnectionsPerEndpoint,
       keepAliveTimeoutMs: 30_000,
+      ...(config.upstreamBind ? { localAddress: config.upstreamBind } : {}),
     },
   );
   if (follow) state.setNoTable();

@@ -22,6 +22,17 @@ export class ProxyMetrics {
       this.inFlight.set(this.inFlightSource());
     },
   });
+  /** Read at scrape time: upgraded connections (WebSocket tunnels) open now. */
+  tunnelSource: () => number = () => 0;
+  readonly tunnelsActive = new Gauge({
+    name: 'meridian_proxy_tunnels_active',
+    help: 'Upgraded connections (WebSocket tunnels) open now',
+    registers: [this.registry],
+    collect: () => {
+      this.tunnelsActive.set(this.tunnelSource());
+    },
+  });
+  readonly tunnels = new Counter({ name: 'meridian_proxy_tunnels_total', help: 'Upgrade requests by outcome: upgraded, refused-by-origin (not 101: answer relayed, connection closed), refused-by-proxy, limited, failed', labelNames: ['outcome'], registers: [this.registry] });
   /** Read at scrape time: per cluster, connections carrying a request and requests waiting for one. */
   upstreamSource: () => Map<string, { active: number; queued: number }> = () => new Map();
   readonly upstreamActive = this.upstreamGauge('meridian_proxy_upstream_active_connections', 'Upstream connections carrying a request, per cluster', 'active');

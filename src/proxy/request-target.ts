@@ -63,7 +63,7 @@ function normalizeEscapes(path: string, opts: PathOptions): string | TargetProbl
 
 /** RFC 3986 §5.2.4 remove_dot_segments, for an absolute path (starts with `/`). */
 export function removeDotSegments(path: string): string {
-  if (path.indexOf('.') < 0) return path;
+  if (path.indexOf('/.') < 0) return path; // a dot-segment always follows a slash
   const segments = path.split('/');
   const out: string[] = [];
   // segments[0] is '' (the path starts with '/').
@@ -86,7 +86,7 @@ function mergeSlashes(path: string): string {
 
 /**
  * The path and query to route on and to forward, from a request target in origin-form
- * (`/path?query`); the query is kept as it came. The common case — no `%`, no `.`, no `//` —
+ * (`/path?query`); the query is kept as it came. The common case — no `%`, no `/.`, no `//` —
  * returns the path as it came, without copying.
  */
 export function normalizeTarget(target: string, opts: PathOptions = DEFAULT_PATH_OPTIONS): NormalizedTarget {

@@ -11,6 +11,8 @@ export interface PoolOptions {
   connectTimeoutMs: number;
   connectionsPerEndpoint: number;
   keepAliveTimeoutMs: number;
+  /** Local address upstream connections leave from (`upstreamBind`). */
+  localAddress?: string;
 }
 
 /**
@@ -94,6 +96,7 @@ export class RoutingState implements ProbedState {
             headersTimeout: 0,
             bodyTimeout: 0,
             connect: { timeout: this.poolOptions.connectTimeoutMs },
+            ...(this.poolOptions.localAddress ? { localAddress: this.poolOptions.localAddress } : {}),
           },
         });
         this.pools.set(origin, pool);

@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { connect, type AddressInfo, type Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { errors, type Dispatcher } from 'undici';
 import type { Logger } from '../common/log.js';
@@ -8,21 +8,40 @@ import type { CidrMap } from '../routing/cidr.js';
 import { normalizeIP } from '../routing/cidr.js';
 import { matchRoute } from '../routing/match.js';
 import type { ProxyConfig } from './config.js';
-import { BodyTooLargeError, limitedBody } from './body-limit.js';
-import { ERROR_HEADER, sendProxyError, type ProxyErrorCode } from './errors.js';
+import { limitedBody } from './body-limit.js';
+import { PROXY_ERRORS, rawProxyError, sendProxyError, type ProxyErrorCode } from './errors.js';
+import { intake } from './intake.js';
+import { openTunnel } from './tunnel.js';
 import { RetryBudget } from './retry-budget.js';
 import { clientAddress, downstreamResponseHeaders, forwardStyle, upstreamRequestHeaders, type ForwardStyle } from './headers.js';
 import type { ProxyMetrics } from './metrics.js';
 import type { LiveState } from '../routing/live.js';
 import type { RoutingSnapshot } from '../routing/snapshot.js';
 import type { RoutingState } from './routing-state.js';
-import { newSweepSlot, UpstreamDeadlines, type TimedTry } from './upstream-deadlines.js';
+import { newSweepSlot, UpstreamDeadlines, type Phase, type TimedTry } from './upstream-deadlines.js';
+import { QueueTimeoutError, type UpstreamPool } from './upstream-pool.js';
 
 /** Failures where the request never reached a backend: any method may go to another shard. */
 const NOT_DELIVERED = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CLOSED']);
 /** Failures before the response where the backend may have seen the request: idempotent methods only. */
 const MAYBE_DELIVERED = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_HEADERS_TIMEOUT']);
 const IDEMPOTENT_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+/**
+ * Failures of the request itself, not of the endpoint (the client's body over the limit, shorter
+ * than declared, a header undici will not send, the client gone, a queue or client deadline):
+ * they never count against the endpoint's health — a burst of them must not eject it.
+ */
+const NOT_THE_ENDPOINTS_FAULT = new Set(['E_BODY_TOO_LARGE', 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH', 'UND_ERR_INVALID_ARG', 'UND_ERR_NOT_SUPPORTED', 'UND_ERR_ABORTED', 'E_QUEUE_TIMEOUT', 'E_CLIENT_WRITE_TIMEOUT']);
+
+/** Labels of requests the proxy answered itself, before any shard: every request is counted once. */
+const NO_SHARD = { backendName: '', cluster: '', region: '' };
+
+const kActive = Symbol('meridian.activeResponse');
+/** The response being written on a connection, so an error answer for the next request waits for it. */
+type ClientSocket = Duplex & { [kActive]?: ServerResponse };
+
+/** The client left before the response: nginx's 499, the status the client "saw". */
+const CLIENT_CLOSED = 499;
 
 export interface ProxyServerDeps {
   state: RoutingState;
@@ -66,8 +85,10 @@ export class ProxyServer {
     this.rng = deps.rng ?? Math.random;
     this.forward = forwardStyle('http', config.via);
     this.retryBudget = new RetryBudget(config.retry.budgetRatio, config.retry.budgetMinPerSecond);
-    this.deadlines = new UpstreamDeadlines(config.limits.upstreamHeadersTimeoutMs, config.limits.upstreamBodyTimeoutMs);
+    const l = config.limits;
+    this.deadlines = new UpstreamDeadlines({ headersTimeoutMs: l.upstreamHeadersTimeoutMs, bodyTimeoutMs: l.upstreamBodyTimeoutMs, queueTimeoutMs: l.upstreamQueueTimeoutMs, writeTimeoutMs: l.downstreamWriteTimeoutMs });
     deps.metrics.inFlightSource = () => this.inFlight;
+    deps.metrics.tunnelSource = () => this.tunnels.size;
   }
 
   get isDraining(): boolean {
@@ -85,21 +106,21 @@ export class ProxyServer {
           headersTimeout: this.config.limits.headersTimeoutMs,
           requestTimeout: this.config.limits.requestTimeoutMs,
           keepAliveTimeout: this.config.limits.keepAliveTimeoutMs,
+          // Node checks those two timeouts every 30 s by default: a 10 s headers timeout then
+          // fired after 10-40 s. A check a second (at most a tenth of the timeout) keeps it honest.
+          connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(this.config.limits.headersTimeoutMs / 10))),
           insecureHTTPParser: false,
-          // Duplicate Content-Length and CL+TE are parse errors in Node's strict parser.
+          // Duplicate Content-Length and CL+TE are parse errors in Node's strict parser. A missing
+          // Host is refused by intake() instead, with the proxy's own error code.
+          requireHostHeader: false,
         },
-        (req, res) => this.handle(req, res),
+        (req, res) => this.handle(req, res, false),
       );
+      // Expect: 100-continue is answered here, once the request passed its checks (a request the
+      // proxy refuses is refused before the client sends its body).
+      server.on('checkContinue', (req, res) => this.handle(req, res, true));
       server.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head));
-      server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
-        if (!socket.writable) return socket.destroy();
-        const timeout = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
-        const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
-        const status = timeout ? '408 Request Timeout' : tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request';
-        const code = timeout ? 'E_CLIENT_TIMEOUT' : tooLarge ? 'E_HEADERS_TOO_LARGE' : 'E_BAD_REQUEST';
-        const body = `${status} (${code})\n`;
-        socket.end(`HTTP/1.1 ${status}\r\ncontent-type: text/plain\r\ncontent-length: ${body.length}\r\n${ERROR_HEADER}: ${code}\r\nconnection: close\r\n\r\n${body}`);
-      });
+      server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.clientError(err, socket));
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen(l.port, l.host, () => resolve());
@@ -127,29 +148,63 @@ export class ProxyServer {
     clearInterval(this.deadlineTicker);
   }
 
-  private handle(req: IncomingMessage, res: ServerResponse): void {
+  /**
+   * A request the parser refused (malformed, too large, too slow). Its answer never goes into a
+   * response still being written on the same connection (a pipelined request behind a streaming
+   * response): it waits for that response to finish, as nginx does, then closes.
+   */
+  private clientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+    const code: ProxyErrorCode =
+      err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'E_CLIENT_TIMEOUT' : err.code === 'HPE_HEADER_OVERFLOW' ? 'E_HEADERS_TOO_LARGE' : err.code === 'HPE_INVALID_VERSION' ? 'E_HTTP_VERSION' : 'E_BAD_REQUEST';
+    const current = (socket as ClientSocket)[kActive];
+    const attempt = (current as AttemptResponse | undefined)?.[kAttempt];
+    // The body of the request being proxied is what failed to parse (a bad chunk size): that
+    // request gets the 400, and its upstream request is abandoned.
+    if (attempt && !attempt.requestComplete && current && !current.headersSent) return attempt.refuse(code);
+    this.count(NO_SHARD, PROXY_ERRORS[code].status, performance.now());
+    const answer = () => {
+      if (socket.writable) socket.end(rawProxyError(code));
+      else socket.destroy();
+    };
+    if (current && !current.writableFinished && !current.destroyed) current.once('close', answer);
+    else answer();
+  }
+
+  /** A request the proxy answers itself (refused, no route, no backend): counted, and closed when it had a body left unread. */
+  private refuse(res: ServerResponse, code: ProxyErrorCode, start: number, close: boolean): void {
+    if (close) res.shouldKeepAlive = false;
+    sendProxyError(res, code, close || this.draining);
+    this.count(NO_SHARD, PROXY_ERRORS[code].status, start);
+  }
+
+  private count(shard: { backendName: string; cluster: string; region: string }, status: number, start: number): void {
+    this.deps.metrics.requestDone(shard, shard.backendName, shard.cluster, shard.region, status, (performance.now() - start) / 1000);
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse, expectContinue: boolean): void {
+    const start = performance.now();
     const state = this.deps.state;
     const snap = state.snapshot;
+    (req.socket as ClientSocket)[kActive] = res;
     if (this.draining) res.shouldKeepAlive = false;
-    const backend = matchRoute(snap.routes, snap.defaultBackend, req.headers.host, req.url ?? '/');
-    if (backend < 0) return sendProxyError(res, state.hasTable ? 'E_NO_ROUTE' : 'E_NO_TABLE', this.draining);
     const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > this.config.limits.maxBodyBytes) {
-      res.shouldKeepAlive = false;
-      return sendProxyError(res, 'E_BODY_TOO_LARGE', true);
-    }
+    // A body the proxy will not read (it refuses the request) leaves the connection unusable.
+    const hasBody = declared > 0 || req.headers['transfer-encoding'] !== undefined;
+    const it = intake(req, this.config.paths);
+    if (typeof it === 'string') return this.refuse(res, it, start, true);
+    const backend = matchRoute(snap.routes, snap.defaultBackend, it.host, it.path);
+    if (backend < 0) return this.refuse(res, state.hasTable ? 'E_NO_ROUTE' : 'E_NO_TABLE', start, hasBody);
+    if (declared > this.config.limits.maxBodyBytes) return this.refuse(res, 'E_BODY_TOO_LARGE', start, true);
     const peer = normalizeIP(req.socket.remoteAddress ?? '');
     const client = clientAddress(peer, req.headers['x-forwarded-for'], this.isTrusted);
     const facts = clientFacts(state, client.ip);
     const decision = choose(facts, snap, state.live, backend, this.rng, undefined, this.scratch);
-    if (decision.endpoint < 0) return sendProxyError(res, 'E_NO_BACKEND', this.draining);
-    // Node's parser holds a Content-Length body to its declared size; a chunked one is counted.
-    const chunked = req.headers['transfer-encoding'] !== undefined;
-    const body = chunked ? limitedBody(req, this.config.limits.maxBodyBytes) : declared > 0 ? req : null;
-    const headers = upstreamRequestHeaders(req.headers, peer, client.peerTrusted, this.forward);
+    if (decision.endpoint < 0) return this.refuse(res, 'E_NO_BACKEND', start, hasBody);
+    const headers = upstreamRequestHeaders(req.headers, peer, client.peerTrusted, this.forward, it.host);
+    if (expectContinue) res.writeContinue();
     this.inFlight++;
     this.retryBudget.countRequest();
-    const attempt = new Attempt(this, req, res, backend, client.ip, facts, headers, body, performance.now());
+    const attempt = new Attempt(this, req, res, backend, client.ip, facts, headers, it.target, hasBody, start);
     attempt.send(decision, 0);
   }
 
@@ -158,41 +213,59 @@ export class ProxyServer {
     this.inFlight--;
   }
 
-  /** WebSocket and other upgrades: choose a shard, open a TCP tunnel, replay the request. */
+  /** WebSocket and other upgrades: route and choose as for any request, then see tunnel.ts. */
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const start = performance.now();
     const state = this.deps.state;
     const snap = state.snapshot;
-    const fail = (code: ProxyErrorCode) => {
-      const status = code === 'E_NO_ROUTE' ? '404 Not Found' : code === 'E_NO_BACKEND' || code === 'E_NO_TABLE' ? '503 Service Unavailable' : '502 Bad Gateway';
-      socket.end(`HTTP/1.1 ${status}\r\n${ERROR_HEADER}: ${code}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`);
+    const { metrics } = this.deps;
+    const refuse = (code: ProxyErrorCode, outcome: string) => {
+      metrics.tunnels.inc({ outcome });
+      this.count(NO_SHARD, PROXY_ERRORS[code].status, start);
+      socket.end(rawProxyError(code));
     };
-    const backend = matchRoute(snap.routes, snap.defaultBackend, req.headers.host, req.url ?? '/');
-    if (backend < 0) return fail(state.hasTable ? 'E_NO_ROUTE' : 'E_NO_TABLE');
+    if (this.draining) return refuse('E_DRAINING', 'refused-by-proxy');
+    const it = intake(req, this.config.paths);
+    if (typeof it === 'string') return refuse(it, 'refused-by-proxy');
+    const backend = matchRoute(snap.routes, snap.defaultBackend, it.host, it.path);
+    if (backend < 0) return refuse(state.hasTable ? 'E_NO_ROUTE' : 'E_NO_TABLE', 'refused-by-proxy');
+    if (this.tunnels.size >= this.config.limits.maxTunnels) return refuse('E_TUNNEL_LIMIT', 'limited');
     const peer = normalizeIP(req.socket.remoteAddress ?? '');
     const client = clientAddress(peer, req.headers['x-forwarded-for'], this.isTrusted);
     const d = choose(clientFacts(state, client.ip), snap, state.live, backend, this.rng, undefined, newDecision());
-    if (d.endpoint < 0) return fail('E_NO_BACKEND');
-    if (this.draining) return fail('E_NO_BACKEND');
-    this.tunnels.add(socket);
-    socket.once('close', () => this.tunnels.delete(socket));
+    if (d.endpoint < 0) return refuse('E_NO_BACKEND', 'refused-by-proxy');
     const e = snap.endpoints[d.endpoint]!;
-    const headers = upstreamRequestHeaders(req.headers, peer, client.peerTrusted, this.forward, true);
-    const upstream: Socket = connect({ host: e.address, port: e.port });
-    upstream.setNoDelay(true);
-    socket.on('error', () => upstream.destroy());
-    upstream.on('error', () => {
-      if (!upstream.readable || upstream.bytesRead === 0) fail('E_BAD_GATEWAY');
-      socket.destroy();
-    });
-    upstream.on('connect', () => {
-      let head1 = `${req.method} ${req.url} HTTP/1.1\r\n`;
-      for (const [k, v] of Object.entries(headers)) for (const one of Array.isArray(v) ? v : [v]) head1 += `${k}: ${one}\r\n`;
-      upstream.write(`${head1}\r\n`);
-      if (head.length) upstream.write(head);
-      socket.pipe(upstream).pipe(socket);
-    });
-    socket.on('close', () => upstream.destroy());
-    upstream.on('close', () => socket.destroy());
+    const shard = snap.shards[d.shard]!;
+    this.tunnels.add(socket);
+    socket.on('error', () => socket.destroy());
+    state.live.countRequest(d.shard);
+    openTunnel(
+      socket,
+      head,
+      {
+        host: e.address,
+        port: e.port,
+        method: req.method ?? 'GET',
+        path: it.target,
+        headers: upstreamRequestHeaders(req.headers, peer, client.peerTrusted, this.forward, it.host, true),
+        ...(this.config.upstreamBind ? { localAddress: this.config.upstreamBind } : {}),
+        forward: this.forward,
+        headersTimeoutMs: this.config.limits.upstreamHeadersTimeoutMs,
+        idleTimeoutMs: this.config.limits.tunnelIdleTimeoutMs,
+      },
+      (outcome) => {
+        metrics.tunnels.inc({ outcome: outcome.kind === 'refused' ? 'refused-by-origin' : outcome.kind });
+        if (outcome.kind === 'failed') {
+          metrics.upstreamErrors.inc({ cluster: shard.cluster, kind: outcome.error });
+          if (state.snapshot === snap && !outcome.timeout) state.upstreamFailure(d.endpoint);
+          const code: ProxyErrorCode = outcome.timeout ? 'E_UPSTREAM_TIMEOUT' : outcome.error === 'ECONNREFUSED' ? 'E_NO_BACKEND' : 'E_BAD_GATEWAY';
+          this.count(shard, PROXY_ERRORS[code].status, start);
+          if (socket.writable) socket.end(rawProxyError(code));
+          else socket.destroy();
+        } else this.count(shard, outcome.status, start);
+      },
+      () => this.tunnels.delete(socket),
+    );
   }
 }
 
@@ -236,6 +309,11 @@ class Attempt implements Dispatcher.DispatchHandler, TimedTry {
   private snap!: RoutingSnapshot;
   private live!: LiveState;
 
+  /** The request body, streamed to the upstream as it comes (never buffered), or null. */
+  private readonly body: AsyncIterable<Buffer> | null;
+  /** The pool the current try went to: a try still waiting for a connection is taken back from it. */
+  private pool: UpstreamPool | undefined;
+
   constructor(
     private readonly proxy: ProxyServer,
     private readonly req: IncomingMessage,
@@ -244,9 +322,15 @@ class Attempt implements Dispatcher.DispatchHandler, TimedTry {
     private readonly clientIP: string,
     private facts: { cell: number; sourceCluster: number },
     private readonly headers: Record<string, string | string[]>,
-    private readonly body: IncomingMessage | AsyncIterable<Buffer> | null,
+    /** The normalised path and query the origin gets. */
+    private readonly target: string,
+    hasBody: boolean,
     private readonly startMs: number,
   ) {
+    // Node's parser holds a Content-Length body to its declared size; a chunked one is counted.
+    // Each chunk sent upstream is a sign of life: the response-headers deadline runs from the end
+    // of the upload, not from its start (a slow, steady upload is not a silent origin).
+    this.body = hasBody ? limitedBody(req, proxy.config.limits.maxBodyBytes, () => void this.progress++) : null;
     // One shared listener instead of a closure per request: it finds its attempt on the response.
     (res as AttemptResponse)[kAttempt] = this;
     res.on('close', onClientClose);
@@ -256,13 +340,31 @@ class Attempt implements Dispatcher.DispatchHandler, TimedTry {
     return this.res.writableNeedDrain;
   }
 
-  timedOut(phase: 'headers' | 'body'): void {
-    this.controller?.abort(phase === 'headers' ? new errors.HeadersTimeoutError() : new errors.BodyTimeoutError());
+  timedOut(phase: Phase): void {
+    if (phase === 'queue') this.pool?.cancel(this, new QueueTimeoutError());
+    else if (phase === 'client') this.controller?.abort(Object.assign(new Error('the client read nothing for too long'), { code: 'E_CLIENT_WRITE_TIMEOUT' }));
+    else this.controller?.abort(phase === 'headers' ? new errors.HeadersTimeoutError() : new errors.BodyTimeoutError());
+  }
+
+  /** The whole request (its body included) has been received. */
+  get requestComplete(): boolean {
+    return this.req.complete;
+  }
+
+  /** The request turned out malformed (its body did not parse): answer `code` and abandon the upstream request. */
+  refuse(code: ProxyErrorCode): void {
+    sendProxyError(this.res, code, true);
+    const err = Object.assign(new Error('the request body did not parse'), { code: 'UND_ERR_ABORTED' });
+    if (this.controller) this.controller.abort(err);
+    else this.pool?.cancel(this, err);
   }
 
   /** The client's connection closed: a response still being streamed has nobody to go to. */
   clientClosed(): void {
-    if (!this.res.writableFinished) this.controller?.abort(new Error('client went away'));
+    if (this.res.writableFinished) return;
+    const gone = new errors.RequestAbortedError();
+    if (this.controller) this.controller.abort(gone);
+    else this.pool?.cancel(this, gone); // still waiting for a connection: it never goes out
   }
 
   send(decision: Decision, tries: number): void {
@@ -278,10 +380,11 @@ class Attempt implements Dispatcher.DispatchHandler, TimedTry {
     if (decision.spilled) metrics.spillovers.inc();
     this.live.endpointOutstanding[decision.endpoint]!++;
     this.live.countRequest(decision.shard);
-    const pool = state.endpointPools[decision.endpoint]!;
+    const pool = (this.pool = state.endpointPools[decision.endpoint]!);
+    this.controller = undefined;
     pool.dispatch(
       {
-        path: this.req.url ?? '/',
+        path: this.target,
         method: this.req.method as Dispatcher.HttpMethod,
         headers: this.headers,
         // undici streams any AsyncIterable body (its typings list only Readable).
@@ -338,25 +441,38 @@ class Attempt implements Dispatcher.DispatchHandler, TimedTry {
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error & { code?: string }): void {
     const { state, metrics } = this.proxy.deps;
-    const cfg = this.proxy.config;
     const shard = this.snap.shards[this.shard]!;
     this.proxy.deadlines.remove(this);
     this.live.endpointOutstanding[this.endpoint]!--;
-    if (this.res.destroyed || (this.res.writableEnded && this.responseStarted)) {
-      this.finish(this.res.statusCode || 499, shard);
+    const kind = err.code ?? err.name;
+    // The client left (or stopped its upload): nobody to answer, and not the endpoint's doing.
+    if (this.res.destroyed || this.req.readableAborted) {
+      this.finish(this.res.headersSent ? this.res.statusCode : CLIENT_CLOSED, shard);
       return;
     }
-    if (err instanceof BodyTooLargeError) {
-      // The client's fault, not the backend's: no outlier strike, no retry; the rest of the body
-      // is never read, so the connection closes after the answer.
-      if (!this.responseStarted) sendProxyError(this.res, 'E_BODY_TOO_LARGE', true);
-      else this.res.destroy(err);
+    if (this.res.writableEnded && this.responseStarted) {
       this.finish(this.res.statusCode, shard);
       return;
     }
-    const kind = err.code ?? err.name;
-    metrics.upstreamErrors.inc({ cluster: shard.cluster, kind });
-    this.upstreamFailed();
+    if (kind === 'E_CLIENT_WRITE_TIMEOUT') {
+      // A reader that read nothing for too long: the response is cut, the connection freed.
+      this.res.destroy(err);
+      this.finish(this.res.statusCode, shard);
+      return;
+    }
+    if (NOT_THE_ENDPOINTS_FAULT.has(kind) && kind !== 'E_QUEUE_TIMEOUT') {
+      // The request's own fault: no outlier strike, no retry; a body left unread closes the
+      // connection after the answer (already given, when the request was refused as it came).
+      if (!this.res.headersSent) sendProxyError(this.res, kind === 'E_BODY_TOO_LARGE' ? 'E_BODY_TOO_LARGE' : 'E_BAD_REQUEST', true);
+      else if (!this.res.writableEnded) this.res.destroy(err);
+      this.finish(this.res.statusCode, shard);
+      return;
+    }
+    const cfg = this.proxy.config;
+    if (kind !== 'E_QUEUE_TIMEOUT') {
+      metrics.upstreamErrors.inc({ cluster: shard.cluster, kind });
+      this.upstreamFailed();
+    }
     // Nothing listens there (or nothing answers the connect): have the probes look now rather
     // than at their next round, so the endpoint's death is known — and voted on — in a fraction
     // of a second, not after two probe intervals.
@@ -370,7 +486,7 @@ class Attempt implements Dispatcher.DispatchHandler, TimedTry {
     // A streamed request body cannot be replayed, so only bodiless requests are retried. A request
     // that never arrived anywhere is retried whatever its method, and outside the retry budget:
     // the budget guards backends against retry storms, and such a retry adds no load to any.
-    const notDelivered = NOT_DELIVERED.has(kind);
+    const notDelivered = NOT_DELIVERED.has(kind) || kind === 'E_QUEUE_TIMEOUT';
     const retryable = notDelivered || (MAYBE_DELIVERED.has(kind) && IDEMPOTENT_METHODS.has(this.req.method ?? ''));
     if (retryable && this.body === null && this.tries < cfg.retry.attempts) {
       const snap = state.snapshot;
@@ -395,8 +511,15 @@ class Attempt implements Dispatcher.DispatchHandler, TimedTry {
     }
     // Nobody could even be connected to: that is "no backend answers" (503, retry later).
     const code: ProxyErrorCode =
-      kind === 'UND_ERR_HEADERS_TIMEOUT' || kind === 'UND_ERR_BODY_TIMEOUT' ? 'E_UPSTREAM_TIMEOUT' : kind === 'ECONNREFUSED' || kind === 'UND_ERR_CONNECT_TIMEOUT' ? 'E_NO_BACKEND' : 'E_BAD_GATEWAY';
-    sendProxyError(this.res, code, this.proxy.isDraining);
+      kind === 'UND_ERR_HEADERS_TIMEOUT' || kind === 'UND_ERR_BODY_TIMEOUT'
+        ? 'E_UPSTREAM_TIMEOUT'
+        : kind === 'ECONNREFUSED' || kind === 'UND_ERR_CONNECT_TIMEOUT'
+          ? 'E_NO_BACKEND'
+          : kind === 'E_QUEUE_TIMEOUT'
+            ? 'E_QUEUE_TIMEOUT'
+            : 'E_BAD_GATEWAY';
+    if (!this.res.headersSent) sendProxyError(this.res, code, this.proxy.isDraining);
+    else this.res.destroy(err);
     this.finish(this.res.statusCode, shard);
   }
 

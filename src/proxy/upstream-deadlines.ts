@@ -1,7 +1,7 @@
 /**
  * A try that is out to an upstream, as the deadline sweep sees it. The try bumps `progress` when
- * it goes on the wire, when the response headers come and with each body chunk; the sweep keeps
- * the rest.
+ * it goes on the wire, with each chunk of the request body it sends, when the response headers
+ * come and with each response body chunk; the sweep keeps the rest.
  */
 export interface TimedTry {
   /** 0 while the try waits for a connection; then bumped on each sign of life. */
@@ -10,17 +10,32 @@ export interface TimedTry {
   readonly responseStarted: boolean;
   /** The client is not reading (backpressure): a quiet upstream is then not the upstream's fault. */
   readonly clientPaused: boolean;
-  /** Called once, by the sweep, when the try has been quiet past its deadline. */
-  timedOut(phase: 'headers' | 'body'): void;
+  /**
+   * Called once, by the sweep, past a deadline: `queue` (no connection came), `headers` (no
+   * response after the request went out — its upload included), `body` (the response stalled),
+   * `client` (the client has read nothing for too long).
+   */
+  timedOut(phase: Phase): void;
   /** Kept by the sweep. */
-  sweep: { seen: number; quietSince: number; prev: TimedTry | null; next: TimedTry | null };
+  sweep: { seen: number; quietSince: number; pausedSince: number; prev: TimedTry | null; next: TimedTry | null };
 }
 
+export type Phase = 'queue' | 'headers' | 'body' | 'client';
+
 export function newSweepSlot(): TimedTry['sweep'] {
-  // quietSince starts as a double (NaN, never read before it is set): it will hold
-  // performance.now(), and a field that starts as a small integer and later holds a double makes
-  // V8 deprecate the object's shape, so every new slot was migrated on first use (~1.5 µs/req).
-  return { seen: 0, quietSince: Number.NaN, prev: null, next: null };
+  // quietSince and pausedSince start as doubles (NaN): they will hold performance.now(), and a
+  // field that starts as a small integer and later holds a double makes V8 deprecate the object's
+  // shape, so every new slot was migrated on first use (~1.5 µs/req).
+  return { seen: 0, quietSince: Number.NaN, pausedSince: Number.NaN, prev: null, next: null };
+}
+
+export interface DeadlineLimits {
+  headersTimeoutMs: number;
+  bodyTimeoutMs: number;
+  /** Waiting for a connection (limits.upstreamQueueTimeoutMs). */
+  queueTimeoutMs: number;
+  /** A client that reads nothing (limits.downstreamWriteTimeoutMs). */
+  writeTimeoutMs: number;
 }
 
 /**
@@ -39,14 +54,12 @@ export class UpstreamDeadlines {
   private head: TimedTry | null = null;
   private count = 0;
 
-  constructor(
-    readonly headersTimeoutMs: number,
-    readonly bodyTimeoutMs: number,
-  ) {}
+  constructor(readonly limits: DeadlineLimits) {}
 
-  /** How often to sweep: a tenth of the shorter timeout, between 25 ms and 1 s. */
+  /** How often to sweep: a tenth of the shortest timeout, between 25 ms and 1 s. */
   get intervalMs(): number {
-    return Math.min(1000, Math.max(25, Math.floor(Math.min(this.headersTimeoutMs, this.bodyTimeoutMs) / 10)));
+    const l = this.limits;
+    return Math.min(1000, Math.max(25, Math.floor(Math.min(l.headersTimeoutMs, l.bodyTimeoutMs, l.queueTimeoutMs, l.writeTimeoutMs) / 10)));
   }
 
   get size(): number {
@@ -57,6 +70,8 @@ export class UpstreamDeadlines {
     if (this.has(t)) return;
     const s = t.sweep;
     s.seen = 0;
+    s.quietSince = Number.NaN;
+    s.pausedSince = Number.NaN;
     s.prev = null;
     s.next = this.head;
     if (this.head) this.head.sweep.prev = t;
@@ -80,20 +95,32 @@ export class UpstreamDeadlines {
 
   /** Times out every try quiet for longer than its phase allows at `now` (ms, any monotonic clock). */
   sweep(now: number): void {
+    const l = this.limits;
     let t = this.head;
     while (t) {
       const next = t.sweep.next;
       const s = t.sweep;
-      if (t.progress !== s.seen || t.clientPaused) {
-        // A sign of life since the last sweep (or the client holds it up): the quiet starts now.
+      let expired: Phase | undefined;
+      if (t.clientPaused) {
+        // The client holds the response up: the upstream is not to blame, but a client that
+        // reads nothing for too long holds a connection for ever (slow-reader starvation).
+        if (Number.isNaN(s.pausedSince)) s.pausedSince = now;
+        else if (now - s.pausedSince >= l.writeTimeoutMs) expired = 'client';
         s.seen = t.progress;
         s.quietSince = now;
-      } else if (t.progress > 0) {
-        const limit = t.responseStarted ? this.bodyTimeoutMs : this.headersTimeoutMs;
-        if (now - s.quietSince >= limit) {
-          this.remove(t);
-          t.timedOut(t.responseStarted ? 'body' : 'headers');
+      } else {
+        s.pausedSince = Number.NaN;
+        if (t.progress !== s.seen || Number.isNaN(s.quietSince)) {
+          // A sign of life since the last sweep (or its first sweep): the quiet starts now.
+          s.seen = t.progress;
+          s.quietSince = now;
+        } else if (now - s.quietSince >= (t.progress === 0 ? l.queueTimeoutMs : t.responseStarted ? l.bodyTimeoutMs : l.headersTimeoutMs)) {
+          expired = t.progress === 0 ? 'queue' : t.responseStarted ? 'body' : 'headers';
         }
+      }
+      if (expired) {
+        this.remove(t);
+        t.timedOut(expired);
       }
       t = next;
     }

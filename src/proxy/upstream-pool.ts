@@ -1,9 +1,19 @@
-import { Client, errors, type Dispatcher } from 'undici';
+import type { Socket } from 'node:net';
+import { buildConnector, Client, errors, type Dispatcher } from 'undici';
 
 export interface UpstreamPoolOptions {
   /** Most connections open to this endpoint at once; requests beyond wait for one in order. */
   connections: number;
-  client: Client.Options;
+  /** Options of each connection's undici Client (`connect` is the pool's own, see below). */
+  client: Omit<Client.Options, 'connect'> & { connect?: buildConnector.BuildOptions };
+}
+
+/** A request that waited too long for a connection (never sent: safe to send elsewhere). */
+export class QueueTimeoutError extends Error {
+  readonly code = 'E_QUEUE_TIMEOUT';
+  constructor() {
+    super('waited too long for a connection to the endpoint');
+  }
 }
 
 /**
@@ -19,6 +29,7 @@ export interface UpstreamPoolOptions {
 export class UpstreamPool {
   private readonly idle: Connection[] = [];
   private readonly waiting: Array<{ opts: Dispatcher.DispatchOptions; handler: Dispatcher.DispatchHandler }> = [];
+  private readonly connector: buildConnector.connector;
   private readonly all: Connection[] = [];
   private busy = 0;
   private closing: { promise: Promise<void>; resolve: () => void } | undefined;
@@ -26,7 +37,9 @@ export class UpstreamPool {
   constructor(
     readonly origin: string,
     private readonly options: UpstreamPoolOptions,
-  ) {}
+  ) {
+    this.connector = buildConnector({ ...options.client.connect });
+  }
 
   /** Open connections (busy or idle) and requests waiting for one. */
   get stats(): { connections: number; busy: number; waiting: number } {
@@ -40,7 +53,14 @@ export class UpstreamPool {
     }
     let connection = this.idle.pop();
     if (!connection && this.all.length < this.options.connections) {
-      connection = new Connection(this, new Client(this.origin, { ...this.options.client, pipelining: 1 }));
+      connection = new Connection(this);
+      const c = connection;
+      const connect: buildConnector.connector = (opts, callback) =>
+        this.connector(opts, (...args) => {
+          if (args[0] === null) skipInterimContinue(args[1] as Socket, c);
+          callback(...args);
+        });
+      connection.client = new Client(this.origin, { ...this.options.client, connect, pipelining: 1 });
       this.all.push(connection);
     }
     if (!connection) {
@@ -49,6 +69,18 @@ export class UpstreamPool {
     }
     this.busy++;
     this.send(connection, opts, handler);
+  }
+
+  /**
+   * Takes back a request still waiting for a connection: it fails with `error` (the caller's
+   * queue deadline, or its client leaving). Returns false when it is not waiting (it is out).
+   */
+  cancel(handler: Dispatcher.DispatchHandler, error: Error): boolean {
+    const i = this.waiting.findIndex((w) => w.handler === handler);
+    if (i < 0) return false;
+    this.waiting.splice(i, 1);
+    handler.onResponseError?.(closedController, error);
+    return true;
   }
 
   /**
@@ -69,6 +101,7 @@ export class UpstreamPool {
 
   private send(connection: Connection, opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): void {
     connection.handler = handler;
+    connection.awaitingHead = true;
     connection.client.dispatch(opts, connection);
   }
 
@@ -94,17 +127,18 @@ export class UpstreamPool {
  */
 class Connection implements Dispatcher.DispatchHandler {
   handler: Dispatcher.DispatchHandler | null = null;
+  client!: Client;
+  /** A request is out and its response has not begun: what arrives next starts a response. */
+  awaitingHead = false;
 
-  constructor(
-    private readonly pool: UpstreamPool,
-    readonly client: Client,
-  ) {}
+  constructor(private readonly pool: UpstreamPool) {}
 
   onRequestStart(controller: Dispatcher.DispatchController, context: unknown): void {
     this.handler!.onRequestStart?.(controller, context);
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Parameters<NonNullable<Dispatcher.DispatchHandler['onResponseStart']>>[2], statusMessage?: string): void {
+    if (statusCode >= 200) this.awaitingHead = false;
     this.handler!.onResponseStart?.(controller, statusCode, headers, statusMessage);
   }
 
@@ -133,8 +167,32 @@ class Connection implements Dispatcher.DispatchHandler {
   private end(): Dispatcher.DispatchHandler {
     const handler = this.handler!;
     this.handler = null;
+    this.awaitingHead = false;
     return handler;
   }
+}
+
+const INTERIM_100 = [Buffer.from('HTTP/1.1 100 '), Buffer.from('HTTP/1.0 100 ')];
+const HEAD_END = Buffer.from('\r\n\r\n');
+
+/**
+ * undici refuses any `100 Continue` (it never sends Expect, so it calls one a bad response and
+ * drops the connection), but RFC 9110 §15.2 has a client parse any 1xx before the final response,
+ * and origins send unsolicited ones: that was a 502. This drops whole `100` interim responses
+ * where a response begins, before undici's parser reads them (it reads with socket.read()); other
+ * 1xx reach it and are skipped by the proxy. It looks only at the first bytes of a response.
+ */
+function skipInterimContinue(socket: Socket, connection: Connection): void {
+  const read = socket.read.bind(socket);
+  socket.read = function readSkipping100(size?: number) {
+    let chunk = read(size) as Buffer | null;
+    while (chunk && connection.awaitingHead && chunk.length >= 13 && (chunk.subarray(0, 13).equals(INTERIM_100[0]!) || chunk.subarray(0, 13).equals(INTERIM_100[1]!))) {
+      const end = chunk.indexOf(HEAD_END);
+      if (end < 0) break; // split across reads: left to undici (a 502, as before)
+      chunk = chunk.length > end + 4 ? chunk.subarray(end + 4) : (read(size) as Buffer | null);
+    }
+    return chunk;
+  } as Socket['read'];
 }
 
 /** What a request refused before it reached a connection is told: there is nothing to abort. */

@@ -32,6 +32,8 @@ describe('proxy config validation', () => {
     [{ store: { redis: 'redis://h', fleet: 'Bad_Name' } }, /store\.fleet/],
     [{ table: {}, store: { surprise: 1 } }, /store.*surprise|Unrecognized key/],
     [{ table: {}, retry: { attempts: 5 } }, /retry\.attempts/],
+    [{ table: {}, limits: { upstreamHeaderTimeoutMs: 5 } }, /limits.*upstreamHeaderTimeoutMs|Unrecognized key/],
+    [{ table: {}, paths: { encodedSlashes: 'decode' } }, /paths\.encodedSlashes/],
   ])('rejects %j with a message naming the field', (raw, message) => {
     expect(() => parseProxyConfig(raw)).toThrow(message);
   });

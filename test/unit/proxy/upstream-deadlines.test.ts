@@ -10,14 +10,25 @@ function fakeTry(): FakeTry {
 
 type Step = { at: number; do?: (t: FakeTry) => void; fired: string[] };
 
-describe('UpstreamDeadlines (headers 1000 ms, body 3000 ms)', () => {
+const LIMITS = { headersTimeoutMs: 1000, bodyTimeoutMs: 3000, queueTimeoutMs: 2000, writeTimeoutMs: 5000 };
+
+describe('UpstreamDeadlines (headers 1000 ms, body 3000 ms, queue 2000 ms, client write 5000 ms)', () => {
   const onWire = (t: FakeTry) => void t.progress++;
   const headers = (t: FakeTry) => {
     t.progress++;
     t.responseStarted = true;
   };
   const cases: Array<[string, Step[]]> = [
-    ['never fires while the try waits for a connection', [{ at: 0, fired: [] }, { at: 5000, fired: [] }, { at: 60_000, fired: [] }]],
+    ['fires the queue deadline when no connection comes for 2000 ms', [{ at: 0, fired: [] }, { at: 1999, fired: [] }, { at: 2000, fired: ['queue'] }, { at: 60_000, fired: ['queue'] }]],
+    [
+      'counts a steady upload as life: the headers deadline runs from the last body chunk sent',
+      [
+        { at: 0, do: onWire, fired: [] },
+        ...Array.from({ length: 10 }, (_, i) => ({ at: 900 * (i + 1), do: onWire, fired: [] })),
+        { at: 9000 + 999, fired: [] },
+        { at: 9000 + 1000, fired: ['headers'] },
+      ],
+    ],
     [
       'fires the headers deadline once the try has been on the wire and quiet for 1000 ms',
       [
@@ -38,20 +49,30 @@ describe('UpstreamDeadlines (headers 1000 ms, body 3000 ms)', () => {
       ],
     ],
     [
-      'holds the deadline while the client is not reading, and starts the quiet again after',
+      'holds the upstream deadline while the client is not reading, and starts the quiet again after',
       [
         { at: 0, do: onWire, fired: [] },
         { at: 100, do: headers, fired: [] },
         { at: 200, do: (t) => void (t.clientPaused = true), fired: [] },
-        { at: 10_000, fired: [] },
-        { at: 10_001, do: (t) => void (t.clientPaused = false), fired: [] },
-        { at: 12_999, fired: [] },
-        { at: 13_000, fired: ['body'] },
+        { at: 5000, fired: [] },
+        { at: 5001, do: (t) => void (t.clientPaused = false), fired: [] },
+        { at: 7999, fired: [] },
+        { at: 8000, fired: ['body'] },
+      ],
+    ],
+    [
+      'drops a client that reads nothing for 5000 ms (a slow reader must not hold a connection for ever)',
+      [
+        { at: 0, do: onWire, fired: [] },
+        { at: 100, do: headers, fired: [] },
+        { at: 200, do: (t) => void (t.clientPaused = true), fired: [] },
+        { at: 5199, fired: [] },
+        { at: 5200, fired: ['client'] },
       ],
     ],
   ];
   it.each(cases)('%s', (_name, steps) => {
-    const d = new UpstreamDeadlines(1000, 3000);
+    const d = new UpstreamDeadlines(LIMITS);
     const t = fakeTry();
     d.add(t);
     for (const step of steps) {
@@ -63,7 +84,7 @@ describe('UpstreamDeadlines (headers 1000 ms, body 3000 ms)', () => {
   });
 
   it('keeps its list whole through adds and removes in any order, and ignores repeats', () => {
-    const d = new UpstreamDeadlines(1000, 3000);
+    const d = new UpstreamDeadlines(LIMITS);
     const tries = Array.from({ length: 6 }, fakeTry);
     for (const t of tries) d.add(t);
     d.add(tries[0]!);
@@ -78,9 +99,11 @@ describe('UpstreamDeadlines (headers 1000 ms, body 3000 ms)', () => {
     expect(d.size).toBe(0);
   });
 
-  it('sweeps ten times per shorter timeout, between 25 ms and 1 s', () => {
-    expect(new UpstreamDeadlines(30_000, 60_000).intervalMs).toBe(1000);
-    expect(new UpstreamDeadlines(2000, 500).intervalMs).toBe(50);
-    expect(new UpstreamDeadlines(100, 100).intervalMs).toBe(25);
+  it('sweeps ten times per shortest timeout, between 25 ms and 1 s', () => {
+    const l = (h: number, b: number, q = 60_000, w = 60_000) => new UpstreamDeadlines({ headersTimeoutMs: h, bodyTimeoutMs: b, queueTimeoutMs: q, writeTimeoutMs: w }).intervalMs;
+    expect(l(30_000, 60_000)).toBe(1000);
+    expect(l(2000, 500)).toBe(50);
+    expect(l(100, 100)).toBe(25);
+    expect(l(30_000, 60_000, 3000)).toBe(300);
   });
 });
