@@ -1,6 +1,7 @@
 import { defineConfig } from 'vitest/config';
 
-const FLEET = 'test/integration/fleet/**/*.test.ts';
+// Several processes under load each, timing convergence: run after the rest, apart.
+const HEAVY = ['test/integration/fleet/**/*.test.ts', 'test/integration/demo/**/*.test.ts'];
 
 export default defineConfig({
   test: {
@@ -11,10 +12,10 @@ export default defineConfig({
     maxWorkers: 2,
     pool: 'forks',
     projects: [
-      { extends: true, test: { name: 'main', include: ['test/**/*.test.ts'], exclude: [FLEET], sequence: { groupOrder: 0 } } },
-      // The fleet tests run several proxy processes under load and time their convergence: they
-      // run after the rest, so neither starves the other's timing on a 2-core machine.
-      { extends: true, test: { name: 'fleet', include: [FLEET], sequence: { groupOrder: 1 } } },
+      { extends: true, test: { name: 'main', include: ['test/**/*.test.ts'], exclude: HEAVY, sequence: { groupOrder: 0 } } },
+      // The fleet and demo tests run several proxy processes under load and time their convergence:
+      // they run after the rest, so neither starves the other's timing on a 2-core machine.
+      { extends: true, test: { name: 'heavy', include: HEAVY, sequence: { groupOrder: 1 } } },
     ],
   },
 });

@@ -17,7 +17,8 @@ export async function startSeedDemo({ name, vipPort, adminPort }) {
   const work = mkdtempSync(join(tmpdir(), `meridian-${name}-`));
   const kubeconfig = join(work, 'kubeconfig');
   const vip = { host: '127.0.0.1', port: vipPort };
-  const demo = spawn(process.execPath, [cli, 'demo', '--kubeconfig', kubeconfig, '--vip', `${vip.host}:${vip.port}`, '--proxy-admin', `127.0.0.1:${adminPort}`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // --empty: the benches create the seed's objects with kubectl themselves, as the blog post does.
+  const demo = spawn(process.execPath, [cli, 'demo', '--empty', '--kubeconfig', kubeconfig, '--vip', `${vip.host}:${vip.port}`, '--proxy-admin', `127.0.0.1:${adminPort}`, '--controller-metrics', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise((resolve, reject) => {
     let out = '';
     demo.stdout.on('data', (d) => {

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { isMeridianError } from '../common/errors.js';
+import { VERSION } from '../common/version.js';
 import { register as registerController } from './commands/controller.js';
 import { register as registerDemo } from './commands/demo.js';
 import { register as registerFleet } from './commands/fleet.js';
@@ -12,6 +13,7 @@ import { register as registerSandbox } from './commands/sandbox.js';
 const program = new Command()
   .name('meridian')
   .description('Global L7 load balancer and Kubernetes cluster federation')
+  .version(VERSION, '-V, --version', 'print Meridian\'s version')
   .showHelpAfterError();
 
 // Each subcommand lives in its own module under src/cli/commands and registers itself here.
@@ -30,5 +32,9 @@ try {
     process.stderr.write(`meridian: ${err.describe()}\n`);
     process.exit(2);
   }
-  throw err;
+  // Anything else is unexpected: one line with the reason; the stack only when asked for.
+  const e = err as Error & { code?: string };
+  process.stderr.write(`meridian: E_UNEXPECTED: ${e?.message ?? String(err)}${e?.code ? ` (${e.code})` : ''}\n  hint: run again with MERIDIAN_DEBUG=1 for the stack, and report it if it is Meridian's fault\n`);
+  if (process.env.MERIDIAN_DEBUG) process.stderr.write(`${e?.stack ?? ''}\n`);
+  process.exit(1);
 }

@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { listenError } from '../common/errors.js';
 
 export interface AdminHandlers {
   metrics(): Promise<{ contentType: string; body: string }>;
@@ -38,7 +39,7 @@ export async function startAdmin(host: string, port: number, h: AdminHandlers): 
     }
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (err: NodeJS.ErrnoException) => reject(listenError(err, 'the admin port', host, port, 'admin: in the config (--proxy-admin for the demo)')));
     server.listen(port, host, () => resolve());
   });
   return { server, address: server.address() as AddressInfo };

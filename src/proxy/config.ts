@@ -83,6 +83,8 @@ export const ProxyConfigSchema = z
     retry: z
       .object({
         attempts: z.number().int().min(0).max(2).default(2),
+        /** Retries of a request whose connection failed (it never left: safe whatever the method). */
+        connectAttempts: z.number().int().min(0).max(8).default(4),
         /** Retries over the last 10 s stay under this share of the requests… */
         budgetRatio: z.number().min(0).max(1).default(0.2),
         /** …or this many per second when traffic is light. */

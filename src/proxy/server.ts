@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { errors, type Dispatcher } from 'undici';
+import { listenError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { choose, newDecision, type Decision } from '../routing/choose.js';
 import type { CidrMap } from '../routing/cidr.js';
@@ -122,7 +123,7 @@ export class ProxyServer {
       server.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head));
       server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.clientError(err, socket));
       await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
+        server.once('error', (err: NodeJS.ErrnoException) => reject(listenError(err, 'the proxy', l.host, l.port, 'listen: in the config (--vip for the demo)')));
         server.listen(l.port, l.host, () => resolve());
       });
       this.servers.push(server);
@@ -488,7 +489,12 @@ class Attempt implements Dispatcher.DispatchHandler, TimedTry {
     // the budget guards backends against retry storms, and such a retry adds no load to any.
     const notDelivered = NOT_DELIVERED.has(kind) || kind === 'E_QUEUE_TIMEOUT';
     const retryable = notDelivered || (MAYBE_DELIVERED.has(kind) && IDEMPOTENT_METHODS.has(this.req.method ?? ''));
-    if (retryable && this.body === null && this.tries < cfg.retry.attempts) {
+    // A connect that failed costs the endpoint nothing and the client little (refused at once): such
+    // a request may go on to the next shard until one answers — when a whole region dies, its
+    // three clusters are all tried before the next region, and the client still gets its answer.
+    // A connect timeout costs its full time, so those stop once the request has waited twice that.
+    const limit = notDelivered && performance.now() - this.startMs < 2 * cfg.limits.upstreamConnectTimeoutMs ? cfg.retry.connectAttempts : cfg.retry.attempts;
+    if (retryable && this.body === null && this.tries < limit) {
       const snap = state.snapshot;
       if (snap !== this.snap) {
         // The table was replaced while this try was out: find the backend and the client's place

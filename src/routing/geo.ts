@@ -30,6 +30,9 @@ export const REGION_RTT_MS: ReadonlyMap<string, number> = new Map(
   ]),
 );
 
+/** Regions the measured table knows. */
+export const MEASURED_REGIONS: ReadonlySet<string> = new Set([...REGION_RTT_MS.keys()].map((k) => k.split('|')[0]!));
+
 const EARTH_RADIUS_KM = 6371;
 
 export function greatCircleKm(a: LatLon, b: LatLon): number {

@@ -1,6 +1,6 @@
 import { MeridianError } from '../common/errors.js';
 import { CidrMap } from './cidr.js';
-import { greatCircleKm, REGION_LOCATIONS, REGION_RTT_MS, regionRttMs } from './geo.js';
+import { greatCircleKm, MEASURED_REGIONS, REGION_LOCATIONS, REGION_RTT_MS, regionRttMs } from './geo.js';
 import { NO_MEASUREMENTS, rttKey, type MeasuredRtt } from './latency.js';
 import { compileRoutes, type CompiledRoute } from './match.js';
 import { RoutingTableSchema, type LatLon, type RoutingTable } from './table.js';
@@ -70,6 +70,8 @@ export interface RoutingSnapshot {
   regionLocations: (LatLon | undefined)[];
   /** The cell used for clients of unknown location (the proxy's own region), or -1. */
   defaultCell: number;
+  /** Per region: 1 when the measured latency table knows it or the table has shards there (preferred as a cell). */
+  regionPreferred: Uint8Array;
   /** How many region groups the backends have in all. */
   groupCount: number;
   /**
@@ -186,7 +188,10 @@ export function buildSnapshot(input: unknown, opts: SnapshotOptions = {}): Routi
   const clusterCell = new Int32Array(clusters.length).fill(-1);
   for (const [name, info] of Object.entries(table.clusters)) clusterCell[clusterByName.get(name)!] = regionByName.get(info.region) ?? -1;
   for (const sh of shards) if (clusterCell[sh.clusterIdx] === -1) clusterCell[sh.clusterIdx] = sh.regionIdx;
-  const ownRegion = opts.region !== undefined ? addRegion(opts.region, opts.location) : opts.location ? nearestCellTo(opts.location, regionLocations) : -1;
+  const regionPreferred = new Uint8Array(regions.length + 1);
+  for (const sh of shards) regionPreferred[sh.regionIdx] = 1;
+  for (let i = 0; i < regions.length; i++) if (MEASURED_REGIONS.has(regions[i]!)) regionPreferred[i] = 1;
+  const ownRegion = opts.region !== undefined ? addRegion(opts.region, opts.location) : opts.location ? nearestCellTo(opts.location, regionLocations, regionPreferred) : -1;
   return {
     version: table.version,
     table,
@@ -204,6 +209,7 @@ export function buildSnapshot(input: unknown, opts: SnapshotOptions = {}): Routi
     regionByName,
     regionLocations,
     defaultCell: ownRegion,
+    regionPreferred,
     groupCount,
     endpointKeys,
     shardKeys,
@@ -252,27 +258,47 @@ export function carryIndex(previous: ReadonlyMap<string, number>, nextKeys: read
   return out;
 }
 
-function nearestCellTo(loc: LatLon, locations: readonly (LatLon | undefined)[]): number {
+/**
+ * The known region nearest to `loc`. Several clouds often have a region in the same city (Tokyo:
+ * GCP's asia-northeast1, AWS's ap-northeast-1, Azure's japaneast); among those within
+ * SAME_PLACE_KM of the nearest, a region the measured latency table knows (or one this table has
+ * shards in) is preferred, so a client there is ranked by measured round trips rather than by
+ * distance — which would send Tokyo to Europe before the U.S.
+ */
+function nearestCellTo(loc: LatLon, locations: readonly (LatLon | undefined)[], preferred?: Uint8Array): number {
   let best = -1;
   let bestKm = Number.POSITIVE_INFINITY;
+  const km = new Float64Array(locations.length).fill(Number.POSITIVE_INFINITY);
   for (let i = 0; i < locations.length; i++) {
     const l = locations[i];
     if (!l) continue;
-    const km = greatCircleKm(loc, l);
-    if (km < bestKm) {
-      bestKm = km;
+    km[i] = greatCircleKm(loc, l);
+    if (km[i]! < bestKm) {
+      bestKm = km[i]!;
       best = i;
     }
   }
-  return best;
+  if (!preferred || best < 0 || preferred[best]) return best;
+  let pick = best;
+  let pickKm = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < locations.length; i++) {
+    if (preferred[i] && km[i]! <= bestKm + SAME_PLACE_KM && km[i]! < pickKm) {
+      pick = i;
+      pickKm = km[i]!;
+    }
+  }
+  return pick;
 }
 
+/** Regions this close to the nearest one are in the same place, for choosing a client's cell. */
+const SAME_PLACE_KM = 150;
+
 /**
- * The client's cell: the known region nearest to its location. Costs a scan of the regions,
- * so callers cache it with the GeoIP answer (per /24).
+ * The client's cell: the known region nearest to its location (see nearestCellTo). Costs a scan
+ * of the regions, so callers cache it with the GeoIP answer (per /24).
  */
 export function locateClient(snapshot: RoutingSnapshot, location: LatLon | undefined): number {
-  return location ? nearestCellTo(location, snapshot.regionLocations) : snapshot.defaultCell;
+  return location ? nearestCellTo(location, snapshot.regionLocations, snapshot.regionPreferred) : snapshot.defaultCell;
 }
 
 export type RttSource = 'same-region' | 'fleet' | 'table' | 'distance' | 'unknown';

@@ -51,7 +51,7 @@ describe('meridian route', () => {
     ['81.2.69.142', 'europe-west1'], // London
     ['8.8.8.8', 'us-central1'], // Mountain View
   ])('sends %s to %s, with the ranking', async (ip, region) => {
-    const r = await run(['--config', 'examples/proxy/static.yaml', '--client-ip', ip]);
+    const r = await run(['--config', 'examples/proxy/static.yaml', '--client-ip', ip, '-o', 'json']);
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout) as { ranked: { region: string }[]; choice: { cluster: string; reason: string } };
     expect(out.ranked[0]!.region).toBe(region);
@@ -59,13 +59,27 @@ describe('meridian route', () => {
   });
 
   it('prefers the client\'s own cluster for an in-cluster address', async () => {
-    const r = await run(['--config', 'examples/proxy/static.yaml', '--client-ip', '127.20.0.9']);
+    const r = await run(['--config', 'examples/proxy/static.yaml', '--client-ip', '127.20.0.9', '-o', 'json']);
     const out = JSON.parse(r.stdout) as { client: { sourceCluster: string }; choice: { cluster: string; reason: string } };
     expect(out.client.sourceCluster).toBe('gce-europe-west1-c');
     expect(out.choice).toMatchObject({ cluster: 'gce-europe-west1-c', reason: 'in-cluster' });
   });
 
+  it('prints a table by default: the ranking with RTTs and their source, then the choice', async () => {
+    const r = await run(['--config', 'examples/proxy/static.yaml', '--client-ip', '133.11.0.1']);
+    expect(r.code, r.stderr).toBe(0);
+    // Tokyo's cell is GCP's Tokyo region, which the measured table knows (not Azure's japaneast,
+    // a few km nearer, which it does not): Asia, then the U.S. (130 ms) before Europe (220 ms).
+    expect(r.stdout).toMatch(/^Client 133\.11\.0\.1, at 35\.69,139\.77: nearest region asia-northeast1\. Backend default\/nginx:80, from the table of examples\/proxy\/static\.yaml/);
+    expect(r.stdout).toMatch(/^RANK\s+CLUSTER\s+REGION\s+RTT\s+RTT FROM\s+HEALTHY\s+CAPACITY\s+REASON$/m);
+    expect(r.stdout).toMatch(/^1\s+gce-asia-east1-\w\s+asia-east1\s+45 ms\s+table\s+1\/1\s+100\/s\s+has spare capacity$/m);
+    expect(r.stdout).toMatch(/^4\s+gce-us-central1-\w\s+us-central1\s+130 ms\s+table\s/m);
+    expect(r.stdout).toMatch(/^7\s+gce-europe-west1-\w\s+europe-west1\s+220 ms\s+table\s/m);
+    expect(r.stdout).toMatch(/^Choice: gce-asia-east1-\w 127\.\d+\.\d+\.\d+:\d+ \(nearest-with-capacity\)$/m);
+  });
+
   it('rejects bad input with stable codes', async () => {
+    expect((await run(['--config', 'examples/proxy/static.yaml', '--client-ip', '1.1.1.1', '-o', 'yaml'])).stderr).toContain('E_CLI_ARG');
     expect((await run(['--config', 'examples/proxy/static.yaml', '--client-ip', 'nope'])).stderr).toContain('E_CLI_ARG');
     expect((await run(['--config', 'package.json', '--client-ip', '1.1.1.1'])).stderr).toContain('E_CONFIG_INVALID');
   });

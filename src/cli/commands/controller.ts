@@ -1,8 +1,17 @@
 import { readFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { delimiter, join } from 'node:path';
 import type { Command } from 'commander';
 import { MeridianError } from '../../common/errors.js';
 import { createLogger } from '../../common/log.js';
 import type { FleetStore } from '../../state/store.js';
+
+/** --kubeconfig, else $KUBECONFIG (its first file, as kubectl reads the first it can), else ~/.kube/config. */
+export function defaultKubeconfig(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  if (flag) return flag;
+  const fromEnv = env.KUBECONFIG?.split(delimiter).find(Boolean);
+  return fromEnv ?? join(homedir(), '.kube', 'config');
+}
 
 function duration(text: string, flag: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text);
@@ -14,7 +23,7 @@ export function register(program: Command): void {
   program
     .command('controller')
     .description('run the federation controller: cluster registry, propagation, replica scheduling, status')
-    .requiredOption('--kubeconfig <path>', 'kubeconfig with the federation context (and any member contexts)')
+    .option('--kubeconfig <path>', 'kubeconfig with the federation context (and any member contexts); default $KUBECONFIG, then ~/.kube/config')
     .option('--federation-context <name>', 'context of the federation API', 'federation-cluster')
     .option('--global-vip <ip>', 'the VIP written into every federated and member Ingress status')
     .option('--probe-interval <duration>', 'member health probe interval', '10s')
@@ -23,9 +32,10 @@ export function register(program: Command): void {
     .option('--table-out <file>', 'publish the proxies\' routing table (JSON) to this file, for `meridian proxy` with tableFile')
     .option('--redis <url>', 'publish the routing table to the fleet in this Redis, for proxies with no table of their own (default REDIS_URL)')
     .option('--fleet <name>', 'the fleet to publish to', 'default')
-    .action(async (flags: { kubeconfig: string; federationContext: string; globalVip?: string; probeInterval: string; resync: string; metricsAddr: string; tableOut?: string; redis?: string; fleet: string }) => {
-      const kubeconfigText = await readFile(flags.kubeconfig, 'utf8').catch(() => {
-        throw new MeridianError('E_CONTROLLER_KUBECONFIG', `cannot read kubeconfig ${flags.kubeconfig}`, 'pass --kubeconfig, e.g. the one `meridian sandbox` wrote');
+    .action(async (flags: { kubeconfig?: string; federationContext: string; globalVip?: string; probeInterval: string; resync: string; metricsAddr: string; tableOut?: string; redis?: string; fleet: string }) => {
+      const kubeconfig = defaultKubeconfig(flags.kubeconfig);
+      const kubeconfigText = await readFile(kubeconfig, 'utf8').catch(() => {
+        throw new MeridianError('E_CONTROLLER_KUBECONFIG', `cannot read kubeconfig ${kubeconfig}`, 'pass --kubeconfig (or set KUBECONFIG), e.g. the one `meridian sandbox` wrote');
       });
       const logger = createLogger('controller');
       const redis = flags.redis ?? process.env.REDIS_URL;

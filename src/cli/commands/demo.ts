@@ -1,77 +1,214 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
+import { parse } from 'yaml';
+import { MeridianError } from '../../common/errors.js';
 import { createLogger } from '../../common/log.js';
+import type { FleetStore } from '../../state/store.js';
+import { walkthrough } from '../walkthrough.js';
 import { addSandboxFlags, runUntilSignalled, sandboxOptions } from './sandbox.js';
 
-/** The walkthrough of the seed, with the kubeconfig of this sandbox filled in. */
-export function demoInstructions(kubeconfig: string, controlUrl: string, metricsUrl: string, vip: string, adminUrl: string): string {
-  return `
-Meridian demo: a federation API, 9 member clusters in 3 regions, the federation controller and
-a proxy on the global VIP ${vip} — all on loopback.
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const CLI = join(ROOT, 'dist', 'cli', 'main.js');
+/** The seed's objects, in the order the blog post creates them. */
+const SEED_FILES = ['examples/configmaps/zonefetch.yaml', 'examples/services/nginx.yaml', 'examples/ingress/ingress.yaml', 'examples/replicasets/nginx-rs.yaml'];
+/** The demo's clients are all on loopback: the proxy believes their X-Forwarded-For. */
+const LOOPBACK = ['127.0.0.0/8', '::1/128'];
 
-  export KUBECONFIG=${kubeconfig}
+function hostPort(text: string, flag: string, anyPort = false): { host: string; port: number } {
+  const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(text);
+  const port = m ? Number(m[2]) : Number.NaN;
+  if (!m || port < (anyPort ? 0 : 1) || port > 65535) throw new MeridianError('E_CLI_ARG', `${flag} "${text}" is not host:port`, 'e.g. 127.0.0.1:8080');
+  return { host: m[1]!.replace(/^\[(.*)\]$/, '$1'), port };
+}
 
-The seed walkthrough (from the repository root):
-  kubectl --context=federation-cluster get clusters
-  kubectl --context=federation-cluster create -f examples/services/nginx.yaml
-  kubectl --context=federation-cluster describe services nginx
-  kubectl --context=federation-cluster create -f examples/ingress/ingress.yaml
-  for c in $(kubectl config view -o jsonpath='{.contexts[*].name}'); do kubectl --context=$c get ingress; done
-  kubectl --context=federation-cluster create -f examples/replicasets/nginx-rs.yaml
-  for c in $(kubectl config view -o jsonpath='{.contexts[*].name}'); do kubectl --context=$c get rs; done
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const port = (s.address() as { port: number }).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
 
-The seed's curl, from a client where the proxy is (us-central1), and from a pod's address
-inside gce-asia-east1-b (its pod range is 127.17.0.0/16):
-  curl http://${vip}/
-  curl --interface 127.17.0.250 http://${vip}/
-Take asia-east1-b's pods down and ask again: the request goes to the nearest healthy cluster.
-  node dist/cli/main.js sandbox fault --kubeconfig ${kubeconfig} --scope zone pods-down asia-east1-b
-  node dist/cli/main.js sandbox fault --kubeconfig ${kubeconfig} api-refuse gce-europe-west1-c
+/**
+ * The demo's own redis-server, on a free loopback port, keeping nothing on disk; stopped with the
+ * demo. Refuses clearly when redis-server is not installed.
+ */
+async function startRedis(): Promise<{ url: string; child: ChildProcess }> {
+  if (spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status !== 0) {
+    throw new MeridianError('E_DEMO_NO_REDIS', 'a demo with several proxies needs Redis, and redis-server is not installed', 'install it (Debian: apt-get install redis-server), or pass --redis URL of one you run');
+  }
+  const port = await freePort();
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  return { url: `redis://127.0.0.1:${port}`, child };
+}
 
-Controller metrics: ${metricsUrl}/metrics    Proxy admin: ${adminUrl}/debug/table
-Stop with Ctrl-C.
-`;
+/** The seed's ConfigMap, Service, Ingress and ReplicaSet, created through the federation API as the blog post does. */
+async function createSeedObjects(kubeconfigText: string): Promise<void> {
+  const [{ KubeConfig }, { KubeRest }] = await Promise.all([import('@kubernetes/client-node'), import('../../kube/rest.js')]);
+  const kc = new KubeConfig();
+  kc.loadFromString(kubeconfigText);
+  kc.setCurrentContext('federation-cluster');
+  const api = await KubeRest.fromKubeConfig(kc);
+  try {
+    for (const file of SEED_FILES) {
+      const obj = parse(await readFile(join(ROOT, file), 'utf8')) as { apiVersion: string; kind: string; metadata: { namespace?: string } };
+      const plural = obj.kind === 'Ingress' ? 'ingresses' : `${obj.kind.toLowerCase()}s`;
+      const group = obj.apiVersion === 'v1' ? '/api/v1' : `/apis/${obj.apiVersion}`;
+      await api.call('POST', `${group}/namespaces/${obj.metadata.namespace ?? 'default'}/${plural}`, { body: obj });
+    }
+  } finally {
+    await api.close();
+  }
+}
+
+/** Resolves once every VIP serves the seed's page (its pods up, the table published, probes passed). */
+async function waitServing(vips: string[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (const vip of vips) {
+    for (;;) {
+      const ok = await fetch(`http://${vip}/`, { signal: AbortSignal.timeout(2_000) })
+        .then(async (r) => r.status === 200 && /You are being served from/.test(await r.text()))
+        .catch(() => false);
+      if (ok) break;
+      if (Date.now() > deadline) throw new MeridianError('E_DEMO_NOT_SERVING', `the VIP ${vip} did not serve the seed's site within ${timeoutMs / 1000} s`, 'look at the controller and proxy logs (MERIDIAN_LOG_LEVEL=info)');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
+interface DemoFlags {
+  vip: string;
+  proxyAdmin: string;
+  controllerMetrics: string;
+  empty?: boolean;
+  proxies: string;
+  redis?: string;
 }
 
 export function register(program: Command): void {
-  addSandboxFlags(program.command('demo').description('run the seed walkthrough locally: sandbox federation, controller and proxy (`npm start`)'))
-    .option('--vip <host:port>', 'where the proxy listens: the global VIP of the demo', '127.0.0.1:8080')
-    .option('--proxy-admin <host:port>', 'the proxy\'s admin port', '127.0.0.1:9901')
-    .action(async (flags: Parameters<typeof sandboxOptions>[0] & { vip: string; proxyAdmin: string }) => {
+  addSandboxFlags(program.command('demo').description('run the seed walkthrough locally: sandbox federation, controller and proxies, the global site up when it says ready (`npm start`)'))
+    .option('--vip <host:port>', 'where the proxy listens: the global VIP of the demo (with --proxies N, the first of N consecutive ports)', '127.0.0.1:8080')
+    .option('--proxy-admin <host:port>', 'the proxy\'s admin port (the first of N)', '127.0.0.1:9901')
+    .option('--controller-metrics <host:port>', 'the controller\'s /metrics (port 0: any free port)', '127.0.0.1:9900')
+    .option('--empty', 'do not create the seed\'s objects: create them yourself as the blog post does')
+    .option('--proxies <n>', 'proxy processes sharing health and load through Redis (1: one proxy, no Redis)', '1')
+    .option('--redis <url>', 'the fleet\'s Redis for --proxies N (default: the demo starts its own redis-server)')
+    .action(async (flags: Parameters<typeof sandboxOptions>[0] & DemoFlags) => {
       const level = process.env.MERIDIAN_LOG_LEVEL ?? 'warn';
-      const [vipHost, vipPort] = flags.vip.split(':');
-      const [adminHost, adminPort] = flags.proxyAdmin.split(':');
+      const vip = hostPort(flags.vip, '--vip');
+      const admin = hostPort(flags.proxyAdmin, '--proxy-admin');
+      const metricsAt = hostPort(flags.controllerMetrics, '--controller-metrics', true);
+      const n = Number(flags.proxies);
+      if (!Number.isInteger(n) || n < 1 || n > 16) throw new MeridianError('E_CLI_ARG', `--proxies must be an integer from 1 to 16, not "${flags.proxies}"`);
+      if (vip.port < admin.port + n && admin.port < vip.port + n) {
+        throw new MeridianError('E_CLI_ARG', `--vip ${flags.vip} and --proxy-admin ${flags.proxyAdmin} overlap for ${n} proxies (each takes ${n} ports from there)`, 'move one of them further away');
+      }
+      for (const [start, flag] of [[vip.port, '--vip'], [admin.port, '--proxy-admin']] as const) {
+        if (metricsAt.port >= start && metricsAt.port < start + n) throw new MeridianError('E_CLI_ARG', `--controller-metrics port ${metricsAt.port} is one of the ${n} ports ${flag} takes`, 'choose another port for one of them');
+      }
+      const fleet = n > 1 || flags.redis !== undefined;
+      const vips = Array.from({ length: n }, (_, i) => `${vip.host}:${vip.port + i}`);
       const [{ startSandbox }, { startController }, { startProxy }] = await Promise.all([
         import('../../sandbox/sandbox.js'),
         import('../../federation/controller/controller.js'),
         import('../../proxy/main.js'),
       ]);
+      const children: ChildProcess[] = [];
+      let redisChild: ChildProcess | undefined;
+      const stop = (all: ChildProcess[]) =>
+        Promise.all(
+          all.map(
+            (c) =>
+              new Promise<void>((resolve) => {
+                if (c.exitCode !== null || c.signalCode !== null) return resolve();
+                c.once('exit', () => resolve());
+                c.kill('SIGTERM');
+              }),
+          ),
+        );
       const sb = await startSandbox({ ...sandboxOptions(flags), logger: createLogger('demo', level) });
-      const dir = dirname(sb.kubeconfigPath);
-      const tablePath = join(dir, 'routing-table.json');
-      await writeFile(tablePath, `${JSON.stringify({ version: 'empty', backends: {} })}\n`);
-      const controller = await startController({
-        kubeconfigText: await readFile(sb.kubeconfigPath, 'utf8'),
-        federationContext: 'federation-cluster',
-        globalVIP: vipHost!,
-        probeIntervalMs: 2_000,
-        resyncMs: 10_000,
-        metricsAddress: '127.0.0.1:0',
-        tableOut: tablePath,
-        logger: createLogger('controller', level),
-      });
-      const proxyConfig = join(dir, 'proxy.yaml');
-      await writeFile(
-        proxyConfig,
-        [`listen: [{ host: ${vipHost}, port: ${vipPort} }]`, `admin: { host: ${adminHost}, port: ${adminPort} }`, 'region: us-central1', 'tableFile: routing-table.json', ''].join('\n'),
-      );
-      const proxy = await startProxy({ configPath: proxyConfig, logger: createLogger('proxy', level) });
-      process.stdout.write(demoInstructions(sb.kubeconfigPath, sb.controlUrl, controller.metricsUrl, flags.vip, `http://${flags.proxyAdmin}`));
-      process.stdout.write('ready\n');
-      await runUntilSignalled(sb, async () => {
-        await proxy.drain();
-        await controller.stop();
-      });
+      try {
+        const dir = dirname(sb.kubeconfigPath);
+        const tablePath = join(dir, 'routing-table.json');
+        await writeFile(tablePath, `${JSON.stringify({ version: 'empty', backends: {} })}\n`);
+        let redisUrl = flags.redis;
+        let store: FleetStore | undefined;
+        if (fleet) {
+          if (!redisUrl) {
+            const r = await startRedis();
+            redisChild = r.child;
+            redisUrl = r.url;
+          }
+          const [{ RedisStore }, { parseRedisUrl }] = await Promise.all([import('../../state/redis-store.js'), import('../../state/redis-target.js')]);
+          store = new RedisStore(parseRedisUrl(redisUrl), 'demo');
+          await store.ready(5_000).catch((err: unknown) => {
+            throw new MeridianError('E_STORE_UNREACHABLE', `the demo cannot reach Redis at ${redisUrl}: ${(err as Error).message}`, 'check --redis, or leave it out and the demo starts its own');
+          });
+        }
+        const controller = await startController({
+          kubeconfigText: await readFile(sb.kubeconfigPath, 'utf8'),
+          federationContext: 'federation-cluster',
+          globalVIP: vip.host,
+          probeIntervalMs: 2_000,
+          resyncMs: 10_000,
+          metricsAddress: flags.controllerMetrics,
+          tableOut: tablePath,
+          ...(store ? { store } : {}),
+          logger: createLogger('controller', level),
+        });
+        let proxy: Awaited<ReturnType<typeof startProxy>> | undefined;
+        const configLines = (i: number) => [
+          `listen: [{ host: ${vip.host}, port: ${vip.port + i} }]`,
+          `admin: { host: ${admin.host}, port: ${admin.port + i} }`,
+          'region: us-central1',
+          `trustedProxies: [${LOOPBACK.map((c) => `"${c}"`).join(', ')}]`,
+        ];
+        if (!fleet) {
+          const proxyConfig = join(dir, 'proxy.yaml');
+          await writeFile(proxyConfig, [...configLines(0), 'tableFile: routing-table.json', ''].join('\n'));
+          proxy = await startProxy({ configPath: proxyConfig, logger: createLogger('proxy', level) });
+        } else {
+          for (let i = 0; i < n; i++) {
+            const file = join(dir, `proxy-${i + 1}.yaml`);
+            await writeFile(file, [...configLines(i), `store: { redis: "${redisUrl}", fleet: demo }`, ''].join('\n'));
+            const child = spawn(process.execPath, [CLI, 'proxy', '--config', file], { env: { ...process.env, MERIDIAN_LOG_LEVEL: level, MERIDIAN_PROXY_ID: `demo-proxy-${i + 1}` }, stdio: ['ignore', 'pipe', 'inherit'] });
+            children.push(child);
+            await new Promise<void>((resolve, reject) => {
+              child.stdout!.once('data', () => resolve());
+              child.once('exit', (code) => reject(new MeridianError('E_DEMO_PROXY', `proxy ${i + 1} exited with ${code} before listening`, 'its error is printed above')));
+            });
+          }
+        }
+        if (!flags.empty) {
+          await createSeedObjects(await readFile(sb.kubeconfigPath, 'utf8'));
+          await waitServing(vips, 60_000);
+        }
+        process.stdout.write(
+          walkthrough({
+            kubeconfig: sb.kubeconfigPath,
+            vips,
+            proxyAdmin: flags.proxyAdmin,
+            controllerMetrics: controller.metricsUrl.replace(/^http:\/\//, ''),
+            proxyConfig: join(dirname(sb.kubeconfigPath), 'proxy.yaml'),
+            ...(redisUrl ? { redis: redisUrl } : {}),
+            seeded: !flags.empty,
+          }),
+        );
+        process.stdout.write('ready\n');
+        await runUntilSignalled(sb, async () => {
+          await proxy?.drain();
+          await stop(children);
+          await controller.stop();
+          await stop(redisChild ? [redisChild] : []);
+        });
+      } catch (err) {
+        await stop([...children, ...(redisChild ? [redisChild] : [])]);
+        await sb.stop();
+        throw err;
+      }
     });
 }

@@ -2,14 +2,29 @@ import { isIP } from 'node:net';
 import type { Command } from 'commander';
 import { MeridianError } from '../../common/errors.js';
 import { loadProxyConfig, type ProxyConfig } from '../../proxy/config.js';
-import { explain } from '../../routing/explain.js';
+import { columns } from '../../proxy/fleet-view.js';
+import { explain, type Explanation } from '../../routing/explain.js';
 import { GeoLocator } from '../../routing/geoip.js';
 import { LiveState } from '../../routing/live.js';
 import { matchRoute } from '../../routing/match.js';
 import { buildSnapshot, locateClient, type RoutingSnapshot } from '../../routing/snapshot.js';
 import { LatLonSchema } from '../../routing/table.js';
 
+/** The explanation as kubectl would print it: the ranking, one row per shard, then the choice. */
+function renderRoute(r: Explanation & { clientIp: string; location: { lat: number; lon: number } | null; from: string }): string {
+  const where = r.client.sourceCluster ? `inside cluster ${r.client.sourceCluster}` : r.location ? `at ${r.location.lat.toFixed(2)},${r.location.lon.toFixed(2)}` : 'at an unknown place';
+  const lines = [`Client ${r.clientIp}, ${where}: nearest region ${r.client.cell ?? 'unknown'}. Backend ${r.backend}, from ${r.from}.`, ''];
+  const rows = [
+    ['RANK', 'CLUSTER', 'REGION', 'RTT', 'RTT FROM', 'HEALTHY', 'CAPACITY', 'REASON'],
+    ...r.ranked.map((s, i) => [String(i + 1), s.cluster, s.region, s.estimatedRttMs === null ? '?' : `${s.estimatedRttMs} ms`, s.rttSource, `${s.healthy}/${s.endpoints}`, s.capacityRps === 'unlimited' ? 'unlimited' : `${Math.round(s.capacityRps)}/s`, s.reason]),
+  ];
+  lines.push(columns(rows), '');
+  lines.push(r.choice ? `Choice: ${r.choice.cluster} ${r.choice.endpoint} (${r.choice.reason}${r.choice.spilled ? ', spilled' : ''}${r.choice.panic ? ', panic' : ''})` : 'Choice: none (no endpoint at all: 503)');
+  return `${lines.join('\n')}\n`;
+}
+
 interface RouteFlags {
+  output: string;
   config?: string;
   redis?: string;
   fleet: string;
@@ -62,8 +77,10 @@ export function register(program: Command): void {
     .option('--host <host>', 'Host header', '')
     .option('--path <path>', 'request path', '/')
     .option('--seed <n>', 'seed of the random choices (the ranking does not depend on it)', '1')
+    .option('-o, --output <format>', 'table (default) or json', 'table')
     .action(async (flags: RouteFlags) => {
       if (!isIP(flags.clientIp)) throw new MeridianError('E_CLI_ARG', `--client-ip "${flags.clientIp}" is not an IP address`);
+      if (flags.output !== 'table' && flags.output !== 'json') throw new MeridianError('E_CLI_ARG', `-o "${flags.output}" is not an output format`, 'use -o table or -o json');
       if (!flags.config && !flags.redis && !process.env.REDIS_URL) throw new MeridianError('E_CLI_ARG', 'nothing to route on', 'give --config FILE (a proxy config with its table) or --redis URL (the live fleet)');
       // The same file, validated the same way, as `meridian proxy --config`.
       const loaded = flags.config ? await loadProxyConfig(flags.config, flags.redis ? { redis: flags.redis, fleet: flags.fleet } : {}) : undefined;
@@ -86,6 +103,7 @@ export function register(program: Command): void {
       const rng = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32);
       const cell = sourceCluster >= 0 && snapshot.clusterCell[sourceCluster]! >= 0 ? snapshot.clusterCell[sourceCluster]! : locateClient(snapshot, location);
       const result = explain({ cell, sourceCluster }, snapshot, live, backend, rng);
-      process.stdout.write(`${JSON.stringify({ clientIp: flags.clientIp, location: location ?? null, from, ...result }, null, 2)}\n`);
+      const report = { clientIp: flags.clientIp, location: location ?? null, from, ...result };
+      process.stdout.write(flags.output === 'json' ? `${JSON.stringify(report, null, 2)}\n` : renderRoute(report));
     });
 }

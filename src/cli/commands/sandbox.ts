@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { delimiter, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { MeridianError } from '../../common/errors.js';
 import { createLogger } from '../../common/log.js';
@@ -86,8 +86,11 @@ export function register(program: Command): void {
         '  meridian sandbox fault --kubeconfig K wan-reset',
     )
     .action(async (action: string, target: string | undefined, pod: string | undefined, flags: { scope: string }, cmd: Command) => {
-      // --kubeconfig (the running sandbox's) belongs to the parent `sandbox` command.
-      const kubeconfig = (cmd.parent?.opts() as { kubeconfig: string }).kubeconfig;
+      // --kubeconfig (the running sandbox's) belongs to the parent `sandbox` command; not given,
+      // it is $KUBECONFIG (as after the demo's `export KUBECONFIG=…`), else the sandbox's default.
+      const parent = cmd.parent!;
+      const given = parent.getOptionValueSource('kubeconfig') !== 'default';
+      const kubeconfig = given ? (parent.opts() as { kubeconfig: string }).kubeconfig : (process.env.KUBECONFIG?.split(delimiter).find(Boolean) ?? (parent.opts() as { kubeconfig: string }).kubeconfig);
       const statePath = `${resolve(kubeconfig)}.sandbox.json`;
       const state = JSON.parse(
         await readFile(statePath, 'utf8').catch(() => {

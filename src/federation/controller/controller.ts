@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
-import { MeridianError } from '../../common/errors.js';
+import { listenError, MeridianError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import { hostname } from 'node:os';
 import { KubeRest } from '../../kube/rest.js';
@@ -118,7 +118,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     }
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (err: NodeJS.ErrnoException) => reject(listenError(err, 'the controller\'s metrics', host ?? '127.0.0.1', Number(portText ?? 0), '--metrics-addr')));
     server.listen(Number(portText ?? 0), host, () => resolve());
   });
 

@@ -130,7 +130,7 @@ describe('fleet: the controller\'s table through Redis, and the fleet seen from 
       const rtt = (await proxies[0]!.debug()).fleet?.measuredRttMs ?? {};
       return rtt['us-central1|asia-east1']! < 80 && rtt['us-central1|europe-west1']! > 80;
     }, { what: 'measured round trips', timeoutMs: 15_000 });
-    const r = await meridian('route', '--redis', redis.url, '--fleet', 'ctl', '--region', 'us-central1', '--client-ip', '127.0.0.1');
+    const r = await meridian('route', '--redis', redis.url, '--fleet', 'ctl', '--region', 'us-central1', '--client-ip', '127.0.0.1', '-o', 'json');
     expect(r.code, r.stderr).toBe(0);
     const explained = JSON.parse(r.stdout) as { from: string; ranked: { region: string; rttSource: string; estimatedRttMs: number }[] };
     expect(explained.from).toMatch(/^fleet "ctl" \(table [0-9a-f]{12}, 4 proxies' health, load and latency\)$/);

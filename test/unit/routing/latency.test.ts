@@ -72,3 +72,14 @@ describe('ranking with the fleet\'s measurements', () => {
     ]);
   });
 });
+
+describe('a client\'s cell prefers, among regions in the same place, one the measured table knows', () => {
+  const snap = buildSnapshot({ version: 't', defaultBackend: 'web', backends: { web: { shards: [{ cluster: 'a', region: 'asia-east1', endpoints: [] }] } } });
+  it.each([
+    ['Tokyo', { lat: 35.6916, lon: 139.768 }, 'asia-northeast1'], // Azure's japaneast is a few km nearer
+    ['São Paulo', { lat: -23.5558, lon: -46.6396 }, 'southamerica-east1'],
+    ['Taipei', { lat: 25.03, lon: 121.56 }, 'asia-east1'],
+  ])('%s → %s', (_city, loc, region) => {
+    expect(snap.regions[locateClient(snap, loc)]).toBe(region);
+  });
+});
