@@ -22,6 +22,7 @@ import { createLogger } from '../../../src/common/log.js';
 import { parseProxyConfig } from '../../../src/proxy/config.js';
 import { startProxyWith, type RunningProxy } from '../../../src/proxy/main.js';
 import { parseMessages, RawConnection, requestHeadsByStandard } from '../../helpers/raw-http.js';
+import { stopProxy } from './harness.js';
 
 const RUNS = Number(process.env.MERIDIAN_FUZZ_RUNS ?? 200);
 /** A fixed seed by default, so that a run is repeatable; `random` for a new one each run. */
@@ -69,7 +70,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await proxy?.drain();
+  await stopProxy(proxy);
   origin?.closeAllConnections();
   await new Promise<void>((r) => (origin ? origin.close(() => r()) : r()));
 });

@@ -38,6 +38,19 @@ export async function proxyInFront(origin: RawOrigin, limits: Record<string, num
   return { proxy, port: proxy.addresses[0]!.port };
 }
 
+/**
+ * Drains a proxy, waiting `timeoutMs` at most: true when it drained. (Its drain deadline is
+ * 500 ms here; a drain that never ends is a defect of its own, tested as such, and must not
+ * hang a suite's teardown.)
+ */
+export async function stopProxy(proxy: RunningProxy | undefined, timeoutMs = 5000): Promise<boolean> {
+  if (!proxy) return true;
+  let timer: NodeJS.Timeout | undefined;
+  const drained = await Promise.race([proxy.drain().then(() => true), new Promise<false>((r) => (timer = setTimeout(() => r(false), timeoutMs)))]);
+  clearTimeout(timer);
+  return drained;
+}
+
 /** Headers a proxy sets, frames or removes itself: left out when comparing what the client sent with what the origin got. */
 const PROXY_OWNED = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'via', 'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade', 'content-length', 'transfer-encoding']);
 

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningProxy } from '../../../src/proxy/main.js';
 import { probesOf } from '../../../bench/lib/security-probes.js';
 import { RawOrigin } from '../../helpers/raw-origin.js';
-import { printOutcomes, proxyInFront, runProbe, type ProbeOutcome } from './harness.js';
+import { printOutcomes, type ProbeOutcome, proxyInFront, runProbe, stopProxy } from './harness.js';
 
 const outcomes: ProbeOutcome[] = [];
 let origin: RawOrigin;
@@ -23,7 +23,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   printOutcomes('header syntax', outcomes);
-  await proxy?.drain();
+  await stopProxy(proxy);
   await origin?.close();
 });
 

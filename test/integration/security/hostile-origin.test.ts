@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningProxy } from '../../../src/proxy/main.js';
 import { probesOf } from '../../../bench/lib/security-probes.js';
 import { RawOrigin } from '../../helpers/raw-origin.js';
-import { hostileScript, printOutcomes, proxyInFront, runProbe, stillServes, type ProbeOutcome } from './harness.js';
+import { hostileScript, printOutcomes, type ProbeOutcome, proxyInFront, runProbe, stillServes, stopProxy } from './harness.js';
 
 /** Probes that reproduce a numbered defect of issue 11 (they failed before its fix, e328861). */
 const ISSUE_11: Record<string, number> = {
@@ -32,7 +32,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   printOutcomes('hostile origin', outcomes);
-  await proxy?.drain();
+  await stopProxy(proxy);
   await origin?.close();
 });
 

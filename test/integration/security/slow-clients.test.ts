@@ -8,7 +8,7 @@ import type { RunningProxy } from '../../../src/proxy/main.js';
 import { request } from '../../../bench/lib/security-probes.js';
 import { header, RawConnection } from '../../helpers/raw-http.js';
 import { okReply, RawOrigin, type OriginConnection } from '../../helpers/raw-origin.js';
-import { proxyInFront } from './harness.js';
+import { proxyInFront, stopProxy } from './harness.js';
 
 const HUGE = 256 * 1024 * 1024;
 let origin: RawOrigin;
@@ -39,7 +39,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await Promise.all(proxies.map((p) => p.drain()));
+  await Promise.all(proxies.map((p) => stopProxy(p)));
   await origin?.close();
 });
 

@@ -8,9 +8,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningProxy } from '../../../src/proxy/main.js';
 import { probesOf, request } from '../../../bench/lib/security-probes.js';
-import { RawConnection } from '../../helpers/raw-http.js';
+import { exchange, RawConnection } from '../../helpers/raw-http.js';
 import { okReply, RawOrigin } from '../../helpers/raw-origin.js';
-import { printOutcomes, proxyInFront, runProbe, type ProbeOutcome } from './harness.js';
+import { printOutcomes, type ProbeOutcome, proxyInFront, runProbe, stopProxy } from './harness.js';
 
 const outcomes: ProbeOutcome[] = [];
 let origin: RawOrigin;
@@ -30,7 +30,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   printOutcomes('smuggling', outcomes);
-  await proxy?.drain();
+  await stopProxy(proxy);
   await origin?.close();
 });
 
@@ -74,6 +74,18 @@ describe('request smuggling: the origin never sees more, or other, requests than
       if (rest.messages.length === 2) expect(rest.messages[1]!.status).toBeGreaterThanOrEqual(400);
     } finally {
       c.destroy();
+    }
+  });
+
+  it('leaves no connection behind after a malformed chunked body: the proxy still drains', async () => {
+    const own = await proxyInFront(origin);
+    try {
+      const bad = await exchange(own.port, request('POST', '/a', ['Transfer-Encoding: chunked'], 'zz\r\nhello\r\n0\r\n\r\n'), { idleMs: 300 });
+      expect(bad.responses[0]?.status).toBe(400);
+      // The client is gone (exchange closed it): nothing is in flight, and drain() has 500 ms.
+      expect(await stopProxy(own.proxy, 3000), 'drain() had not finished 3 s after the client left: its connection is still held').toBe(true);
+    } finally {
+      void stopProxy(own.proxy, 0);
     }
   });
 });
