@@ -54,6 +54,33 @@ export class Defaulter {
         spec.progressDeadlineSeconds ??= 600;
         spec.strategy ??= { type: 'RollingUpdate', rollingUpdate: { maxSurge: '25%', maxUnavailable: '25%' } };
         return { ...obj, spec };
+      case 'apps/daemonsets': {
+        if (spec.template) spec.template = defaultTemplate(spec.template);
+        spec.revisionHistoryLimit ??= 10;
+        const strategy: Record<string, unknown> = { type: 'RollingUpdate', ...((spec.updateStrategy as Record<string, unknown> | undefined) ?? {}) };
+        if (strategy.type === 'RollingUpdate') strategy.rollingUpdate = { maxUnavailable: 1, maxSurge: 0, ...((strategy.rollingUpdate as object | undefined) ?? {}) };
+        spec.updateStrategy = strategy;
+        return { ...obj, spec };
+      }
+      case 'apps/statefulsets': {
+        spec.replicas ??= 1;
+        if (spec.template) spec.template = defaultTemplate(spec.template);
+        spec.podManagementPolicy ??= 'OrderedReady';
+        spec.revisionHistoryLimit ??= 10;
+        const strategy: Record<string, unknown> = { type: 'RollingUpdate', ...((spec.updateStrategy as Record<string, unknown> | undefined) ?? {}) };
+        if (strategy.type === 'RollingUpdate') strategy.rollingUpdate = { partition: 0, ...((strategy.rollingUpdate as object | undefined) ?? {}) };
+        spec.updateStrategy = strategy;
+        spec.persistentVolumeClaimRetentionPolicy = { whenDeleted: 'Retain', whenScaled: 'Retain', ...((spec.persistentVolumeClaimRetentionPolicy as object | undefined) ?? {}) };
+        return { ...obj, spec };
+      }
+      case 'rbac.authorization.k8s.io/rolebindings':
+      case 'rbac.authorization.k8s.io/clusterrolebindings': {
+        // Users and Groups are RBAC subjects; a ServiceAccount's apiGroup stays "".
+        const subjects = (obj.subjects as Record<string, unknown>[] | undefined)?.map((s) =>
+          !s.apiGroup && (s.kind === 'User' || s.kind === 'Group') ? { ...s, apiGroup: 'rbac.authorization.k8s.io' } : s,
+        );
+        return subjects ? { ...obj, subjects } : obj;
+      }
       case '/pods': {
         Object.assign(spec, defaultPodSpec(spec));
         return { ...obj, spec, status: obj.status ?? previous?.status ?? { phase: 'Pending', qosClass: 'BestEffort' } };

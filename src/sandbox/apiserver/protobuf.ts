@@ -3,9 +3,10 @@ import { ApiError } from './errors.js';
 /**
  * Request bodies in Kubernetes' protobuf encoding (`application/vnd.kubernetes.protobuf`), which
  * kubectl ≥ 1.33 sends from its typed clients — `kubectl create namespace|configmap|secret|
- * deployment|service|ingress`. Decoded into the JSON form the rest of the server speaks, for the
- * kinds and fields those generators write; anything else is refused with a 415 naming what could
- * not be read, never dropped silently.
+ * deployment|service|ingress|serviceaccount|role|clusterrole|rolebinding|clusterrolebinding|pdb`.
+ * Decoded into the JSON form the rest of the server speaks, for the kinds and fields those
+ * generators write; anything else is refused with a 415 naming what could not be read, never
+ * dropped silently.
  *
  * The envelope is the 4-byte magic `k8s\0` and a runtime.Unknown {typeMeta, raw}; `raw` is the
  * object's message. Field numbers are those of k8s.io/api's generated.proto. Go's encoding writes
@@ -222,6 +223,71 @@ const Ingress = schema('Ingress', {
   3: { n: 'status', t: 'msg', s: () => schema('IngressStatus', { 1: { n: 'loadBalancer', t: 'msg', s: () => schema('IngressLoadBalancerStatus', {}) } }) },
 });
 
+// `kubectl create serviceaccount|role|clusterrole|rolebinding|clusterrolebinding|poddisruptionbudget`.
+const ServiceAccount = schema('ServiceAccount', {
+  1: { n: 'metadata', t: 'msg', s: () => ObjectMeta },
+  2: {
+    n: 'secrets',
+    t: 'msg',
+    rep: true,
+    s: () =>
+      schema('ObjectReference', {
+        1: { n: 'kind', t: 'string' },
+        2: { n: 'namespace', t: 'string' },
+        3: { n: 'name', t: 'string' },
+        4: { n: 'uid', t: 'string' },
+        5: { n: 'apiVersion', t: 'string' },
+        6: { n: 'resourceVersion', t: 'string' },
+        7: { n: 'fieldPath', t: 'string' },
+      }),
+  },
+  3: { n: 'imagePullSecrets', t: 'msg', rep: true, s: () => schema('LocalObjectReference', { 1: { n: 'name', t: 'string' } }) },
+  4: { n: 'automountServiceAccountToken', t: 'bool', ptr: true },
+});
+const PolicyRule = schema('PolicyRule', {
+  1: { n: 'verbs', t: 'string', rep: true },
+  2: { n: 'apiGroups', t: 'string', rep: true },
+  3: { n: 'resources', t: 'string', rep: true },
+  4: { n: 'resourceNames', t: 'string', rep: true },
+  5: { n: 'nonResourceURLs', t: 'string', rep: true },
+});
+const Role = schema('Role', { 1: { n: 'metadata', t: 'msg', s: () => ObjectMeta }, 2: { n: 'rules', t: 'msg', s: () => PolicyRule, rep: true } });
+const ClusterRole = schema('ClusterRole', {
+  1: { n: 'metadata', t: 'msg', s: () => ObjectMeta },
+  2: { n: 'rules', t: 'msg', s: () => PolicyRule, rep: true },
+  3: { n: 'aggregationRule', t: 'msg', ptr: true, s: () => schema('AggregationRule', { 1: { n: 'clusterRoleSelectors', t: 'msg', s: () => LabelSelector, rep: true } }) },
+});
+const Subject = schema('Subject', { 1: { n: 'kind', t: 'string' }, 2: { n: 'apiGroup', t: 'string' }, 3: { n: 'name', t: 'string' }, 4: { n: 'namespace', t: 'string' } });
+const RoleRef = schema('RoleRef', { 1: { n: 'apiGroup', t: 'string' }, 2: { n: 'kind', t: 'string' }, 3: { n: 'name', t: 'string' } });
+const binding = (name: string) =>
+  schema(name, { 1: { n: 'metadata', t: 'msg', s: () => ObjectMeta }, 2: { n: 'subjects', t: 'msg', s: () => Subject, rep: true }, 3: { n: 'roleRef', t: 'msg', s: () => RoleRef } });
+const PodDisruptionBudget = schema('PodDisruptionBudget', {
+  1: { n: 'metadata', t: 'msg', s: () => ObjectMeta },
+  2: {
+    n: 'spec',
+    t: 'msg',
+    s: () =>
+      schema('PodDisruptionBudgetSpec', {
+        1: { n: 'minAvailable', t: 'intOrString', ptr: true },
+        2: { n: 'selector', t: 'msg', s: () => LabelSelector, ptr: true },
+        3: { n: 'maxUnavailable', t: 'intOrString', ptr: true },
+        4: { n: 'unhealthyPodEvictionPolicy', t: 'string', ptr: true },
+      }),
+  },
+  3: {
+    n: 'status',
+    t: 'msg',
+    s: () =>
+      schema('PodDisruptionBudgetStatus', {
+        1: { n: 'observedGeneration', t: 'int' },
+        3: { n: 'disruptionsAllowed', t: 'int' },
+        4: { n: 'currentHealthy', t: 'int' },
+        5: { n: 'desiredHealthy', t: 'int' },
+        6: { n: 'expectedPods', t: 'int' },
+      }),
+  },
+});
+
 /** The kinds whose protobuf form is understood, by `apiVersion/kind`. */
 const KINDS: Record<string, Schema> = {
   'v1/Namespace': Namespace,
@@ -230,6 +296,12 @@ const KINDS: Record<string, Schema> = {
   'v1/Service': Service,
   'apps/v1/Deployment': Deployment,
   'networking.k8s.io/v1/Ingress': Ingress,
+  'v1/ServiceAccount': ServiceAccount,
+  'rbac.authorization.k8s.io/v1/Role': Role,
+  'rbac.authorization.k8s.io/v1/ClusterRole': ClusterRole,
+  'rbac.authorization.k8s.io/v1/RoleBinding': binding('RoleBinding'),
+  'rbac.authorization.k8s.io/v1/ClusterRoleBinding': binding('ClusterRoleBinding'),
+  'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
 };
 
 const MAGIC = Buffer.from([0x6b, 0x38, 0x73, 0x00]);

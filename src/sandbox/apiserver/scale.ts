@@ -2,9 +2,9 @@ import { ApiError, badRequest } from './errors.js';
 import type { ResourceInfo } from './kinds.js';
 import type { KubeObject } from './store.js';
 
-/** Resources with a `/scale` subresource: ReplicaSets and Deployments, in every served group. */
+/** Resources with a `/scale` subresource: ReplicaSets and Deployments in every served group, StatefulSets. */
 export function hasScale(info: Pick<ResourceInfo, 'storage'>): boolean {
-  return info.storage.resource === 'replicasets' || info.storage.resource === 'deployments';
+  return info.storage.resource === 'replicasets' || info.storage.resource === 'deployments' || info.storage.resource === 'statefulsets';
 }
 
 /** The Scale's group-version: `extensions/v1beta1` served its own Scale, everyone else autoscaling/v1. */

@@ -344,7 +344,7 @@ class ApiHandler {
     let obj = toStorage(info, { ...body, metadata: { ...(body.metadata ?? {}), ...(info.namespaced ? { namespace: path.namespace ?? bodyNs ?? 'default' } : {}) } }, storageInfo);
     obj = { ...obj, kind: storageInfo.kind };
     obj = this.defaulter.apply(storageInfo, obj, previous);
-    validateObject(storageInfo, obj);
+    validateObject(storageInfo, obj, previous);
     return obj;
   }
 
@@ -356,9 +356,15 @@ class ApiHandler {
     let obj = this.prepare(r, info, path, body, undefined);
     if (info.hasStatus && !isCrdResource(info)) obj = { ...obj, status: this.initialStatus(info, obj) };
     obj.metadata.managedFields = recordUpdate(undefined, obj, this.manager(r, 'unknown'), rfc3339());
-    if (r.url.searchParams.get('dryRun') === 'All') return this.json(r, 201, fromStorage(info, obj));
+    if (r.url.searchParams.get('dryRun') === 'All') return this.dryRunCreate(r, info, obj);
     const created = this.store.create(info.storage, obj);
     this.json(r, 201, fromStorage(info, created));
+  }
+
+  /** A dry-run create: admitted as a real one (namespace, name), answered as created, never stored. */
+  private dryRunCreate(r: Request, info: ResourceInfo, obj: KubeObject): void {
+    this.store.admitCreate(info.storage, obj);
+    this.json(r, 201, fromStorage(info, obj));
   }
 
   private initialStatus(info: ResourceInfo, obj: KubeObject): unknown {
@@ -370,6 +376,13 @@ class ApiHandler {
         return { phase: 'Pending', qosClass: 'BestEffort' };
       case '/namespaces':
         return { phase: 'Active' };
+      // The zero values a real server serialises for a new object of these kinds.
+      case 'apps/daemonsets':
+        return { currentNumberScheduled: 0, numberMisscheduled: 0, desiredNumberScheduled: 0, numberReady: 0 };
+      case 'apps/statefulsets':
+        return { replicas: 0, availableReplicas: 0 };
+      case 'policy/poddisruptionbudgets':
+        return { disruptionsAllowed: 0, currentHealthy: 0, desiredHealthy: 0, expectedPods: 0 };
       default:
         return obj.status === undefined ? undefined : {};
     }
@@ -416,7 +429,7 @@ class ApiHandler {
       if (!existing) {
         obj.metadata.managedFields = managedFields;
         if (info.hasStatus && !isCrdResource(info)) obj.status = this.initialStatus(info, obj);
-        if (r.url.searchParams.get('dryRun') === 'All') return this.json(r, 201, fromStorage(info, obj));
+        if (r.url.searchParams.get('dryRun') === 'All') return this.dryRunCreate(r, info, obj);
         const created = this.store.create(info.storage, obj);
         return this.json(r, 201, fromStorage(info, created));
       }

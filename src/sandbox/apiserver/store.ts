@@ -156,20 +156,9 @@ export class ClusterStore {
         causes: [{ reason: 'FieldValueRequired', message: 'Required value: name or generateName is required', field: 'metadata.name' }],
       });
     }
-    let namespace: string | undefined;
-    if (info.namespaced) {
-      namespace = meta.namespace || 'default';
-      if (!this.bucket(NAMESPACES).has(namespace)) throw notFound('', 'namespaces', namespace);
-      if (this.terminating.has(namespace)) {
-        throw new ApiError(403, 'Forbidden', `${name} is forbidden: unable to create new content in namespace ${namespace} because it is being terminated`, {
-          name,
-          kind: info.resource,
-          causes: [{ reason: 'NamespaceTerminating', message: `namespace ${namespace} is being terminated`, field: 'metadata.namespace' }],
-        });
-      }
-    }
+    const namespace = info.namespaced ? meta.namespace || 'default' : undefined;
+    this.admit(info, namespace, name);
     const key = this.key(info, namespace, name);
-    if (this.bucket(ref).has(key)) throw alreadyExists(info.storage.group, info.resource, name);
 
     const rv = ++this.rv;
     const obj: KubeObject = {
@@ -192,6 +181,31 @@ export class ClusterStore {
     this.afterWrite(info, obj);
     this.emit(info, rv, 'ADDED', obj, undefined);
     return obj;
+  }
+
+  /**
+   * What create() checks before it writes, for a dry run: the namespace exists and is not being
+   * deleted, the name is free. A real server's dry run admits the same way, so a namespaced object
+   * whose Namespace is created in the same dry run is refused (the Namespace was never stored).
+   */
+  admitCreate(ref: ResourceRef, input: KubeObject): void {
+    const info = this.info(ref);
+    const namespace = info.namespaced ? input.metadata?.namespace || 'default' : undefined;
+    this.admit(info, namespace, input.metadata?.name);
+  }
+
+  private admit(info: ResourceInfo, namespace: string | undefined, name: string | undefined): void {
+    if (namespace !== undefined) {
+      if (!this.bucket(NAMESPACES).has(namespace)) throw notFound('', 'namespaces', namespace);
+      if (this.terminating.has(namespace)) {
+        throw new ApiError(403, 'Forbidden', `${name} is forbidden: unable to create new content in namespace ${namespace} because it is being terminated`, {
+          name,
+          kind: info.resource,
+          causes: [{ reason: 'NamespaceTerminating', message: `namespace ${namespace} is being terminated`, field: 'metadata.namespace' }],
+        });
+      }
+    }
+    if (name !== undefined && this.bucket(info.storage).has(this.key(info, namespace, name))) throw alreadyExists(info.storage.group, info.resource, name);
   }
 
   update(ref: ResourceRef, input: KubeObject, opts: { subresource?: 'status' } = {}): KubeObject {

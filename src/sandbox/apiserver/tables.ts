@@ -119,6 +119,27 @@ function lastSeen(o: KubeObject, now: number): string {
   return age(t, now);
 }
 
+/** labels.FormatLabels: `k=v` pairs sorted by key, `<none>` when empty. */
+function formatLabels(m: unknown): string {
+  const entries = Object.entries((m as Record<string, string> | undefined) ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return entries.length ? entries.map(([k, v]) => `${k}=${v}`).join(',') : '<none>';
+}
+
+/** An IntOrString as Go's String() prints it, `N/A` when unset (PodDisruptionBudget). */
+const intOrString = (v: unknown): string => (v === undefined || v === null ? 'N/A' : String(v));
+
+/** Real servers print Roles and ClusterRoles with the default table convertor: Name and Created At. */
+const createdAt = { columns: [nameCol, col('Created At', 'date')], row: (o: KubeObject) => [o.metadata.name!, o.metadata.creationTimestamp ?? ''] };
+
+/** rbac.SubjectsStrings: users, groups and `namespace/name` of service accounts, each joined by ", ". */
+function bindingRow(o: KubeObject, now: number): Cell[] {
+  const ref = (o.roleRef ?? {}) as { kind?: string; name?: string };
+  const subjects = (o.subjects as { kind?: string; name?: string; namespace?: string }[] | undefined) ?? [];
+  const names = (kind: string) => subjects.filter((s) => s.kind === kind).map((s) => (kind === 'ServiceAccount' ? `${s.namespace ?? ''}/${s.name ?? ''}` : (s.name ?? '')));
+  return [o.metadata.name!, `${ref.kind ?? ''}/${ref.name ?? ''}`, age(o.metadata.creationTimestamp, now), names('User').join(', '), names('Group').join(', '), names('ServiceAccount').join(', ')];
+}
+const bindingColumns = [nameCol, col('Role'), ageCol, col('Users', 'string', 1), col('Groups', 'string', 1), col('ServiceAccounts', 'string', 1)];
+
 const PRINTERS: Record<string, { columns: Column[]; row: Row }> = {
   '/pods': {
     columns: [nameCol, col('Ready'), col('Status'), col('Restarts'), ageCol, col('IP', 'string', 1), col('Node', 'string', 1), col('Nominated Node', 'string', 1), col('Readiness Gates', 'string', 1)],
@@ -164,6 +185,56 @@ const PRINTERS: Record<string, { columns: Column[]; row: Row }> = {
       selectorString(spec(o).selector),
     ],
   },
+  'apps/daemonsets': {
+    columns: [
+      nameCol,
+      col('Desired', 'integer'),
+      col('Current', 'integer'),
+      col('Ready', 'integer'),
+      col('Up-to-date', 'integer'),
+      col('Available', 'integer'),
+      col('Node Selector'),
+      ageCol,
+      col('Containers', 'string', 1),
+      col('Images', 'string', 1),
+      col('Selector', 'string', 1),
+    ],
+    row: (o, now) => [
+      o.metadata.name!,
+      num(status(o).desiredNumberScheduled),
+      num(status(o).currentNumberScheduled),
+      num(status(o).numberReady),
+      num(status(o).updatedNumberScheduled),
+      num(status(o).numberAvailable),
+      formatLabels((spec(o).template as { spec?: { nodeSelector?: unknown } } | undefined)?.spec?.nodeSelector),
+      age(o.metadata.creationTimestamp, now),
+      containersOf(spec(o).template).map((c) => c.name).join(','),
+      containersOf(spec(o).template).map((c) => c.image ?? '').join(','),
+      selectorString(spec(o).selector),
+    ],
+  },
+  'apps/statefulsets': {
+    columns: [nameCol, col('Ready'), ageCol, col('Containers', 'string', 1), col('Images', 'string', 1)],
+    row: (o, now) => [
+      o.metadata.name!,
+      `${num(status(o).readyReplicas)}/${num(spec(o).replicas ?? 1)}`,
+      age(o.metadata.creationTimestamp, now),
+      containersOf(spec(o).template).map((c) => c.name).join(','),
+      containersOf(spec(o).template).map((c) => c.image ?? '').join(','),
+    ],
+  },
+  'policy/poddisruptionbudgets': {
+    columns: [nameCol, col('Min Available'), col('Max Unavailable'), col('Allowed Disruptions', 'integer'), ageCol],
+    row: (o, now) => [o.metadata.name!, intOrString(spec(o).minAvailable), intOrString(spec(o).maxUnavailable), num(status(o).disruptionsAllowed), age(o.metadata.creationTimestamp, now)],
+  },
+  '/serviceaccounts': {
+    columns: [nameCol, col('Secrets'), ageCol],
+    row: (o, now) => [o.metadata.name!, ((o.secrets as unknown[] | undefined) ?? []).length, age(o.metadata.creationTimestamp, now)],
+  },
+  'rbac.authorization.k8s.io/roles': createdAt,
+  'rbac.authorization.k8s.io/clusterroles': createdAt,
+  'rbac.authorization.k8s.io/rolebindings': { columns: bindingColumns, row: bindingRow },
+  'rbac.authorization.k8s.io/clusterrolebindings': { columns: bindingColumns, row: bindingRow },
   '/services': {
     columns: [nameCol, col('Type'), col('Cluster-IP'), col('External-IP'), col('Port(s)'), ageCol, col('Selector', 'string', 1)],
     row: (o, now) => [

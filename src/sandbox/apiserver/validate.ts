@@ -88,13 +88,24 @@ const SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])
 const LABEL_1123 = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const LABEL_1035 = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
 
-/** The semantic checks `kubectl` users run into most; failures are 422 Invalid with causes. */
-export function validateObject(info: ResourceInfo, obj: KubeObject): void {
+const RBAC = 'rbac.authorization.k8s.io';
+
+type Cause = { field: string; reason: string; message: string };
+
+/**
+ * The semantic checks `kubectl` users run into most; failures are 422 Invalid with causes.
+ * `previous` is the stored object on an update, for fields that may not change.
+ */
+export function validateObject(info: ResourceInfo, obj: KubeObject, previous?: KubeObject): void {
   const name = obj.metadata?.name;
-  const causes: { field: string; reason: string; message: string }[] = [];
+  const causes: Cause[] = [];
   const key = `${info.storage.group}/${info.storage.resource}`;
   if (name !== undefined) {
-    if (key === '/services' && (!LABEL_1035.test(name) || name.length > 63)) {
+    if (info.storage.group === RBAC) {
+      // RBAC names are path segments (`system:controller:x` is fine), not DNS subdomains.
+      const problem = pathSegmentProblem(name);
+      if (problem) causes.push({ field: 'metadata.name', reason: 'FieldValueInvalid', message: `Invalid value: "${name}": ${problem}` });
+    } else if (key === '/services' && (!LABEL_1035.test(name) || name.length > 63)) {
       causes.push({
         field: 'metadata.name',
         reason: 'FieldValueInvalid',
@@ -121,7 +132,7 @@ export function validateObject(info: ResourceInfo, obj: KubeObject): void {
   if (key === '/pods' && !((spec.containers as unknown[] | undefined) ?? []).length) {
     causes.push({ field: 'spec.containers', reason: 'FieldValueRequired', message: 'Required value' });
   }
-  if (key === 'apps/replicasets' || key === 'apps/deployments') {
+  if (key === 'apps/replicasets' || key === 'apps/deployments' || key === 'apps/daemonsets' || key === 'apps/statefulsets') {
     const selector = spec.selector as { matchLabels?: Record<string, string> } | undefined;
     const labels = (spec.template as { metadata?: { labels?: Record<string, string> } } | undefined)?.metadata?.labels ?? {};
     if (!selector) causes.push({ field: 'spec.selector', reason: 'FieldValueRequired', message: 'Required value' });
@@ -136,5 +147,49 @@ export function validateObject(info: ResourceInfo, obj: KubeObject): void {
       causes.push({ field: 'spec.replicas', reason: 'FieldValueInvalid', message: `Invalid value: ${spec.replicas}: must be greater than or equal to 0` });
     }
   }
+  if (key === 'policy/poddisruptionbudgets' && spec.minAvailable !== undefined && spec.maxUnavailable !== undefined) {
+    causes.push({
+      field: 'spec',
+      reason: 'FieldValueInvalid',
+      message: `Invalid value: policy.PodDisruptionBudgetSpec{MinAvailable:${JSON.stringify(spec.minAvailable)}, MaxUnavailable:${JSON.stringify(spec.maxUnavailable)}}: minAvailable and maxUnavailable cannot be both set`,
+    });
+  }
+  if (key === `${RBAC}/rolebindings` || key === `${RBAC}/clusterrolebindings`) causes.push(...bindingCauses(obj, key === `${RBAC}/rolebindings`, previous));
   if (causes.length) throw invalid(info.kind, info.storage.group, name ?? '', causes);
+}
+
+function pathSegmentProblem(name: string): string | undefined {
+  if (name === '.' || name === '..') return `may not be '${name}'`;
+  const c = ['/', '%'].find((x) => name.includes(x));
+  return c ? `may not contain '${c}'` : undefined;
+}
+
+interface RoleRef {
+  apiGroup?: string;
+  kind?: string;
+  name?: string;
+}
+
+const goRoleRef = (r: RoleRef | undefined) => `rbac.RoleRef{APIGroup:"${r?.apiGroup ?? ''}", Kind:"${r?.kind ?? ''}", Name:"${r?.name ?? ''}"}`;
+const unsupported = (value: unknown, allowed: string[]) => `Unsupported value: "${String(value ?? '')}": supported values: ${allowed.map((a) => `"${a}"`).join(', ')}`;
+
+/** RoleBinding / ClusterRoleBinding: a roleRef into RBAC, valid subjects, and a roleRef that never changes. */
+function bindingCauses(obj: KubeObject, namespaced: boolean, previous: KubeObject | undefined): Cause[] {
+  const causes: Cause[] = [];
+  const ref = obj.roleRef as RoleRef | undefined;
+  if (ref?.apiGroup !== RBAC) causes.push({ field: 'roleRef.apiGroup', reason: 'FieldValueNotSupported', message: unsupported(ref?.apiGroup, [RBAC]) });
+  const kinds = namespaced ? ['Role', 'ClusterRole'] : ['ClusterRole'];
+  if (!kinds.includes(ref?.kind ?? '')) causes.push({ field: 'roleRef.kind', reason: 'FieldValueNotSupported', message: unsupported(ref?.kind, kinds) });
+  if (!ref?.name) causes.push({ field: 'roleRef.name', reason: 'FieldValueRequired', message: 'Required value' });
+  ((obj.subjects as { kind?: string; name?: string; namespace?: string }[] | undefined) ?? []).forEach((s, i) => {
+    const at = `subjects[${i}]`;
+    if (!s.name) causes.push({ field: `${at}.name`, reason: 'FieldValueRequired', message: 'Required value' });
+    if (!['ServiceAccount', 'User', 'Group'].includes(s.kind ?? '')) causes.push({ field: `${at}.kind`, reason: 'FieldValueNotSupported', message: unsupported(s.kind, ['ServiceAccount', 'User', 'Group']) });
+    else if (s.kind === 'ServiceAccount' && !s.namespace && !namespaced) causes.push({ field: `${at}.namespace`, reason: 'FieldValueRequired', message: 'Required value' });
+  });
+  const before = previous?.roleRef as RoleRef | undefined;
+  if (previous && goRoleRef(before) !== goRoleRef(ref)) {
+    causes.push({ field: 'roleRef', reason: 'FieldValueInvalid', message: `Invalid value: ${goRoleRef(ref)}: cannot change roleRef` });
+  }
+  return causes;
 }
