@@ -59,6 +59,8 @@ export const ProxyConfigSchema = z
     limits: z
       .object({
         maxHeaderBytes: z.number().int().min(1024).default(16 * 1024),
+        /** Header lines in a request at most (more: 431). */
+        maxHeaderCount: z.number().int().min(1).default(200),
         maxBodyBytes: z.number().int().min(0).default(64 * 1024 * 1024),
         headersTimeoutMs: z.number().int().min(100).default(10_000),
         requestTimeoutMs: z.number().int().min(0).default(300_000),

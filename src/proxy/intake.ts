@@ -28,7 +28,9 @@ function hostHeaders(raw: readonly string[]): number {
  * chunked (501, §6.1: the proxy cannot re-frame what it does not decode — nginx answers the
  * same); an origin-form or absolute-form target, normalised (400 when it cannot be). Pure.
  */
-export function intake(req: IncomingMessage, paths: PathOptions): Intake | ProxyErrorCode {
+export function intake(req: IncomingMessage, paths: PathOptions, maxHeaderCount = Number.POSITIVE_INFINITY): Intake | ProxyErrorCode {
+  // Envoy's max_headers_count (100 by default); nginx bounds them by size only.
+  if (req.rawHeaders.length > 2 * maxHeaderCount) return 'E_HEADERS_TOO_LARGE';
   // HTTP/0.9 has no headers to route on and cannot carry an HTTP/1.1 answer: malformed here.
   if (req.httpVersionMajor === 0) return 'E_BAD_REQUEST';
   if (req.httpVersionMajor !== 1) return 'E_HTTP_VERSION';

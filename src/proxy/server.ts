@@ -38,8 +38,13 @@ const NOT_THE_ENDPOINTS_FAULT = new Set(['E_BODY_TOO_LARGE', 'UND_ERR_REQ_CONTEN
 const NO_SHARD = { backendName: '', cluster: '', region: '' };
 
 const kActive = Symbol('meridian.activeResponse');
-/** The response being written on a connection, so an error answer for the next request waits for it. */
-type ClientSocket = Duplex & { [kActive]?: ServerResponse };
+const kClosing = Symbol('meridian.closing');
+/**
+ * The response being written on a connection, so an error answer for the next request waits for
+ * it; and whether the proxy has told the client it closes the connection (RFC 9112 §9.6: nothing
+ * the client pipelined after that is read as a request).
+ */
+type ClientSocket = Duplex & { [kActive]?: ServerResponse; [kClosing]?: boolean; destroySoon?: () => void };
 
 /** The client left before the response: nginx's 499, the status the client "saw". */
 const CLIENT_CLOSED = 499;
@@ -120,6 +125,9 @@ export class ProxyServer {
       // Expect: 100-continue is answered here, once the request passed its checks (a request the
       // proxy refuses is refused before the client sends its body).
       server.on('checkContinue', (req, res) => this.handle(req, res, true));
+      // Node keeps only the first 2,000 header lines in req.headers and drops the rest silently —
+      // Content-Length among them, and the body with it. The proxy counts them itself (intake).
+      server.maxHeadersCount = 0;
       server.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head));
       server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.clientError(err, socket));
       await new Promise<void>((resolve, reject) => {
@@ -154,26 +162,45 @@ export class ProxyServer {
    * response still being written on the same connection (a pipelined request behind a streaming
    * response): it waits for that response to finish, as nginx does, then closes.
    */
-  private clientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  private clientError(err: NodeJS.ErrnoException, socket: ClientSocket): void {
     const code: ProxyErrorCode =
-      err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'E_CLIENT_TIMEOUT' : err.code === 'HPE_HEADER_OVERFLOW' ? 'E_HEADERS_TOO_LARGE' : err.code === 'HPE_INVALID_VERSION' ? 'E_HTTP_VERSION' : 'E_BAD_REQUEST';
-    const current = (socket as ClientSocket)[kActive];
+      err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'E_CLIENT_TIMEOUT' : err.code === 'HPE_HEADER_OVERFLOW' ? 'E_HEADERS_TOO_LARGE' : 'E_BAD_REQUEST';
+    const s = socket;
+    const current = s[kActive];
+    const pending = current !== undefined && !current.writableFinished && !current.destroyed;
+    // Nothing on this connection is answered any more: once the response in flight is done, it closes.
+    const closeAfter = (then?: () => void) => {
+      const close = () => {
+        then?.();
+        // Ends once what is written has gone out (the answer), then closes.
+        socket.end();
+        socket.destroySoon?.();
+      };
+      if (pending) current.once('close', close);
+      else close();
+    };
+    // Already told it closes: what comes after is not a request, and gets no answer.
+    if (s[kClosing]) return closeAfter();
+    s[kClosing] = true;
     const attempt = (current as AttemptResponse | undefined)?.[kAttempt];
     // The body of the request being proxied is what failed to parse (a bad chunk size): that
     // request gets the 400, and its upstream request is abandoned.
-    if (attempt && !attempt.requestComplete && current && !current.headersSent) return attempt.refuse(code);
+    if (attempt && !attempt.requestComplete && current && !current.headersSent) {
+      attempt.refuse(code);
+      return closeAfter();
+    }
     this.count(NO_SHARD, PROXY_ERRORS[code].status, performance.now());
-    const answer = () => {
-      if (socket.writable) socket.end(rawProxyError(code));
-      else socket.destroy();
-    };
-    if (current && !current.writableFinished && !current.destroyed) current.once('close', answer);
-    else answer();
+    closeAfter(() => {
+      if (socket.writable) socket.write(rawProxyError(code));
+    });
   }
 
   /** A request the proxy answers itself (refused, no route, no backend): counted, and closed when it had a body left unread. */
   private refuse(res: ServerResponse, code: ProxyErrorCode, start: number, close: boolean): void {
-    if (close) res.shouldKeepAlive = false;
+    if (close) {
+      res.shouldKeepAlive = false;
+      (res.req.socket as ClientSocket)[kClosing] = true;
+    }
     sendProxyError(res, code, close || this.draining);
     this.count(NO_SHARD, PROXY_ERRORS[code].status, start);
   }
@@ -186,12 +213,19 @@ export class ProxyServer {
     const start = performance.now();
     const state = this.deps.state;
     const snap = state.snapshot;
-    (req.socket as ClientSocket)[kActive] = res;
+    const socket = req.socket as ClientSocket;
+    // Pipelined behind an answer that closes the connection: not a request any more (the
+    // connection closes when that answer is out; this one is never answered nor forwarded).
+    if (socket[kClosing]) {
+      res.shouldKeepAlive = false;
+      return;
+    }
+    socket[kActive] = res;
     if (this.draining) res.shouldKeepAlive = false;
     const declared = Number(req.headers['content-length'] ?? 0);
     // A body the proxy will not read (it refuses the request) leaves the connection unusable.
     const hasBody = declared > 0 || req.headers['transfer-encoding'] !== undefined;
-    const it = intake(req, this.config.paths);
+    const it = intake(req, this.config.paths, this.config.limits.maxHeaderCount);
     if (typeof it === 'string') return this.refuse(res, it, start, true);
     const backend = matchRoute(snap.routes, snap.defaultBackend, it.host, it.path);
     if (backend < 0) return this.refuse(res, state.hasTable ? 'E_NO_ROUTE' : 'E_NO_TABLE', start, hasBody);
@@ -220,13 +254,15 @@ export class ProxyServer {
     const state = this.deps.state;
     const snap = state.snapshot;
     const { metrics } = this.deps;
+    // Pipelined behind an answer that closes the connection: not a request (RFC 9112 §9.6).
+    if ((req.socket as ClientSocket)[kClosing]) return void socket.end();
     const refuse = (code: ProxyErrorCode, outcome: string) => {
       metrics.tunnels.inc({ outcome });
       this.count(NO_SHARD, PROXY_ERRORS[code].status, start);
       socket.end(rawProxyError(code));
     };
     if (this.draining) return refuse('E_DRAINING', 'refused-by-proxy');
-    const it = intake(req, this.config.paths);
+    const it = intake(req, this.config.paths, this.config.limits.maxHeaderCount);
     if (typeof it === 'string') return refuse(it, 'refused-by-proxy');
     const backend = matchRoute(snap.routes, snap.defaultBackend, it.host, it.path);
     if (backend < 0) return refuse(state.hasTable ? 'E_NO_ROUTE' : 'E_NO_TABLE', 'refused-by-proxy');
@@ -302,6 +338,9 @@ class Attempt implements Dispatcher.DispatchHandler, TimedTry {
   readonly sweep = newSweepSlot();
   /** Response body bytes still to come by its Content-Length; -1 when it has none. */
   private bodyLeft = -1;
+  /** The final response's status and headers, until they are written (see flushHead). */
+  private headStatus = 0;
+  private head: Record<string, string | string[]> | null = null;
   private controller: Dispatcher.DispatchController | undefined;
   /**
    * The table and live state the current try was chosen from: the table can be replaced while a
@@ -314,6 +353,8 @@ class Attempt implements Dispatcher.DispatchHandler, TimedTry {
   private readonly body: AsyncIterable<Buffer> | null;
   /** The pool the current try went to: a try still waiting for a connection is taken back from it. */
   private pool: UpstreamPool | undefined;
+  /** Given up before it started (see abandon): aborted as soon as it does. */
+  private abandoned: Error | null = null;
 
   constructor(
     private readonly proxy: ProxyServer,
@@ -342,7 +383,7 @@ class Attempt implements Dispatcher.DispatchHandler, TimedTry {
   }
 
   timedOut(phase: Phase): void {
-    if (phase === 'queue') this.pool?.cancel(this, new QueueTimeoutError());
+    if (phase === 'queue') this.abandon(new QueueTimeoutError());
     else if (phase === 'client') this.controller?.abort(Object.assign(new Error('the client read nothing for too long'), { code: 'E_CLIENT_WRITE_TIMEOUT' }));
     else this.controller?.abort(phase === 'headers' ? new errors.HeadersTimeoutError() : new errors.BodyTimeoutError());
   }
@@ -355,17 +396,22 @@ class Attempt implements Dispatcher.DispatchHandler, TimedTry {
   /** The request turned out malformed (its body did not parse): answer `code` and abandon the upstream request. */
   refuse(code: ProxyErrorCode): void {
     sendProxyError(this.res, code, true);
-    const err = Object.assign(new Error('the request body did not parse'), { code: 'UND_ERR_ABORTED' });
-    if (this.controller) this.controller.abort(err);
-    else this.pool?.cancel(this, err);
+    this.abandon(Object.assign(new Error('the request body did not parse'), { code: 'UND_ERR_ABORTED' }));
   }
 
   /** The client's connection closed: a response still being streamed has nobody to go to. */
   clientClosed(): void {
-    if (this.res.writableFinished) return;
-    const gone = new errors.RequestAbortedError();
-    if (this.controller) this.controller.abort(gone);
-    else this.pool?.cancel(this, gone); // still waiting for a connection: it never goes out
+    if (!this.res.writableFinished) this.abandon(new errors.RequestAbortedError());
+  }
+
+  /**
+   * Gives the current try up with `err`: aborted if it is out, taken back from the pool's queue if
+   * it waits for a connection, and otherwise (handed to a connection that is still connecting)
+   * aborted the moment it starts.
+   */
+  private abandon(err: Error): void {
+    if (this.controller) this.controller.abort(err);
+    else if (!this.pool?.cancel(this, err)) this.abandoned = err;
   }
 
   send(decision: Decision, tries: number): void {
@@ -399,6 +445,7 @@ class Attempt implements Dispatcher.DispatchHandler, TimedTry {
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller;
     this.progress++;
+    if (this.abandoned) controller.abort(this.abandoned);
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
@@ -417,11 +464,21 @@ class Attempt implements Dispatcher.DispatchHandler, TimedTry {
     else if (state.snapshot === this.snap) state.outlier.success(this.endpoint);
     const length = headers['content-length'];
     this.bodyLeft = typeof length === 'string' ? Number(length) : -1; // a HEAD answer has it but no bytes: ends on onResponseEnd
-    this.res.writeHead(statusCode, out);
+    // Written with the first body byte (or the end): an answer that fails before then (a bad
+    // chunk size, a body on a 204) can still become a 502 instead of a bare close.
+    this.headStatus = statusCode;
+    this.head = out;
+  }
+
+  private flushHead(): void {
+    if (this.head === null) return;
+    this.res.writeHead(this.headStatus, this.head);
+    this.head = null;
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     this.progress++;
+    this.flushHead();
     if (this.bodyLeft >= 0 && (this.bodyLeft -= chunk.length) === 0) {
       // The body's last byte by its Content-Length: end() sends headers and body in one write
       // now, where write() + end() would cork, wait a tick and write an empty chunk as well.
@@ -436,6 +493,7 @@ class Attempt implements Dispatcher.DispatchHandler, TimedTry {
 
   onResponseEnd(): void {
     this.proxy.deadlines.remove(this);
+    this.flushHead();
     if (!this.res.writableEnded) this.res.end();
     this.done(this.res.statusCode);
   }
@@ -478,17 +536,18 @@ class Attempt implements Dispatcher.DispatchHandler, TimedTry {
     // than at their next round, so the endpoint's death is known — and voted on — in a fraction
     // of a second, not after two probe intervals.
     if (kind !== 'UND_ERR_CLOSED' && NOT_DELIVERED.has(kind) && state.snapshot === this.snap) state.onConnectFailure?.(this.endpoint);
-    if (this.responseStarted) {
+    if (this.res.headersSent) {
       // Headers are out: the only honest thing left is to cut the response.
       this.res.destroy(err);
       this.finish(this.res.statusCode, shard);
       return;
     }
+    this.head = null; // an answer that failed before its first byte went out: it is a 502 now
     // A streamed request body cannot be replayed, so only bodiless requests are retried. A request
     // that never arrived anywhere is retried whatever its method, and outside the retry budget:
     // the budget guards backends against retry storms, and such a retry adds no load to any.
     const notDelivered = NOT_DELIVERED.has(kind) || kind === 'E_QUEUE_TIMEOUT';
-    const retryable = notDelivered || (MAYBE_DELIVERED.has(kind) && IDEMPOTENT_METHODS.has(this.req.method ?? ''));
+    const retryable = !this.responseStarted && (notDelivered || (MAYBE_DELIVERED.has(kind) && IDEMPOTENT_METHODS.has(this.req.method ?? '')));
     // A connect that failed costs the endpoint nothing and the client little (refused at once): such
     // a request may go on to the next shard until one answers — when a whole region dies, its
     // three clusters are all tried before the next region, and the client still gets its answer.
