@@ -45,7 +45,24 @@ export interface CallOptions {
  * A small JSON client for one Kubernetes API server. Credentials and TLS come from a kubeconfig
  * through @kubernetes/client-node's KubeConfig; requests go through an undici keep-alive pool.
  */
+/**
+ * The verb of a request as the API server's audit log names it: `get` of one object, `list` of a
+ * collection, `watch`, `create`, `update`, `patch`, `delete`.
+ */
+export function requestVerb(method: string, path: string, watch = false): string {
+  if (watch) return 'watch';
+  if (method !== 'GET') return ({ POST: 'create', PUT: 'update', PATCH: 'patch', DELETE: 'delete' } as Record<string, string>)[method] ?? method.toLowerCase();
+  // After /api/v1 or /apis/<group>/<version>: [namespaces, ns, plural(, name…)] or [plural(, name…)].
+  const segments = path.split('?')[0]!.split('/').filter(Boolean);
+  const rest = segments.slice(segments[0] === 'api' ? 2 : 3);
+  const collection = rest[0] === 'namespaces' && rest.length >= 3 ? rest.length === 3 : rest.length === 1;
+  return collection ? 'list' : 'get';
+}
+
 export class KubeRest {
+  /** Hears of every request (its verb), for per-cluster request metrics. */
+  onRequest: ((verb: string) => void) | undefined;
+
   private constructor(
     readonly server: string,
     private readonly headers: Record<string, string>,
@@ -80,6 +97,7 @@ export class KubeRest {
   }
 
   async call<T = unknown>(method: string, path: string, opts: CallOptions = {}): Promise<T> {
+    this.onRequest?.(requestVerb(method, path));
     const url = new URL(this.server + path);
     for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, v);
     const res = await request(url, {
@@ -129,6 +147,7 @@ export class KubeRest {
    * connection fails (rejects). A 410 comes back as a rejected KubeApiError with status 410.
    */
   async watch(path: string, query: Record<string, string | undefined>, onEvent: (type: string, obj: KObject) => void, signal: AbortSignal): Promise<void> {
+    this.onRequest?.('watch');
     const url = new URL(this.server + path);
     for (const [k, v] of Object.entries({ ...query, watch: 'true', allowWatchBookmarks: 'true' })) if (v !== undefined) url.searchParams.set(k, v);
     const res = await request(url, { method: 'GET', dispatcher: this.dispatcher, headers: { ...this.headers, accept: 'application/json' }, signal });

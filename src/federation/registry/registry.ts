@@ -37,6 +37,8 @@ export interface RegistryOptions {
   /** The controller's address, matched against `serverAddressByClientCIDRs`. */
   clientAddress: string;
   logger: Logger;
+  /** Hears of every request to a member (per-member request metrics). */
+  observeRequest?: (cluster: string, verb: string) => void;
 }
 
 /**
@@ -127,6 +129,8 @@ export class ClusterRegistry {
       if (!this.stopped) this.timers.set(name, setTimeout(() => void this.reconnect(name), this.opts.probeIntervalMs));
       return;
     }
+    const observe = this.opts.observeRequest;
+    if (observe) client.onRequest = (verb) => observe(name, verb);
     const old = this.members.get(name);
     if (old) void old.client.close();
     const member: Member = {

@@ -50,6 +50,12 @@ export interface ApiServer {
   availability(): Availability;
   /** Ends every open watch cleanly, as a real server does when its watch timeout runs out. */
   closeWatches(): void;
+  /**
+   * Requests served so far, by audit verb and resource (`get configmaps`, `list pods`,
+   * `watch configmaps`, `update ingresses/status`…): what a client costs this server.
+   */
+  requestCounts(): Record<string, number>;
+  resetRequestCounts(): void;
   close(): Promise<void>;
 }
 
@@ -93,6 +99,8 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     name: opts.name ?? 'sandbox',
     availability: () => mode,
     closeWatches: () => api.stop(),
+    requestCounts: () => Object.fromEntries(api.requests),
+    resetRequestCounts: () => api.requests.clear(),
     async setAvailability(next) {
       if (next === mode || closed) return;
       const wasListening = mode !== 'refuse';
@@ -121,6 +129,7 @@ interface Request {
 class ApiHandler {
   private readonly defaulter = new Defaulter();
   private readonly watches = new Set<() => void>();
+  readonly requests = new Map<string, number>();
 
   constructor(
     private readonly store: ClusterStore,
@@ -181,6 +190,7 @@ class ApiHandler {
     if (!info.namespaced && path.namespace) throw notFoundPath();
     if (info.deprecation) r.res.setHeader('Warning', `299 - "${info.deprecation}"`);
     const method = r.req.method ?? 'GET';
+    this.count(method, r.url.searchParams.get('watch'), path, info.resource);
     if (scale) return this.scale(r, info, path, method, method === 'GET' ? undefined : await readBody(r.req));
     if (method === 'GET' && !path.name) {
       return r.url.searchParams.get('watch') === 'true' || r.url.searchParams.get('watch') === '1' ? this.watch(r, info, path) : this.list(r, info, path);
@@ -192,6 +202,19 @@ class ApiHandler {
     if (method === 'DELETE' && path.name) return this.delete(r, info, path, await readBody(r.req));
     if (method === 'DELETE') return this.deleteCollection(r, info, path);
     throw new ApiError(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`);
+  }
+
+  private count(method: string, watch: string | null, path: ResourcePath, resource: string): void {
+    const verb =
+      method === 'GET'
+        ? path.name
+          ? 'get'
+          : watch === 'true' || watch === '1'
+            ? 'watch'
+            : 'list'
+        : (({ POST: 'create', PUT: 'update', PATCH: 'patch', DELETE: path.name ? 'delete' : 'deletecollection' }) as Record<string, string>)[method] ?? method.toLowerCase();
+    const key = `${verb} ${resource}${path.subresource ? `/${path.subresource}` : ''}`;
+    this.requests.set(key, (this.requests.get(key) ?? 0) + 1);
   }
 
   // -- reads ----------------------------------------------------------------------------------
