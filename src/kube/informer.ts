@@ -23,7 +23,12 @@ export class Informer {
   constructor(
     private readonly client: KubeRest,
     private readonly path: string,
-    private readonly opts: { maxBackoffMs?: number; labelSelector?: string } = {},
+    private readonly opts: {
+      maxBackoffMs?: number;
+      labelSelector?: string;
+      /** Applied to every object before it is cached, as client-go's SetTransform: drop what nobody reads. */
+      transform?: (obj: KObject) => KObject;
+    } = {},
   ) {}
 
   on(handler: (event: InformerEvent, obj: KObject, old?: KObject) => void): this {
@@ -73,9 +78,10 @@ export class Informer {
         await this.client.watch(
           this.path,
           { resourceVersion: rv, labelSelector: this.opts.labelSelector },
-          (type, obj) => {
-            rv = obj.metadata.resourceVersion ?? rv;
+          (type, received) => {
+            rv = received.metadata.resourceVersion ?? rv;
             if (type === 'BOOKMARK') return;
+            const obj = this.opts.transform ? this.opts.transform(received) : received;
             const key = objectKey(obj);
             const old = this.cache.get(key);
             if (type === 'DELETED') {
@@ -106,7 +112,8 @@ export class Informer {
 
   private async relist(): Promise<string> {
     const list = await this.client.get<{ items: KObject[]; metadata: { resourceVersion: string } }>(this.path, { query: { labelSelector: this.opts.labelSelector } });
-    const fresh = new Map(list.items.map((o) => [objectKey(o), o]));
+    const transform = this.opts.transform;
+    const fresh = new Map(list.items.map((o) => [objectKey(o), transform ? transform(o) : o]));
     for (const [key, old] of this.cache) {
       if (!fresh.has(key)) {
         this.cache.delete(key);
@@ -122,4 +129,21 @@ export class Informer {
     this.synced = true;
     return list.metadata.resourceVersion;
   }
+}
+
+/**
+ * Drops `metadata.managedFields` (often the larger half of a small object) and the given
+ * annotations from a cached object. Safe for objects written back with PUT: an update that omits
+ * managedFields keeps the server's, and callers must not strip annotations they write back.
+ */
+export function stripForCache(dropAnnotations: readonly string[] = []): (obj: KObject) => KObject {
+  return (obj) => {
+    const { managedFields: _managed, ...metadata } = obj.metadata as KObject['metadata'] & { managedFields?: unknown };
+    if (dropAnnotations.length && metadata.annotations && dropAnnotations.some((a) => a in metadata.annotations!)) {
+      const annotations = { ...metadata.annotations };
+      for (const a of dropAnnotations) delete annotations[a];
+      metadata.annotations = annotations;
+    }
+    return { ...obj, metadata };
+  };
 }

@@ -16,6 +16,27 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+/**
+ * `count` consecutive free ports, for a process that takes N ports from a base (`--proxies N`).
+ * Chosen below the kernel's ephemeral range (32768+), where no outgoing connection or port-0
+ * listener of a concurrent test lands between this check and the child's listen.
+ */
+export async function freePortRun(count: number): Promise<number> {
+  const bindable = (port: number) =>
+    new Promise<boolean>((resolve) => {
+      const s = createServer();
+      s.once('error', () => resolve(false));
+      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+    });
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const base = 20_000 + Math.floor(Math.random() * 12_000);
+    let ok = true;
+    for (let i = 0; i < count && ok; i++) ok = await bindable(base + i);
+    if (ok) return base;
+  }
+  throw new Error(`no run of ${count} free ports found below 32768`);
+}
+
 /** One Redis command over a raw socket (RESP inline), for a readiness check that needs no client. */
 function ping(port: number): Promise<boolean> {
   return new Promise((resolve) => {

@@ -13,6 +13,14 @@ export function defaultKubeconfig(flag: string | undefined, env: NodeJS.ProcessE
   return fromEnv ?? join(homedir(), '.kube', 'config');
 }
 
+function positive(text: string, flag: string, integer: boolean): number {
+  const n = Number(text);
+  if (!/^\d+(\.\d+)?$/.test(text) || !(n > 0) || (integer && !Number.isInteger(n))) {
+    throw new MeridianError('E_CLI_ARG', `--${flag} "${text}" is not a positive ${integer ? 'whole number' : 'number'}`, `example: --${flag} ${integer ? '100' : '50'}`);
+  }
+  return n;
+}
+
 function duration(text: string, flag: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text);
   if (!m) throw new MeridianError('E_CLI_ARG', `--${flag} "${text}" is not a duration`, 'examples: 500ms, 10s, 1m');
@@ -28,11 +36,14 @@ export function register(program: Command): void {
     .option('--global-vip <ip>', 'the VIP written into every federated and member Ingress status')
     .option('--probe-interval <duration>', 'member health probe interval', '10s')
     .option('--resync <duration>', 'periodic resync of every federated object', '30s')
+    .option('--member-write-qps <n>', 'writes per second the controller sends each member (all kinds together); more wait their turn', '50')
+    .option('--member-write-burst <n>', 'writes a member may take at once after a quiet spell', '100')
     .option('--metrics-addr <host:port>', '/metrics and /healthz', '127.0.0.1:9902')
     .option('--table-out <file>', 'publish the proxies\' routing table (JSON) to this file, for `meridian proxy` with tableFile')
     .option('--redis <url>', 'publish the routing table to the fleet in this Redis, for proxies with no table of their own (default REDIS_URL)')
     .option('--fleet <name>', 'the fleet to publish to', 'default')
-    .action(async (flags: { kubeconfig?: string; federationContext: string; globalVip?: string; probeInterval: string; resync: string; metricsAddr: string; tableOut?: string; redis?: string; fleet: string }) => {
+    .action(async (flags: { kubeconfig?: string; federationContext: string; globalVip?: string; probeInterval: string; resync: string; memberWriteQps: string; memberWriteBurst: string; metricsAddr: string; tableOut?: string; redis?: string; fleet: string }) => {
+      const memberWriteRate = { qps: positive(flags.memberWriteQps, 'member-write-qps', false), burst: positive(flags.memberWriteBurst, 'member-write-burst', true) };
       const kubeconfig = defaultKubeconfig(flags.kubeconfig);
       const kubeconfigText = await readFile(kubeconfig, 'utf8').catch(() => {
         throw new MeridianError('E_CONTROLLER_KUBECONFIG', `cannot read kubeconfig ${kubeconfig}`, 'pass --kubeconfig (or set KUBECONFIG), e.g. the one `meridian sandbox` wrote');
@@ -53,6 +64,7 @@ export function register(program: Command): void {
         ...(flags.globalVip ? { globalVIP: flags.globalVip } : {}),
         probeIntervalMs: duration(flags.probeInterval, 'probe-interval'),
         resyncMs: duration(flags.resync, 'resync'),
+        memberWriteRate,
         metricsAddress: flags.metricsAddr,
         ...(flags.tableOut ? { tableOut: flags.tableOut } : {}),
         ...(store ? { store } : {}),

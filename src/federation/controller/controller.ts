@@ -11,7 +11,9 @@ import { LeaderElector, type LeaseTiming } from './leader.js';
 import { TablePublisher } from '../../ingress-sync/publisher.js';
 import type { FleetStore } from '../../state/store.js';
 import { ControllerMetrics } from './metrics.js';
+import type { RepeatPolicy } from './problems.js';
 import { KindSyncController } from './sync-controller.js';
+import { DEFAULT_WRITE_RATE, MemberWriteLimiter, type WriteRate } from './write-limiter.js';
 
 export interface ControllerOptions {
   kubeconfigText: string;
@@ -22,6 +24,10 @@ export interface ControllerOptions {
   memberTimeoutMs?: number;
   unschedulableAfterMs?: number;
   workers?: number;
+  /** Writes per member per second, all kinds together (default 50/s, bursts of 100). */
+  memberWriteRate?: WriteRate;
+  /** When a standing problem on an object is evented again (default 5 min, doubling to 1 h). */
+  eventRepeat?: RepeatPolicy;
   /** host:port of /metrics and /healthz; port 0 picks a free one. */
   metricsAddress?: string;
   clientAddress?: string;
@@ -43,6 +49,8 @@ export interface RunningController {
   elector: LeaderElector;
   /** Resolves when this replica leads and its loops run. */
   leading: Promise<void>;
+  /** One sync loop per federated kind. */
+  syncControllers: readonly KindSyncController[];
   stop(): Promise<void>;
 }
 
@@ -55,6 +63,8 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   }
   kc.setCurrentContext(opts.federationContext);
   const federation = await KubeRest.fromKubeConfig(kc);
+  const metrics = new ControllerMetrics();
+  federation.onRequest = (verb) => metrics.federationRequest(verb);
   // The Lease and the members' kubeconfig Secrets live in federation-system.
   if (!(await federation.find(`/api/v1/namespaces/${FEDERATION_NAMESPACE}`).catch(() => undefined))) {
     await federation
@@ -63,7 +73,6 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
         throw new MeridianError('E_CONTROLLER_FEDERATION', `cannot reach the federation API at ${federation.server}: ${String(err)}`, 'check --kubeconfig and --federation-context');
       });
   }
-  const metrics = new ControllerMetrics();
   const probeIntervalMs = opts.probeIntervalMs ?? 10_000;
   const registry = new ClusterRegistry({
     federation,
@@ -72,7 +81,9 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     probeTimeoutMs: Math.min(3_000, probeIntervalMs),
     clientAddress: opts.clientAddress ?? '127.0.0.1',
     logger: opts.logger,
+    observeRequest: (cluster, verb) => metrics.memberRequest(cluster, verb),
   });
+  const writeLimiter = new MemberWriteLimiter(opts.memberWriteRate ?? DEFAULT_WRITE_RATE);
   const controllers = FEDERATED_KINDS.map(
     (kind) =>
       new KindSyncController(kind, {
@@ -83,10 +94,13 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
         workers: opts.workers ?? 8,
         memberTimeoutMs: opts.memberTimeoutMs ?? 5_000,
         unschedulableAfterMs: opts.unschedulableAfterMs ?? 60_000,
+        writeLimiter,
+        ...(opts.eventRepeat ? { eventRepeat: opts.eventRepeat } : {}),
         logger: opts.logger,
         metrics,
       }),
   );
+  metrics.watchQueues(() => controllers.map((c) => ({ kind: c.kind.kind, depth: c.queue.depth })));
   registry.onStateChange((member, previous) => {
     metrics.clusterReady.set({ cluster: member.name }, member.state === 'Ready' ? 1 : 0);
     opts.logger.info({ cluster: member.name, state: member.state, previous }, 'member cluster state');
@@ -94,11 +108,11 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
       for (const c of controllers) c.unwatchMember(member.name);
       return;
     }
-    // A member that (re)joins gets everything it missed: creations, updates and deletions.
+    // A member that (re)joins gets everything it missed: creations, updates and deletions (its
+    // copies' informer lists them; those whose federated object is gone are queued for removal).
     for (const c of controllers) {
       c.watchMember(member);
       c.enqueueAll();
-      void c.sweep(member).catch((err: unknown) => opts.logger.warn({ cluster: member.name, kind: c.kind.kind, err: String(err) }, 'sweep failed'));
     }
   });
 
@@ -154,6 +168,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     registry,
     elector,
     leading,
+    syncControllers: controllers,
     stop() {
       return (stopping ??= shutdown());
     },

@@ -32,6 +32,11 @@ export class WorkQueue {
     return this.queue.length;
   }
 
+  /** Whether a reconcile is running now. */
+  get busy(): boolean {
+    return this.active > 0;
+  }
+
   add(key: string): void {
     if (this.stopped) return;
     if (this.processing.has(key)) {
@@ -42,6 +47,11 @@ export class WorkQueue {
     this.queued.add(key);
     this.queue.push(key);
     this.pump();
+  }
+
+  /** Whether the queue keeps anything for `key` (waiting, running, or a failure count). */
+  holds(key: string): boolean {
+    return this.queued.has(key) || this.processing.has(key) || this.failures.has(key);
   }
 
   addAfter(key: string, ms: number): void {

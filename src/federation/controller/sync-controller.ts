@@ -1,27 +1,20 @@
 import type { Logger } from '../../common/log.js';
-import { Informer, objectKey } from '../../kube/informer.js';
+import { Informer, objectKey, stripForCache, type InformerEvent } from '../../kube/informer.js';
 import { KubeApiError, type KObject, type KubeRest } from '../../kube/rest.js';
 import { estimateCapacity } from '../capacity.js';
-import { clusterMatches, parseClusterSelector } from '../cluster-selector.js';
-import { collectionPath, objectPath, type FederatedKind } from '../kinds.js';
-import { plan } from '../planner/plan.js';
+import { collectionPath, type FederatedKind } from '../kinds.js';
+import { describePlacement, filterClusters, place, type Placement, type ScheduleInput } from '../placement.js';
 import { DEFAULT_PREFERENCES, parsePreferences } from '../planner/preferences.js';
 import type { ClusterRegistry, Member } from '../registry/registry.js';
-import {
-  ADOPT_ANNOTATION,
-  CLUSTER_SELECTOR_ANNOTATION,
-  desiredMemberObject,
-  FINALIZER,
-  isManaged,
-  MANAGED_BY_LABEL,
-  MANAGED_BY_VALUE,
-  needsUpdate,
-  ORPHAN_ANNOTATION,
-  updatedMemberObject,
-} from '../sync/desired.js';
-import { aggregateLoadBalancer, aggregateReplicaStatus, ingressStatus } from '../sync/status.js';
+import { ADOPT_ANNOTATION, CLUSTER_SELECTOR_ANNOTATION, desiredMemberObject, FINALIZER, isManaged, needsUpdate, ORPHAN_ANNOTATION } from '../sync/desired.js';
+import { ingressStatus } from '../sync/status.js';
 import { recordEvent } from './events.js';
+import { federatedStatus, recordPlacement, setFinalizers, writeFederatedStatus } from './federated-writes.js';
+import { MemberCopies } from './member-copies.js';
+import { MemberWrites } from './member-writes.js';
+import { ProblemLedger, type Problem, type RepeatPolicy } from './problems.js';
 import { WorkQueue } from './queue.js';
+import type { MemberWriteLimiter } from './write-limiter.js';
 
 export interface SyncOptions {
   federation: KubeRest;
@@ -32,15 +25,20 @@ export interface SyncOptions {
   memberTimeoutMs: number;
   /** Pods Unschedulable this long make a member's capacity known to the planner (v1: 60 s). */
   unschedulableAfterMs: number;
+  /** Shared by every kind: writes per member per second. */
+  writeLimiter: MemberWriteLimiter;
+  /** When a standing problem is evented again. */
+  eventRepeat?: RepeatPolicy;
   logger: Logger;
   metrics?: SyncMetrics;
 }
 
 export interface SyncMetrics {
   reconciled(kind: string, result: 'ok' | 'error'): void;
+  /** A member write acknowledged; `latencySeconds` from the controller's first sight of the change. */
   propagated(kind: string, cluster: string, op: 'create' | 'update' | 'delete', latencySeconds?: number): void;
   drift(kind: string, cluster: string): void;
-  queueDepth(kind: string, depth: number): void;
+  throttled(kind: string, cluster: string): void;
 }
 
 const SYSTEM_NAMESPACE = /^kube-/;
@@ -51,60 +49,57 @@ function fedVersion(fed: KObject): string {
   return fed.metadata.generation !== undefined ? `g${fed.metadata.generation}` : `rv${fed.metadata.resourceVersion}`;
 }
 
-interface Condition {
-  type: string;
-  status: string;
-  reason?: string;
-  message?: string;
-  lastTransitionTime?: string;
-}
-
-/**
- * The `Propagated` condition on a federated object's status (kinds whose status has conditions):
- * False with the reasons (conflicts, bad annotations) while something keeps it from every cluster.
- */
-function propagatedCondition(problems: readonly { reason: string; message: string }[], previous: readonly Condition[] | undefined): Condition[] {
-  const others = (previous ?? []).filter((c) => c.type !== 'Propagated');
-  const old = (previous ?? []).find((c) => c.type === 'Propagated');
-  const status = problems.length ? 'False' : 'True';
-  const reason = problems.length ? [...new Set(problems.map((p) => p.reason))].join(',') : 'Propagated';
-  const message = problems.length ? problems.map((p) => p.message).join('; ') : 'in sync with every selected Ready cluster';
-  const lastTransitionTime = old && old.status === status ? old.lastTransitionTime : new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
-  return [...others, { type: 'Propagated', status, reason, message, lastTransitionTime }];
+function rfc3339(): string {
+  return new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
 /** One member's failure inside a reconcile: the others went ahead; the key is retried. */
 class PartialFailure extends Error {}
 
+/** What one reconcile of one key gathers on its way. */
+interface Round {
+  key: string;
+  problems: Problem[];
+  failures: string[];
+  /** The soonest a throttled write may go (ms); the key comes back then. */
+  deferMs?: number;
+}
+
 /**
  * Keeps one kind in sync: federation informer → deduplicating queue → reconcile(key), which makes
  * every Ready, selected member hold the desired copy (created, repaired on drift, deleted when
- * deselected or when the federated object goes), schedules replicas, and writes status back.
- * Members are written concurrently with a deadline each, so a slow member delays nobody else.
+ * deselected or when the federated object goes), schedules replicas, and writes status and
+ * placement back.
+ *
+ * Reads come from informer caches — the federation's objects and, per member, the copies this
+ * controller manages — so a reconcile with nothing to change sends nothing, and a resync costs
+ * CPU, not API calls. Members are written concurrently with a deadline each and a shared
+ * per-member rate limit, so a slow or throttled member delays nobody else.
  */
 export class KindSyncController {
   private readonly informer: Informer;
   readonly queue: WorkQueue;
   private resyncTimer?: NodeJS.Timeout;
-  /** Per member and key, the federated version last made true there: a later difference is drift. */
-  private readonly synced = new Map<string, string>();
-  /** Conditions already reported, so a standing problem is evented once, not on every resync. */
-  private readonly reported = new Map<string, string>();
+  private readonly copies = new Map<string, MemberCopies>();
+  private readonly ledger: ProblemLedger;
+  /** key → member → the federated version last made true there: a later difference is drift. */
+  private readonly synced = new Map<string, Map<string, string>>();
+  /** key → when the controller first saw the change not yet everywhere (performance.now ms). */
+  private readonly observed = new Map<string, { at: number; settled: boolean }>();
 
   constructor(
     readonly kind: FederatedKind,
     private readonly opts: SyncOptions,
   ) {
-    this.informer = new Informer(opts.federation, collectionPath(kind));
+    this.ledger = new ProblemLedger(opts.eventRepeat);
+    this.informer = new Informer(opts.federation, collectionPath(kind), { transform: stripForCache() });
     this.queue = new WorkQueue((key) => this.reconcile(key), { workers: opts.workers, baseDelayMs: 100, maxDelayMs: 30_000 }, (key, err, attempt) => {
       opts.metrics?.reconciled(kind.kind, 'error');
       // A conflict only means our cache was a step behind: retried at once, not worth a warning.
       const conflict = err instanceof KubeApiError && err.status === 409;
       opts.logger[conflict ? 'debug' : 'warn']({ kind: kind.kind, key, attempt, err: String(err) }, 'reconcile failed; retrying with back-off');
     });
-    this.informer.on((event, obj) => {
-      if (event !== 'delete') this.queue.add(objectKey(obj));
-    });
+    this.informer.on((event, obj, old) => this.onFederated(event, obj, old));
   }
 
   start(): void {
@@ -116,119 +111,155 @@ export class KindSyncController {
   stop(): void {
     clearInterval(this.resyncTimer);
     this.informer.stop();
-    for (const m of this.memberInformers.values()) m.informer.stop();
-    this.memberInformers.clear();
+    for (const c of this.copies.values()) c.stop();
+    this.copies.clear();
     this.queue.stop();
   }
 
-  private readonly memberInformers = new Map<string, { client: KubeRest; informer: Informer }>();
+  private onFederated(event: InformerEvent, obj: KObject, old: KObject | undefined): void {
+    const key = objectKey(obj);
+    if (event === 'delete') {
+      // Everything kept per key goes with the object; copies left in members are found by
+      // their own informers and removed by the reconcile this enqueues.
+      this.synced.delete(key);
+      this.observed.delete(key);
+      this.ledger.forget(key);
+      this.queue.add(key);
+      return;
+    }
+    if (!old || fedVersion(old) !== fedVersion(obj)) {
+      const seen = this.observed.get(key);
+      // A change that lands before the last one reached everyone keeps the earlier start.
+      if (!seen || seen.settled) this.observed.set(key, { at: performance.now(), settled: false });
+    }
+    this.queue.add(key);
+  }
 
   /**
-   * Watches the copies this controller manages in one member, so a change behind the
-   * federation's back (drift, deletion) is repaired at once instead of at the next resync.
+   * Caches the copies this controller manages in a member (come Ready), so reconciles read them
+   * from memory and a change behind the federation's back (drift, deletion) is repaired at once.
    */
   watchMember(member: Member): void {
-    const existing = this.memberInformers.get(member.name);
+    const existing = this.copies.get(member.name);
     if (existing?.client === member.client) return;
-    existing?.informer.stop();
-    const informer = new Informer(member.client, collectionPath(this.kind), { labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}` }).on((event, obj) => {
-      if (event !== 'add' && this.informer.get(objectKey(obj))) this.queue.add(objectKey(obj));
+    existing?.stop();
+    const copies = new MemberCopies(member.client, collectionPath(this.kind), (event, copy) => {
+      const key = objectKey(copy);
+      if (this.informer.get(key)) {
+        if (event !== 'add') this.queue.add(key);
+      } else if (event !== 'delete' && this.informer.hasSynced()) this.queue.add(key); // a leftover to remove
     });
-    this.memberInformers.set(member.name, { client: member.client, informer });
-    informer.start();
+    this.copies.set(member.name, copies);
+    copies.start();
   }
 
   unwatchMember(name: string): void {
-    this.memberInformers.get(name)?.informer.stop();
-    this.memberInformers.delete(name);
+    this.copies.get(name)?.stop();
+    this.copies.delete(name);
   }
 
+  /** Queues every federated object and every copy left in a member: the periodic resync, and a member's (re)join. */
   enqueueAll(): void {
     for (const o of this.informer.list()) this.queue.add(objectKey(o));
-    this.opts.metrics?.queueDepth(this.kind.kind, this.queue.depth);
+    if (this.informer.hasSynced()) for (const c of this.copies.values()) for (const key of c.keys()) if (!this.informer.get(key)) this.queue.add(key);
+    for (const c of this.copies.values()) c.prune();
+    this.opts.writeLimiter.prune();
   }
 
-  /**
-   * A member came (back): remove copies we manage there whose federated object is gone — the
-   * deletions it missed while offline.
-   */
-  async sweep(member: Member): Promise<void> {
-    const list = await member.client.get<{ items: KObject[] }>(collectionPath(this.kind), {
-      query: { labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}` },
-      timeoutMs: this.opts.memberTimeoutMs,
-    });
-    for (const copy of list.items) {
-      const key = objectKey(copy);
-      const fed = this.informer.get(key);
-      if (!fed || (fed.metadata.deletionTimestamp && !this.orphaning(fed))) {
-        await this.deleteIn(member, copy).catch(() => {});
-      }
-    }
+  /** The per-key state this controller holds for `key` (tests: none once the object is gone). */
+  heldState(key: string): string[] {
+    const held: string[] = [];
+    if (this.synced.has(key)) held.push('synced');
+    if (this.observed.has(key)) held.push('observed');
+    if (this.ledger.holds(key)) held.push('problems');
+    if (this.opts.writeLimiter.holds(key)) held.push('write reservations');
+    for (const [name, c] of this.copies) if (c.holds(key)) held.push(`written overlay in ${name}`);
+    if (this.queue.holds(key)) held.push('queue');
+    return held;
   }
 
   private orphaning(fed: KObject): boolean {
     return fed.metadata.annotations?.[ORPHAN_ANNOTATION] === 'true' || (fed.metadata.finalizers ?? []).includes('orphan');
   }
 
-  /** Problems found in the current reconcile of each key, for the object's Propagated condition. */
-  private readonly problems = new Map<string, { reason: string; message: string }[]>();
+  private isSystem(fed: KObject): boolean {
+    const ns = fed.metadata.namespace;
+    if (ns) return SYSTEM_NAMESPACE.test(ns) || ns === FEDERATION_NAMESPACE;
+    return this.kind.kind === 'Namespace' && (SYSTEM_NAMESPACE.test(fed.metadata.name) || fed.metadata.name === FEDERATION_NAMESPACE);
+  }
 
   private async reconcile(key: string): Promise<void> {
     const fed = this.informer.get(key);
-    if (!fed) return;
-    this.problems.set(key, []);
-    const ns = fed.metadata.namespace;
-    if ((ns && (SYSTEM_NAMESPACE.test(ns) || ns === FEDERATION_NAMESPACE)) || (this.kind.kind === 'Namespace' && (SYSTEM_NAMESPACE.test(fed.metadata.name) || fed.metadata.name === FEDERATION_NAMESPACE))) return;
+    if (!fed) return this.removeLeftovers(key);
+    if (this.isSystem(fed)) return;
     if (fed.metadata.deletionTimestamp) return this.finalize(fed);
     if (!(fed.metadata.finalizers ?? []).includes(FINALIZER)) {
-      await this.opts.federation.call('PUT', objectPath(this.kind, ns, fed.metadata.name), { body: { ...fed, metadata: { ...fed.metadata, finalizers: [...(fed.metadata.finalizers ?? []), FINALIZER] } } });
+      await setFinalizers(this.opts.federation, this.kind, fed, [...(fed.metadata.finalizers ?? []), FINALIZER]);
       return; // the update comes back through the informer
     }
+    const round: Round = { key, problems: [], failures: [] };
+    const members = this.opts.registry.all();
+    const ready = members.filter((m) => m.state === 'Ready');
+    const copies = await this.readCopies(ready, fed, round);
+    const known = ready.filter((m) => copies.has(m.name));
 
-    const ready = this.opts.registry.ready();
-    const selector = parseClusterSelector(fed.metadata.annotations?.[CLUSTER_SELECTOR_ANNOTATION]);
-    if (!selector.ok) await this.report(fed, 'InvalidClusterSelector', `${CLUSTER_SELECTOR_ANNOTATION}: ${selector.error}; no cluster is selected until it is fixed`);
-    const targets = selector.ok ? ready.filter((m) => clusterMatches(selector.requirements, m.labels)) : [];
-    const others = ready.filter((m) => !targets.includes(m));
+    const clusters = members.map((m) => ({ name: m.name, state: m.state, labels: m.labels }));
+    const selectorAnnotation = fed.metadata.annotations?.[CLUSTER_SELECTOR_ANNOTATION];
+    const selectedNames = new Set(filterClusters(selectorAnnotation, clusters).placement.filter((p) => p.selected).map((p) => p.cluster));
+    const schedule = await this.scheduleInput(fed, known.filter((m) => selectedNames.has(m.name)), copies, round);
+    const placement = place(key, selectorAnnotation, clusters, schedule);
+    if (placement.selectorError) this.problem(round, 'InvalidClusterSelector', `${CLUSTER_SELECTOR_ANNOTATION}: ${placement.selectorError}; no cluster is selected until it is fixed`);
+    const targets = known.filter((m) => placement.clusters.find((p) => p.cluster === m.name)?.selected);
+    const others = known.filter((m) => !targets.includes(m));
 
-    // Current member copies, read concurrently with a deadline each.
-    const copies = new Map<string, KObject | undefined>();
-    const failures: string[] = [];
-    await Promise.all(
-      ready.map(async (m) => {
-        try {
-          copies.set(m.name, await m.client.find(objectPath(this.kind, ns, fed.metadata.name), { timeoutMs: this.opts.memberTimeoutMs }));
-        } catch (err) {
-          failures.push(`${m.name}: ${String(err)}`);
-        }
-      }),
-    );
-
-    const replicasFor = await this.replicaPlan(fed, targets.filter((m) => copies.has(m.name)), copies);
-    await Promise.all(
-      targets
-        .filter((m) => copies.has(m.name))
-        .map(async (m) => {
-          try {
-            await this.ensureIn(m, fed, copies.get(m.name), replicasFor?.[m.name]);
-          } catch (err) {
-            failures.push(`${m.name}: ${String(err)}`);
-          }
-        }),
-    );
+    await Promise.all(targets.map((m) => this.ensureIn(m, fed, copies.get(m.name), placement.replicas?.[m.name], round).catch((err: unknown) => round.failures.push(`${m.name}: ${String(err)}`))));
     await Promise.all(
       others
         .filter((m) => copies.get(m.name) && isManaged(copies.get(m.name)!))
-        .map((m) => this.deleteIn(m, copies.get(m.name)!).catch((err: unknown) => failures.push(`${m.name}: ${String(err)}`))),
+        .map((m) => this.deleteIn(m, key, copies.get(m.name)!, round).catch((err: unknown) => round.failures.push(`${m.name}: ${String(err)}`))),
     );
 
-    await this.writeStatus(fed, targets, copies);
-    this.opts.metrics?.reconciled(this.kind.kind, failures.length ? 'error' : 'ok');
-    if (failures.length) throw new PartialFailure(`${failures.length} member(s) failed: ${failures.join('; ')}`);
+    await this.writeBack(fed, placement, targets, copies, round);
+    for (const p of this.ledger.settle(key, round.problems)) {
+      this.opts.logger.warn({ kind: this.kind.kind, key, reason: p.reason, cluster: p.cluster || undefined }, p.message);
+      void recordEvent(this.opts.federation, this.about(fed), 'Warning', p.reason, p.message);
+    }
+    const seen = this.observed.get(key);
+    if (seen && !round.failures.length && round.deferMs === undefined && known.length === ready.length) seen.settled = true;
+    if (round.deferMs !== undefined) this.queue.addAfter(key, round.deferMs);
+    this.opts.metrics?.reconciled(this.kind.kind, round.failures.length ? 'error' : 'ok');
+    if (round.failures.length) throw new PartialFailure(`${round.failures.length} member(s) failed: ${round.failures.join('; ')}`);
   }
 
-  /** Per-cluster replicas for scheduled kinds (undefined for others). */
-  private async replicaPlan(fed: KObject, targets: Member[], copies: Map<string, KObject | undefined>): Promise<Record<string, number> | undefined> {
+  /**
+   * Each Ready member's managed copy from its cache; a member whose cache has not listed yet is
+   * asked directly (the only reads a reconcile makes, and only until the caches fill).
+   */
+  private async readCopies(ready: readonly Member[], fed: KObject, round: Round): Promise<Map<string, KObject | undefined>> {
+    const copies = new Map<string, KObject | undefined>();
+    await Promise.all(
+      ready.map(async (m) => {
+        const cache = this.copies.get(m.name);
+        if (cache && cache.client === m.client && cache.synced()) {
+          copies.set(m.name, cache.get(round.key));
+          return;
+        }
+        try {
+          copies.set(m.name, await this.writes(m).read(fed.metadata.namespace, fed.metadata.name));
+        } catch (err) {
+          round.failures.push(`${m.name}: ${String(err)}`);
+        }
+      }),
+    );
+    return copies;
+  }
+
+  /**
+   * What the planner needs for kinds with replicas: preferences, and per selected member the
+   * replicas its copy runs and — only where the copy is short of ready replicas, so pods may be
+   * stuck — the capacity its Unschedulable pods imply (the one list a reconcile may make).
+   */
+  private async scheduleInput(fed: KObject, selected: readonly Member[], copies: Map<string, KObject | undefined>, round: Round): Promise<ScheduleInput | undefined> {
     if (!this.kind.preferencesAnnotation) return undefined;
     const annotation = fed.metadata.annotations?.[this.kind.preferencesAnnotation];
     let preferences = DEFAULT_PREFERENCES;
@@ -238,137 +269,185 @@ export class KindSyncController {
         preferences = parsed.preferences;
         const known = new Set(this.opts.registry.all().map((m) => m.name));
         const unknown = Object.keys(preferences.clusters).filter((c) => c !== '*' && !known.has(c));
-        if (unknown.length) {
-          await this.report(fed, 'UnknownCluster', `${this.kind.preferencesAnnotation} names cluster(s) the federation does not have: ${unknown.join(', ')}; they get no replicas`);
-        }
-      } else await this.report(fed, 'InvalidPreferences', `${this.kind.preferencesAnnotation}: ${parsed.error}; replicas are spread evenly until it is fixed`);
+        if (unknown.length) this.problem(round, 'UnknownCluster', `${this.kind.preferencesAnnotation} names cluster(s) the federation does not have: ${unknown.join(', ')}; they get no replicas`);
+      } else this.problem(round, 'InvalidPreferences', `${this.kind.preferencesAnnotation}: ${parsed.error}; replicas are spread evenly until it is fixed`);
     }
     const current: Record<string, number> = {};
     const estimatedCapacity: Record<string, number> = {};
-    const selector = ((fed.spec as { selector?: { matchLabels?: Record<string, string> } }).selector?.matchLabels ?? {}) as Record<string, string>;
-    const labelSelector = Object.entries(selector).map(([k, v]) => `${k}=${v}`).join(',');
+    const matchLabels = (fed.spec as { selector?: { matchLabels?: Record<string, string> } }).selector?.matchLabels ?? {};
+    const labelSelector = Object.entries(matchLabels).map(([k, v]) => `${k}=${v}`).join(',');
     await Promise.all(
-      targets.map(async (m) => {
+      selected.map(async (m) => {
         const c = copies.get(m.name);
         if (!c) return;
         const replicas = (c.spec as { replicas?: number }).replicas ?? 0;
         current[m.name] = replicas;
-        if (!labelSelector) return;
+        const ready = (c.status as { readyReplicas?: number } | undefined)?.readyReplicas ?? 0;
+        if (!labelSelector || ready >= replicas) return;
         try {
           const pods = await m.client.get<{ items: KObject[] }>(`/api/v1/namespaces/${fed.metadata.namespace}/pods`, { query: { labelSelector }, timeoutMs: this.opts.memberTimeoutMs });
           const estimate = estimateCapacity(replicas, pods.items as never, Date.now(), this.opts.unschedulableAfterMs);
           if (estimate.capacity !== undefined) estimatedCapacity[m.name] = estimate.capacity;
-          if (estimate.recheckInMs !== undefined) this.queue.addAfter(objectKey(fed), estimate.recheckInMs + 50);
+          if (estimate.recheckInMs !== undefined) this.queue.addAfter(round.key, estimate.recheckInMs + 50);
         } catch {
           // without pod information the cluster's capacity stays unknown
         }
       }),
     );
-    const replicas = ((fed.spec as { replicas?: number }).replicas ?? 1);
-    const { plan: p, overflow } = plan({ preferences, replicas, clusters: targets.map((m) => m.name), current, estimatedCapacity, key: `${fed.metadata.namespace ?? ''}/${fed.metadata.name}` });
-    return Object.fromEntries(Object.entries(p).map(([c, n]) => [c, n + (overflow[c] ?? 0)]));
+    return { preferences, replicas: (fed.spec as { replicas?: number }).replicas ?? 1, current, estimatedCapacity };
   }
 
-  private async ensureIn(m: Member, fed: KObject, copy: KObject | undefined, replicas: number | undefined): Promise<void> {
-    const ns = fed.metadata.namespace;
-    const desired = desiredMemberObject(this.kind, fed, copy, replicas);
-    const t = { timeoutMs: this.opts.memberTimeoutMs };
-    const syncedKey = `${m.name}|${objectKey(fed)}`;
+  private writes(m: Member): MemberWrites {
+    return new MemberWrites(m.client, this.kind, this.opts.memberTimeoutMs);
+  }
+
+  /** A token for one write of `key` to `m`, or the key is requeued for its reserved slot. */
+  private mayWrite(m: Member, round: Round): boolean {
+    const wait = this.opts.writeLimiter.take(m.name, round.key);
+    if (wait === 0) return true;
+    round.deferMs = Math.min(round.deferMs ?? wait, wait);
+    this.opts.metrics?.throttled(this.kind.kind, m.name);
+    return false;
+  }
+
+  /** Our acknowledged write, laid over the member's cache until its watch delivers it. */
+  private wrote(m: Member, key: string, obj: KObject | null): void {
+    const cache = this.copies.get(m.name);
+    if (cache?.client === m.client) cache.wrote(key, obj);
+  }
+
+  private latency(key: string): number | undefined {
+    const seen = this.observed.get(key);
+    return seen && !seen.settled ? (performance.now() - seen.at) / 1000 : undefined;
+  }
+
+  private markSynced(key: string, cluster: string, fed: KObject): void {
+    let perMember = this.synced.get(key);
+    if (!perMember) this.synced.set(key, (perMember = new Map()));
+    perMember.set(cluster, fedVersion(fed));
+  }
+
+  private async ensureIn(m: Member, fed: KObject, cached: KObject | undefined, replicas: number | undefined, round: Round): Promise<void> {
+    const key = round.key;
+    const writes = this.writes(m);
+    let copy = cached;
     if (!copy) {
-      const started = Date.now();
-      await m.client.call('POST', collectionPath(this.kind, ns), { body: desired, ...t });
-      this.synced.set(syncedKey, fedVersion(fed));
-      this.opts.metrics?.propagated(this.kind.kind, m.name, 'create', (started - Date.parse(fed.metadata.creationTimestamp ?? new Date(started).toISOString())) / 1000);
-    } else if (!isManaged(copy) && this.kind.kind !== 'Namespace' && fed.metadata.annotations?.[ADOPT_ANNOTATION] !== 'true') {
+      if (!this.mayWrite(m, round)) return;
+      const result = await writes.create(desiredMemberObject(this.kind, fed, undefined, replicas));
+      if ('created' in result) {
+        this.wrote(m, key, result.created);
+        this.markSynced(key, m.name, fed);
+        this.opts.metrics?.propagated(this.kind.kind, m.name, 'create', this.latency(key));
+        return this.ensureIngressStatus(m, result.created, round);
+      }
+      copy = result.existing; // there already: ours the cache has not seen yet, or someone else's
+    }
+    if (!isManaged(copy) && this.kind.kind !== 'Namespace' && fed.metadata.annotations?.[ADOPT_ANNOTATION] !== 'true') {
       // Namespaces are containers every cluster may already have (default): they are adopted.
       // Anything else that exists and is not ours is left alone until adoption is asked for.
-      await this.report(
-        fed,
+      this.problem(
+        round,
         'ConflictResolution',
-        `${this.kind.kind} ${objectKey(copy)} already exists in cluster ${m.name} and is not managed by the federation; it is left alone (annotate the federated object with ${ADOPT_ANNOTATION}="true" to adopt it)`,
+        `${this.kind.kind} ${key} already exists in cluster ${m.name} and is not managed by the federation; it is left alone (annotate the federated object with ${ADOPT_ANNOTATION}="true" to adopt it)`,
         m.name,
       );
       return;
-    } else if (needsUpdate(this.kind, desired, copy)) {
-      if (isManaged(copy) && this.synced.get(`${m.name}|${objectKey(fed)}`) === fedVersion(fed)) {
+    }
+    const desired = desiredMemberObject(this.kind, fed, copy, replicas);
+    if (needsUpdate(this.kind, desired, copy)) {
+      if (!this.mayWrite(m, round)) return;
+      const drifted = isManaged(copy) && this.synced.get(key)?.get(m.name) === fedVersion(fed);
+      copy = await writes.update(desired, copy);
+      this.wrote(m, key, copy);
+      this.markSynced(key, m.name, fed);
+      if (drifted) {
         // The member changed and the federated object did not: that is drift, not propagation.
         this.opts.metrics?.drift(this.kind.kind, m.name);
-        void recordEvent(this.opts.federation, { ...fed, apiVersion: fed.apiVersion ?? this.kind.apiVersion, kind: this.kind.kind }, 'Normal', 'DriftRepaired', `${this.kind.kind} ${objectKey(copy)} was changed in cluster ${m.name}; restored from the federation`);
-      }
-      await m.client.call('PUT', objectPath(this.kind, ns, fed.metadata.name), { body: updatedMemberObject(desired, copy), ...t });
-      this.opts.metrics?.propagated(this.kind.kind, m.name, 'update');
-      this.synced.set(syncedKey, fedVersion(fed));
-    } else if (isManaged(copy)) {
-      this.synced.set(syncedKey, fedVersion(fed));
-    }
-    if (this.kind.kind === 'Ingress' && this.opts.globalVIP) {
-      const latest = await m.client.get(objectPath(this.kind, ns, fed.metadata.name), t);
-      const want = ingressStatus(this.opts.globalVIP);
-      if (JSON.stringify(latest.status ?? {}) !== JSON.stringify(want)) {
-        await m.client.call('PUT', `${objectPath(this.kind, ns, fed.metadata.name)}/status`, { body: { ...latest, status: want }, ...t });
-      }
-    }
+        this.opts.metrics?.propagated(this.kind.kind, m.name, 'update');
+        void recordEvent(this.opts.federation, this.about(fed), 'Normal', 'DriftRepaired', `${this.kind.kind} ${key} was changed in cluster ${m.name}; restored from the federation`);
+      } else this.opts.metrics?.propagated(this.kind.kind, m.name, 'update', this.latency(key));
+    } else if (isManaged(copy)) this.markSynced(key, m.name, fed);
+    await this.ensureIngressStatus(m, copy, round);
   }
 
-  private async deleteIn(m: Member, copy: KObject): Promise<void> {
-    try {
-      await m.client.call('DELETE', objectPath(this.kind, copy.metadata.namespace, copy.metadata.name), { body: { propagationPolicy: 'Background' }, timeoutMs: this.opts.memberTimeoutMs });
-      this.opts.metrics?.propagated(this.kind.kind, m.name, 'delete');
-    } catch (err) {
-      if (!(err instanceof KubeApiError && err.status === 404)) throw err;
-    }
+  /** Every member's copy of an Ingress shows the global VIP, as the federated one does. */
+  private async ensureIngressStatus(m: Member, copy: KObject, round: Round): Promise<void> {
+    if (this.kind.kind !== 'Ingress' || !this.opts.globalVIP) return;
+    const want = ingressStatus(this.opts.globalVIP);
+    if (JSON.stringify(copy.status ?? {}) === JSON.stringify(want)) return;
+    if (!this.mayWrite(m, round)) return;
+    this.wrote(m, round.key, await this.writes(m).writeStatus(copy, want));
+  }
+
+  private async deleteIn(m: Member, key: string, copy: KObject, round: Round): Promise<void> {
+    if (!this.mayWrite(m, round)) return;
+    await this.writes(m).delete(copy);
+    this.wrote(m, key, null);
+    this.synced.get(key)?.delete(m.name);
+    this.opts.metrics?.propagated(this.kind.kind, m.name, 'delete');
+  }
+
+  /**
+   * The federated object is gone: remove copies still left in members (deleted while a member
+   * was away, or missed by a controller that was down). Failures are retried by the queue.
+   */
+  private async removeLeftovers(key: string): Promise<void> {
+    if (!this.informer.hasSynced()) return; // an unsynced cache does not mean "deleted"
+    const round: Round = { key, problems: [], failures: [] };
+    await Promise.all(
+      this.opts.registry.ready().map(async (m) => {
+        const copy = this.copies.get(m.name)?.get(key);
+        if (!copy) return;
+        await this.deleteIn(m, key, copy, round).catch((err: unknown) => round.failures.push(`${m.name}: ${String(err)}`));
+      }),
+    );
+    if (round.deferMs !== undefined) this.queue.addAfter(key, round.deferMs);
+    if (round.failures.length) throw new PartialFailure(`leftover copies not removed: ${round.failures.join('; ')}`);
   }
 
   /** Cascading deletion (unless orphaning), then release the federated object. */
   private async finalize(fed: KObject): Promise<void> {
     if (!(fed.metadata.finalizers ?? []).includes(FINALIZER)) return;
-    const failures: string[] = [];
+    const key = objectKey(fed);
+    const round: Round = { key, problems: [], failures: [] };
     const orphan = this.orphaning(fed);
+    const ready = this.opts.registry.ready();
+    const copies = await this.readCopies(ready, fed, round);
     await Promise.all(
-      this.opts.registry.ready().map(async (m) => {
+      ready.map(async (m) => {
+        const copy = copies.get(m.name);
+        if (!copy || !isManaged(copy)) return;
         try {
-          const copy = await m.client.find(objectPath(this.kind, fed.metadata.namespace, fed.metadata.name), { timeoutMs: this.opts.memberTimeoutMs });
-          if (!copy || !isManaged(copy)) return;
-          if (orphan) {
-            // Orphaned copies stay and are no longer ours.
-            const labels = { ...(copy.metadata.labels ?? {}) };
-            delete labels[MANAGED_BY_LABEL];
-            await m.client.call('PUT', objectPath(this.kind, copy.metadata.namespace, copy.metadata.name), { body: { ...copy, metadata: { ...copy.metadata, labels } }, timeoutMs: this.opts.memberTimeoutMs });
-          } else await this.deleteIn(m, copy);
+          if (!orphan) return await this.deleteIn(m, key, copy, round);
+          if (!this.mayWrite(m, round)) return;
+          await this.writes(m).release(copy);
+          this.wrote(m, key, null);
         } catch (err) {
-          failures.push(`${m.name}: ${String(err)}`);
+          round.failures.push(`${m.name}: ${String(err)}`);
         }
       }),
     );
-    if (failures.length) throw new PartialFailure(`deletion incomplete: ${failures.join('; ')}`);
+    if (round.failures.length) throw new PartialFailure(`deletion incomplete: ${round.failures.join('; ')}`);
+    if (round.deferMs !== undefined) return this.queue.addAfter(key, round.deferMs);
     const finalizers = (fed.metadata.finalizers ?? []).filter((f) => f !== FINALIZER && !(orphan && f === 'orphan'));
-    await this.opts.federation.call('PUT', objectPath(this.kind, fed.metadata.namespace, fed.metadata.name), { body: { ...fed, metadata: { ...fed.metadata, finalizers } } });
+    await setFinalizers(this.opts.federation, this.kind, fed, finalizers);
   }
 
-  private async writeStatus(fed: KObject, targets: Member[], copies: Map<string, KObject | undefined>): Promise<void> {
-    if (!this.kind.hasStatus) return;
+  /** Placement annotation and status on the federated object, when they changed. */
+  private async writeBack(fed: KObject, placement: Placement, targets: readonly Member[], copies: Map<string, KObject | undefined>, round: Round): Promise<void> {
     const members = targets.map((m) => copies.get(m.name)).filter((c): c is KObject => !!c && isManaged(c));
-    let status: unknown;
-    const conditions = propagatedCondition(this.problems.get(objectKey(fed)) ?? [], (fed.status as { conditions?: Condition[] } | undefined)?.conditions);
-    if (this.kind.preferencesAnnotation) status = { ...((fed.status as object) ?? {}), ...aggregateReplicaStatus(fed, members), conditions };
-    else if (this.kind.kind === 'Service') status = { ...((fed.status as object) ?? {}), loadBalancer: aggregateLoadBalancer(members), conditions };
-    else if (this.kind.kind === 'Ingress') status = ingressStatus(this.opts.globalVIP);
-    else return;
-    if (JSON.stringify(status) === JSON.stringify(fed.status ?? {})) return;
-    try {
-      await this.opts.federation.call('PUT', `${objectPath(this.kind, fed.metadata.namespace, fed.metadata.name)}/status`, { body: { ...fed, status } });
-    } catch (err) {
-      if (!(err instanceof KubeApiError && err.status === 409)) throw err;
-      this.queue.addAfter(objectKey(fed), 100); // the informer was behind; try again shortly
-    }
+    const status = federatedStatus(this.kind, fed, members, round.problems, this.opts.globalVIP, rfc3339());
+    // A conflict: the informer was behind; look again shortly.
+    if (!(await writeFederatedStatus(this.opts.federation, this.kind, fed, status))) this.queue.addAfter(round.key, 100);
+    // After the status: a merge patch needs no resourceVersion, the status write did.
+    await recordPlacement(this.opts.federation, this.kind, fed, describePlacement(placement.clusters));
   }
 
-  private async report(fed: KObject, reason: string, message: string, scope = ''): Promise<void> {
-    this.problems.get(objectKey(fed))?.push({ reason, message });
-    const key = `${objectKey(fed)}|${reason}|${scope}`;
-    if (this.reported.get(key) === message) return;
-    this.reported.set(key, message);
-    this.opts.logger.warn({ kind: this.kind.kind, key: objectKey(fed), reason }, message);
-    await recordEvent(this.opts.federation, { ...fed, apiVersion: fed.apiVersion ?? this.kind.apiVersion, kind: this.kind.kind }, 'Warning', reason, message);
+  private problem(round: Round, reason: string, message: string, cluster = ''): void {
+    round.problems.push({ reason, message, cluster });
+  }
+
+  private about(fed: KObject): KObject {
+    return { ...fed, apiVersion: fed.apiVersion ?? this.kind.apiVersion, kind: this.kind.kind };
   }
 }

@@ -8,9 +8,11 @@ export const ADOPT_ANNOTATION = 'federation.meridian.dev/adopt';
 export const ORPHAN_ANNOTATION = 'federation.kubernetes.io/orphan';
 export const CLUSTER_SELECTOR_ANNOTATION = 'federation.alpha.kubernetes.io/cluster-selector';
 export const FINALIZER = 'federation.meridian.dev/cascade';
+/** Where the controller records an object's placement, for `kubectl describe`. */
+export const PLACEMENT_ANNOTATION = 'federation.meridian.dev/placement';
 
 /** Annotations that describe the federated object itself, never copied to members. */
-const LOCAL_ANNOTATIONS = new Set(['kubectl.kubernetes.io/last-applied-configuration']);
+const LOCAL_ANNOTATIONS = new Set(['kubectl.kubernetes.io/last-applied-configuration', PLACEMENT_ANNOTATION]);
 
 export function isManaged(obj: KObject): boolean {
   return obj.metadata.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE;

@@ -56,6 +56,11 @@ export interface ApiServer {
    */
   requestCounts(): Record<string, number>;
   resetRequestCounts(): void;
+  /**
+   * Answers the next `times` requests of one audit verb and resource (`delete configmaps`) with
+   * `status` (an InternalError), as a member with a failing etcd or admission webhook would.
+   */
+  failRequests(request: string, status: number, times: number): void;
   close(): Promise<void>;
 }
 
@@ -101,6 +106,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     closeWatches: () => api.stop(),
     requestCounts: () => Object.fromEntries(api.requests),
     resetRequestCounts: () => api.requests.clear(),
+    failRequests: (request, status, times) => api.failures.set(request, { status, times }),
     async setAvailability(next) {
       if (next === mode || closed) return;
       const wasListening = mode !== 'refuse';
@@ -130,6 +136,7 @@ class ApiHandler {
   private readonly defaulter = new Defaulter();
   private readonly watches = new Set<() => void>();
   readonly requests = new Map<string, number>();
+  readonly failures = new Map<string, { status: number; times: number }>();
 
   constructor(
     private readonly store: ClusterStore,
@@ -215,6 +222,11 @@ class ApiHandler {
         : (({ POST: 'create', PUT: 'update', PATCH: 'patch', DELETE: path.name ? 'delete' : 'deletecollection' }) as Record<string, string>)[method] ?? method.toLowerCase();
     const key = `${verb} ${resource}${path.subresource ? `/${path.subresource}` : ''}`;
     this.requests.set(key, (this.requests.get(key) ?? 0) + 1);
+    const fault = this.failures.get(key);
+    if (fault && fault.times > 0) {
+      if (--fault.times === 0) this.failures.delete(key);
+      throw new ApiError(fault.status, 'InternalError', `Internal error occurred: injected fault on ${key}`);
+    }
   }
 
   // -- reads ----------------------------------------------------------------------------------
