@@ -95,17 +95,15 @@ const REASON_TEXT: Record<PlacementReason, string> = {
   'invalid-selector': 'cluster-selector invalid',
 };
 
-/**
- * One line for the object's placement annotation, as `kubectl describe` shows it: each cluster
- * with its reason (and replicas), e.g. `gce-a: selected, 3 replicas; gce-b: not Ready`.
- */
-export function describePlacement(placement: readonly ClusterPlacement[]): string {
-  return placement
-    .map((p) => {
-      let text = `${p.cluster}: ${REASON_TEXT[p.reason]}`;
-      if (p.replicas !== undefined) text += `, ${p.replicas} replica${p.replicas === 1 ? '' : 's'}`;
-      if (p.capacity !== undefined) text += ` (room for ${p.capacity}${p.overflow ? `, ${p.overflow} waiting for room` : ''})`;
-      return text;
-    })
-    .join('; ');
+/** One cluster's line, e.g. `selected, 3 replicas` or `over capacity, 5 replicas (room for 3, 2 waiting for room)`. */
+export function clusterReason(p: ClusterPlacement): string {
+  let text = REASON_TEXT[p.reason];
+  if (p.replicas !== undefined) text += `, ${p.replicas} replica${p.replicas === 1 ? '' : 's'}`;
+  if (p.capacity !== undefined) text += ` (room for ${p.capacity}${p.overflow ? `, ${p.overflow} waiting for room` : ''})`;
+  return text;
+}
+
+/** The placement as the object's annotations: `<prefix><cluster>` → that cluster's reason. */
+export function placementAnnotations(placement: readonly ClusterPlacement[], prefix: string): Record<string, string> {
+  return Object.fromEntries(placement.map((p) => [`${prefix}${p.cluster}`, clusterReason(p)]));
 }

@@ -4,7 +4,7 @@ import { hostname } from 'node:os';
 import type { Logger } from '../common/log.js';
 import type { FleetStore } from '../state/store.js';
 import type { ClusterRegistry } from '../federation/registry/registry.js';
-import { Informer } from '../kube/informer.js';
+import { Informer, stripForCache } from '../kube/informer.js';
 import type { KubeRest } from '../kube/rest.js';
 import { buildRoutingTable } from './build-table.js';
 
@@ -113,8 +113,8 @@ export class TablePublisher {
       // replaces the watch (the new one relists).
       if (!existing && m.state !== 'Ready') continue;
       if (existing) this.stopWatch(existing);
-      const services = new Informer(m.client, '/api/v1/services').on(() => this.schedule());
-      const endpoints = new Informer(m.client, '/api/v1/endpoints').on(() => this.schedule());
+      const services = new Informer(m.client, '/api/v1/services', { transform: stripForCache() }).on(() => this.schedule());
+      const endpoints = new Informer(m.client, '/api/v1/endpoints', { transform: stripForCache() }).on(() => this.schedule());
       services.start();
       endpoints.start();
       this.watches.set(m.name, { client: m.client, services, endpoints });

@@ -116,6 +116,11 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     }
   });
 
+  registry.onLabelsChange((member) => {
+    opts.logger.info({ cluster: member.name, labels: member.labels }, 'member cluster relabelled; re-placing objects');
+    for (const c of controllers) c.enqueueAll();
+  });
+
   const [host, portText] = (opts.metricsAddress ?? '127.0.0.1:0').split(':');
   const server: Server = createServer((req, res) => {
     if (req.url === '/metrics') {

@@ -1,6 +1,6 @@
 import { KubeApiError, type KObject, type KubeRest } from '../../kube/rest.js';
 import { objectPath, type FederatedKind } from '../kinds.js';
-import { PLACEMENT_ANNOTATION } from '../sync/desired.js';
+import { PLACEMENT_PREFIX } from '../sync/desired.js';
 import { aggregateLoadBalancer, aggregateReplicaStatus, ingressStatus } from '../sync/status.js';
 import type { Problem } from './problems.js';
 
@@ -54,13 +54,18 @@ export async function writeFederatedStatus(federation: KubeRest, kind: Federated
 }
 
 /**
- * Records the placement line on the object (a merge patch of one annotation, so it never
- * conflicts with the user's edits) when it changed.
+ * Records the placement annotations (a merge patch, so it never conflicts with the user's edits):
+ * changed ones set, those of clusters no longer in the federation removed. Nothing is sent when
+ * the object shows them already.
  */
-export async function recordPlacement(federation: KubeRest, kind: FederatedKind, fed: KObject, line: string): Promise<void> {
-  if (fed.metadata.annotations?.[PLACEMENT_ANNOTATION] === line) return;
+export async function recordPlacement(federation: KubeRest, kind: FederatedKind, fed: KObject, wanted: Readonly<Record<string, string>>): Promise<void> {
+  const have = fed.metadata.annotations ?? {};
+  const patch: Record<string, string | null> = {};
+  for (const [k, v] of Object.entries(wanted)) if (have[k] !== v) patch[k] = v;
+  for (const k of Object.keys(have)) if (k.startsWith(PLACEMENT_PREFIX) && !(k in wanted)) patch[k] = null;
+  if (Object.keys(patch).length === 0) return;
   await federation.call('PATCH', objectPath(kind, fed.metadata.namespace, fed.metadata.name), {
-    body: { metadata: { annotations: { [PLACEMENT_ANNOTATION]: line } } },
+    body: { metadata: { annotations: patch } },
     contentType: 'application/merge-patch+json',
   });
 }

@@ -3,10 +3,10 @@ import { Informer, objectKey, stripForCache, type InformerEvent } from '../../ku
 import { KubeApiError, type KObject, type KubeRest } from '../../kube/rest.js';
 import { estimateCapacity } from '../capacity.js';
 import { collectionPath, type FederatedKind } from '../kinds.js';
-import { describePlacement, filterClusters, place, type Placement, type ScheduleInput } from '../placement.js';
+import { filterClusters, place, placementAnnotations, type Placement, type ScheduleInput } from '../placement.js';
 import { DEFAULT_PREFERENCES, parsePreferences } from '../planner/preferences.js';
 import type { ClusterRegistry, Member } from '../registry/registry.js';
-import { ADOPT_ANNOTATION, CLUSTER_SELECTOR_ANNOTATION, desiredMemberObject, FINALIZER, isManaged, needsUpdate, ORPHAN_ANNOTATION } from '../sync/desired.js';
+import { ADOPT_ANNOTATION, CLUSTER_SELECTOR_ANNOTATION, desiredMemberObject, FINALIZER, isManaged, needsUpdate, ORPHAN_ANNOTATION, PLACEMENT_PREFIX } from '../sync/desired.js';
 import { ingressStatus } from '../sync/status.js';
 import { recordEvent } from './events.js';
 import { federatedStatus, recordPlacement, setFinalizers, writeFederatedStatus } from './federated-writes.js';
@@ -440,7 +440,7 @@ export class KindSyncController {
     // A conflict: the informer was behind; look again shortly.
     if (!(await writeFederatedStatus(this.opts.federation, this.kind, fed, status))) this.queue.addAfter(round.key, 100);
     // After the status: a merge patch needs no resourceVersion, the status write did.
-    await recordPlacement(this.opts.federation, this.kind, fed, describePlacement(placement.clusters));
+    await recordPlacement(this.opts.federation, this.kind, fed, placementAnnotations(placement.clusters, PLACEMENT_PREFIX));
   }
 
   private problem(round: Round, reason: string, message: string, cluster = ''): void {

@@ -51,6 +51,7 @@ export class ClusterRegistry {
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly informer: Informer;
   private readonly listeners: ((m: Member, previous: ClusterState | undefined) => void)[] = [];
+  private readonly labelListeners: ((m: Member) => void)[] = [];
   private stopped = false;
 
   constructor(private readonly opts: RegistryOptions) {
@@ -61,6 +62,11 @@ export class ClusterRegistry {
   }
 
   /** Called on every probe whose state differs from the last one (and on the first). */
+  /** A member's labels changed (what cluster-selectors match). */
+  onLabelsChange(listener: (m: Member) => void): void {
+    this.labelListeners.push(listener);
+  }
+
   onStateChange(listener: (m: Member, previous: ClusterState | undefined) => void): void {
     this.listeners.push(listener);
   }
@@ -105,7 +111,11 @@ export class ClusterRegistry {
     // Status writes come back as updates too: only a changed spec means a new connection.
     const existing = this.members.get(name);
     if (existing && this.specs.get(name) === JSON.stringify(spec)) {
-      existing.labels = cluster.metadata.labels ?? {};
+      const labels = cluster.metadata.labels ?? {};
+      const relabelled = JSON.stringify(labels) !== JSON.stringify(existing.labels);
+      existing.labels = labels;
+      // New labels can move objects (cluster-selector): tell the listeners, as for a state change.
+      if (relabelled) for (const l of this.labelListeners) l(existing);
       return;
     }
     this.specs.set(name, JSON.stringify(spec));

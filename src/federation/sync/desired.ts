@@ -8,11 +8,16 @@ export const ADOPT_ANNOTATION = 'federation.meridian.dev/adopt';
 export const ORPHAN_ANNOTATION = 'federation.kubernetes.io/orphan';
 export const CLUSTER_SELECTOR_ANNOTATION = 'federation.alpha.kubernetes.io/cluster-selector';
 export const FINALIZER = 'federation.meridian.dev/cascade';
-/** Where the controller records an object's placement, for `kubectl describe`. */
-export const PLACEMENT_ANNOTATION = 'federation.meridian.dev/placement';
+/**
+ * Where the controller records an object's placement, one annotation per cluster
+ * (`placement.federation.meridian.dev/<cluster>: selected, 2 replicas`): `kubectl describe`
+ * prints each on its own line, where one long value would be cut at 140 characters.
+ */
+export const PLACEMENT_PREFIX = 'placement.federation.meridian.dev/';
 
 /** Annotations that describe the federated object itself, never copied to members. */
-const LOCAL_ANNOTATIONS = new Set(['kubectl.kubernetes.io/last-applied-configuration', PLACEMENT_ANNOTATION]);
+const LOCAL_ANNOTATIONS = new Set(['kubectl.kubernetes.io/last-applied-configuration']);
+const isLocal = (annotation: string) => LOCAL_ANNOTATIONS.has(annotation) || annotation.startsWith(PLACEMENT_PREFIX);
 
 export function isManaged(obj: KObject): boolean {
   return obj.metadata.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE;
@@ -37,7 +42,7 @@ function memberAllocated(kind: FederatedKind, member: KObject | undefined, desir
  * managed-by label), annotations and payload; replicas from the plan for scheduled kinds.
  */
 export function desiredMemberObject(kind: FederatedKind, fed: KObject, member: KObject | undefined, replicas?: number): KObject {
-  const annotations = Object.fromEntries(Object.entries(fed.metadata.annotations ?? {}).filter(([k]) => !LOCAL_ANNOTATIONS.has(k)));
+  const annotations = Object.fromEntries(Object.entries(fed.metadata.annotations ?? {}).filter(([k]) => !isLocal(k)));
   const obj: KObject = {
     apiVersion: kind.apiVersion,
     kind: kind.kind,
@@ -76,7 +81,7 @@ export function needsUpdate(kind: FederatedKind, desired: KObject, member: KObje
     return stable(want) === stable(have);
   };
   if (stable(desired.metadata.labels ?? {}) !== stable(member.metadata.labels ?? {})) return true;
-  const memberAnnotations = Object.fromEntries(Object.entries(member.metadata.annotations ?? {}).filter(([k]) => !LOCAL_ANNOTATIONS.has(k)));
+  const memberAnnotations = Object.fromEntries(Object.entries(member.metadata.annotations ?? {}).filter(([k]) => !isLocal(k)));
   if (stable(desired.metadata.annotations ?? {}) !== stable(memberAnnotations)) return true;
   return kind.payload.some((f) => {
     if (f === 'spec') return !subset(desired.spec ?? {}, member.spec ?? {});

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../../src/common/log.js';
 import { startController, type RunningController } from '../../../src/federation/controller/controller.js';
-import { PLACEMENT_ANNOTATION } from '../../../src/federation/sync/desired.js';
+import { PLACEMENT_PREFIX } from '../../../src/federation/sync/desired.js';
 import { R } from '../../../src/sandbox/cluster/store-port.js';
 import { startSandbox, type Sandbox } from '../../../src/sandbox/sandbox.js';
 import { Kubectl, pathKubectl } from '../../helpers/kubectl.js';
@@ -155,24 +155,32 @@ describe('federation controller at rest: reads from caches, bounded state, place
     expect(metrics).toMatch(new RegExp(`^meridian_controller_member_writes_throttled_total\\{kind="ConfigMap",cluster="${c}"\\} [1-9]`, 'm'));
   });
 
-  it('records each cluster\'s placement and reason on the object, shown by kubectl describe', async () => {
+  it('records each cluster\'s placement and reason on the object, shown by kubectl describe, and follows relabelled clusters', async () => {
     const [a, b, c] = names() as [string, string, string];
-    await k.ok(['--context', 'federation-cluster', 'label', 'cluster', a, 'tier=gold']);
-    await k.ok(['--context', 'federation-cluster', 'label', 'cluster', b, 'tier=gold']);
-    await waitFor(() => controller.registry.all().filter((m) => m.labels.tier === 'gold').length === 2, { what: 'labels seen' });
+    const placementOf = async () =>
+      Object.entries((await api('GET', '/api/v1/namespaces/default/configmaps/placed'))?.metadata.annotations ?? {})
+        .filter(([key]) => key.startsWith(PLACEMENT_PREFIX))
+        .map(([key, reason]) => `${key.slice(PLACEMENT_PREFIX.length)}: ${reason}`)
+        .sort()
+        .join('; ');
     await member(b).server.setAvailability('refuse');
     await waitFor(() => !controller.registry.ready().some((m) => m.name === b), { what: `${b} not Ready` });
     try {
       await configMap('placed', { a: '1' }, { 'federation.alpha.kubernetes.io/cluster-selector': '[{"key":"tier","operator":"in","values":["gold"]}]' });
+      const none = [`${a}: excluded by cluster-selector`, `${b}: not Ready`, `${c}: excluded by cluster-selector`].sort().join('; ');
+      await waitFor(async () => (await placementOf()) === none, { what: `placement "${none}"` });
+      expect(names().filter((n) => copyIn(n, 'placed'))).toEqual([]);
+      // Labelling clusters re-places at once (the resync is an hour away).
+      await k.ok(['--context', 'federation-cluster', 'label', 'cluster', a, 'tier=gold']);
+      await k.ok(['--context', 'federation-cluster', 'label', 'cluster', b, 'tier=gold']);
       const want = [`${a}: selected`, `${b}: not Ready`, `${c}: excluded by cluster-selector`].sort().join('; ');
-      await waitFor(async () => (await api('GET', '/api/v1/namespaces/default/configmaps/placed'))?.metadata.annotations?.[PLACEMENT_ANNOTATION] === want, { what: `placement "${want}"` });
-      expect(copyIn(a, 'placed')).toBeDefined();
+      await waitFor(async () => (await placementOf()) === want, { what: `placement "${want}"` });
+      await waitFor(() => copyIn(a, 'placed'), { what: `a copy in ${a}` });
       expect(copyIn(c, 'placed')).toBeUndefined();
-      // The annotation describes the federated object only; it is not copied to members.
-      expect(copyIn(a, 'placed')?.metadata.annotations?.[PLACEMENT_ANNOTATION]).toBeUndefined();
+      // The annotations describe the federated object only; they are not copied to members.
+      expect(Object.keys(copyIn(a, 'placed')?.metadata.annotations ?? {}).filter((key) => key.startsWith(PLACEMENT_PREFIX))).toEqual([]);
       const described = await k.ok(['--context', 'federation-cluster', 'describe', 'configmap', 'placed']);
-      // kubectl wraps long annotation values onto the next line.
-      expect(described.replace(/\s+/g, ' ')).toContain(`${PLACEMENT_ANNOTATION}: ${want}`);
+      for (const line of [`${a}: selected`, `${b}: not Ready`, `${c}: excluded by cluster-selector`]) expect(described).toContain(`${PLACEMENT_PREFIX}${line}\n`);
     } finally {
       await member(b).server.setAvailability('up');
     }

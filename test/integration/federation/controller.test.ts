@@ -158,6 +158,14 @@ spec:
     for (const c of names().filter((n) => n !== 'gce-us-central1-a' && n !== 'gce-us-central1-b')) {
       expect((member(c).get(R.replicaSets, 'default', 'nginx-us')?.spec as { replicas?: number } | undefined)?.replicas ?? 0).toBe(0);
     }
+    // …and says so, cluster by cluster, where `kubectl describe` shows it.
+    let described = '';
+    await waitFor(async () => {
+      described = await fed(['describe', 'rs', 'nginx-us']);
+      return ['gce-us-central1-a: selected, 2 replicas', 'gce-us-central1-b: selected, 2 replicas', 'gce-asia-east1-a: selected, 0 replicas'].every((l) => described.includes(`placement.federation.meridian.dev/${l}\n`));
+    }, { what: 'the placement in describe' }).catch((err: Error) => {
+      throw new Error(`${err.message}: ${described}`);
+    });
   });
 
   it('spreads a `kubectl scale` of the federated ReplicaSet over the members', async () => {
@@ -260,6 +268,10 @@ spec:
     const running = (c: string) => member(c).list({ group: '', resource: 'pods' }, 'default').items.filter((p) => p.metadata.labels?.app === 'heavy' && (p.status as { phase?: string }).phase === 'Running').length;
     await waitFor(() => running('gce-asia-east1-a') === 3 && running('gce-asia-east1-c') === 2, { what: '3 running in asia-east1-a, overflow 2 in asia-east1-c', timeoutMs: 20_000 });
     await waitFor(async () => /^heavy\s+5\s+\d+\s+5\s/m.test(await fed(['get', 'rs', 'heavy'])), { what: 'federated heavy ready 5' });
+    const placement = (c: string) => sb.federation.store.get(R.replicaSets, 'default', 'heavy')?.metadata.annotations?.[`placement.federation.meridian.dev/${c}`];
+    // v1 keeps asking the full cluster for what has no room anywhere (overflow), on top of its 3.
+    await waitFor(() => placement('gce-asia-east1-a') === 'over capacity, 5 replicas (room for 3, 2 waiting for room)', { what: 'asia-east1-a over capacity' });
+    expect(placement('gce-asia-east1-c')).toBe('selected, 2 replicas');
   });
 
   it('elects one leader through a Lease; a standby takes over when the leader steps down', async () => {

@@ -1,13 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { ProblemLedger } from '../../../src/federation/controller/problems.js';
 import { MemberWriteLimiter } from '../../../src/federation/controller/write-limiter.js';
-import { describePlacement, place, type PlacementCluster } from '../../../src/federation/placement.js';
+import { clusterReason, place, placementAnnotations, type ClusterPlacement, type PlacementCluster } from '../../../src/federation/placement.js';
 import { DEFAULT_PREFERENCES, parsePreferences } from '../../../src/federation/planner/preferences.js';
 import { plan } from '../../../src/federation/planner/plan.js';
 import { stripForCache } from '../../../src/kube/informer.js';
 import { requestVerb } from '../../../src/kube/rest.js';
 
 const cluster = (name: string, state: PlacementCluster['state'] = 'Ready', labels: Record<string, string> = {}): PlacementCluster => ({ name, state, labels });
+const describePlacement = (placement: readonly ClusterPlacement[]) => placement.map((p) => `${p.cluster}: ${clusterReason(p)}`).join('; ');
 const GOLD = '[{"key":"tier","operator":"in","values":["gold"]}]';
 
 describe('placement: filter → score → select, a reason per cluster', () => {
@@ -18,6 +19,10 @@ describe('placement: filter → score → select, a reason per cluster', () => {
     ['invalid selector: nothing', '{oops', 'a: cluster-selector invalid; b: not Ready; c: cluster-selector invalid; d: cluster-selector invalid; e: not Ready'],
   ])('%s', (_name, selector, line) => {
     expect(describePlacement(place('default/x', selector, clusters).clusters)).toBe(line);
+  });
+
+  it('writes one annotation per cluster, so kubectl describe shows each whole', () => {
+    expect(placementAnnotations(place('default/x', GOLD, clusters.slice(0, 3)).clusters, 'p/')).toEqual({ 'p/a': 'selected', 'p/b': 'not Ready', 'p/c': 'selected' });
   });
 
   it('reports a bad selector for the object\'s condition', () => {
