@@ -94,7 +94,10 @@ export class WorkQueue {
       this.processing.delete(key);
       this.active--;
       if (this.dirtyWhileProcessing.delete(key)) this.add(key);
-      this.pump();
+      // The next key starts after pending I/O: a reconcile answered from caches settles in
+      // microtasks, and a resync of thousands of such keys back to back would starve timers and
+      // sockets (health probes time out, watches stall) for the whole pass.
+      setImmediate(() => this.pump());
     }
   }
 }

@@ -68,4 +68,19 @@ describe('work queue (controller-runtime contract)', () => {
     expect(errors).toEqual([1, 2]);
     q.stop();
   });
+
+  it('lets timers and I/O run between keys that finish without waiting', async () => {
+    const done: string[] = [];
+    const q = new WorkQueue(async (k) => {
+      done.push(k);
+    }, { workers: 4 });
+    let doneWhenTimerFired = -1;
+    setTimeout(() => (doneWhenTimerFired = done.length), 0);
+    for (let i = 0; i < 2000; i++) q.add(`k${i}`);
+    await waitFor(() => done.length === 2000);
+    // Without the yield, all 2,000 reconciles settle in one microtask run before the timer.
+    expect(doneWhenTimerFired).toBeGreaterThanOrEqual(0);
+    expect(doneWhenTimerFired).toBeLessThan(2000);
+    q.stop();
+  });
 });
