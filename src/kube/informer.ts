@@ -28,6 +28,8 @@ export class Informer {
       labelSelector?: string;
       /** Applied to every object before it is cached, as client-go's SetTransform: drop what nobody reads. */
       transform?: (obj: KObject) => KObject;
+      /** Called once, when the first list is in the cache (client-go's HasSynced turning true). */
+      onSynced?: () => void;
     } = {},
   ) {}
 
@@ -126,7 +128,10 @@ export class Informer {
       if (!old) this.emit('add', obj);
       else if (old.metadata.resourceVersion !== obj.metadata.resourceVersion) this.emit('update', obj, old);
     }
-    this.synced = true;
+    if (!this.synced) {
+      this.synced = true;
+      this.opts.onSynced?.();
+    }
     return list.metadata.resourceVersion;
   }
 }

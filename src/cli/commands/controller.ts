@@ -35,6 +35,7 @@ export function register(program: Command): void {
     .option('--federation-context <name>', 'context of the federation API', 'federation-cluster')
     .option('--global-vip <ip>', 'the VIP written into every federated and member Ingress status')
     .option('--probe-interval <duration>', 'member health probe interval', '10s')
+    .option('--probe-failure-threshold <n>', 'failed probes in a row that take a Ready member out', '3')
     .option('--resync <duration>', 'periodic resync of every federated object', '30s')
     .option('--member-write-qps <n>', 'writes per second the controller sends each member (all kinds together); more wait their turn', '50')
     .option('--member-write-burst <n>', 'writes a member may take at once after a quiet spell', '100')
@@ -42,7 +43,7 @@ export function register(program: Command): void {
     .option('--table-out <file>', 'publish the proxies\' routing table (JSON) to this file, for `meridian proxy` with tableFile')
     .option('--redis <url>', 'publish the routing table to the fleet in this Redis, for proxies with no table of their own (default REDIS_URL)')
     .option('--fleet <name>', 'the fleet to publish to', 'default')
-    .action(async (flags: { kubeconfig?: string; federationContext: string; globalVip?: string; probeInterval: string; resync: string; memberWriteQps: string; memberWriteBurst: string; metricsAddr: string; tableOut?: string; redis?: string; fleet: string }) => {
+    .action(async (flags: { kubeconfig?: string; federationContext: string; globalVip?: string; probeInterval: string; probeFailureThreshold: string; resync: string; memberWriteQps: string; memberWriteBurst: string; metricsAddr: string; tableOut?: string; redis?: string; fleet: string }) => {
       const memberWriteRate = { qps: positive(flags.memberWriteQps, 'member-write-qps', false), burst: positive(flags.memberWriteBurst, 'member-write-burst', true) };
       const kubeconfig = defaultKubeconfig(flags.kubeconfig);
       const kubeconfigText = await readFile(kubeconfig, 'utf8').catch(() => {
@@ -63,6 +64,7 @@ export function register(program: Command): void {
         federationContext: flags.federationContext,
         ...(flags.globalVip ? { globalVIP: flags.globalVip } : {}),
         probeIntervalMs: duration(flags.probeInterval, 'probe-interval'),
+        probeFailureThreshold: positive(flags.probeFailureThreshold, 'probe-failure-threshold', true),
         resyncMs: duration(flags.resync, 'resync'),
         memberWriteRate,
         metricsAddress: flags.metricsAddr,

@@ -20,6 +20,8 @@ export interface ControllerOptions {
   federationContext: string;
   globalVIP?: string;
   probeIntervalMs?: number;
+  /** Failed probes in a row that take a Ready member out (default 3). */
+  probeFailureThreshold?: number;
   resyncMs?: number;
   memberTimeoutMs?: number;
   unschedulableAfterMs?: number;
@@ -79,6 +81,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     kubeconfigText: opts.kubeconfigText,
     probeIntervalMs,
     probeTimeoutMs: Math.min(3_000, probeIntervalMs),
+    ...(opts.probeFailureThreshold !== undefined ? { probeFailureThreshold: opts.probeFailureThreshold } : {}),
     clientAddress: opts.clientAddress ?? '127.0.0.1',
     logger: opts.logger,
     observeRequest: (cluster, verb) => metrics.memberRequest(cluster, verb),
@@ -108,12 +111,9 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
       for (const c of controllers) c.unwatchMember(member.name);
       return;
     }
-    // A member that (re)joins gets everything it missed: creations, updates and deletions (its
-    // copies' informer lists them; those whose federated object is gone are queued for removal).
-    for (const c of controllers) {
-      c.watchMember(member);
-      c.enqueueAll();
-    }
+    // A member that (re)joins gets everything it missed once its copies are listed (each kind's
+    // controller queues every key then; see KindSyncController.watchMember).
+    for (const c of controllers) c.watchMember(member);
   });
 
   registry.onLabelsChange((member) => {

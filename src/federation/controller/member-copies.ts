@@ -17,8 +17,8 @@ function caughtUp(seen: string | undefined, written: string | undefined): boolea
  * (managedFields and last-applied stripped), with our own latest writes laid over the cache until
  * the watch delivers them: a reconcile that runs between a write and its watch event sees the
  * write, not the older copy, so it neither writes twice nor conflicts. Reads never touch the
- * member's API server; only a member whose informer has not listed yet makes callers fall back to
- * a GET.
+ * member's API server; a member whose informer has not listed yet is left out of reconciles until
+ * it has (`onSynced`), so a rejoining member costs one list, not a GET per object.
  */
 export class MemberCopies {
   private readonly informer: Informer;
@@ -29,11 +29,13 @@ export class MemberCopies {
     readonly client: KubeRest,
     path: string,
     onEvent: (event: InformerEvent, copy: KObject) => void,
+    onSynced: () => void = () => {},
     private readonly now: () => number = performance.now.bind(performance),
   ) {
     this.informer = new Informer(client, path, {
       labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`,
       transform: stripForCache(['kubectl.kubernetes.io/last-applied-configuration']),
+      onSynced,
     }).on(onEvent);
   }
 

@@ -158,12 +158,19 @@ export class KindSyncController {
     const existing = this.copies.get(member.name);
     if (existing?.client === member.client) return;
     existing?.stop();
-    const copies = new MemberCopies(member.client, collectionPath(this.kind), (event, copy) => {
-      const key = objectKey(copy);
-      if (this.informer.get(key)) {
-        if (event !== 'add') this.queue.add(key);
-      } else if (event !== 'delete' && this.informer.hasSynced()) this.queue.add(key); // a leftover to remove
-    });
+    const copies = new MemberCopies(
+      member.client,
+      collectionPath(this.kind),
+      (event, copy) => {
+        const key = objectKey(copy);
+        if (this.informer.get(key)) {
+          if (event !== 'add') this.queue.add(key);
+        } else if (event !== 'delete' && this.informer.hasSynced()) this.queue.add(key); // a leftover to remove
+      },
+      // Reconciles leave a member out until its copies are listed; then it gets everything it
+      // missed: creations, updates and deletions (copies whose federated object is gone).
+      () => this.enqueueJoined(copies),
+    );
     this.copies.set(member.name, copies);
     copies.start();
   }
@@ -179,6 +186,12 @@ export class KindSyncController {
     if (this.informer.hasSynced()) for (const c of this.copies.values()) for (const key of c.keys()) if (!this.informer.get(key)) this.queue.add(key);
     for (const c of this.copies.values()) c.prune();
     this.opts.writeLimiter.prune();
+  }
+
+  /** Queues what a member whose copies were just listed needs: every federated object, and its leftovers. */
+  private enqueueJoined(copies: MemberCopies): void {
+    for (const o of this.informer.list()) this.queue.add(objectKey(o));
+    if (this.informer.hasSynced()) for (const key of copies.keys()) if (!this.informer.get(key)) this.queue.add(key);
   }
 
   /** The per-key state this controller holds for `key` (tests: none once the object is gone). */
@@ -215,7 +228,7 @@ export class KindSyncController {
     const round: Round = { key, problems: [], failures: [] };
     const members = this.opts.registry.all();
     const ready = members.filter((m) => m.state === 'Ready');
-    const copies = await this.readCopies(ready, fed, round);
+    const copies = this.readCopies(ready, key);
     const known = ready.filter((m) => copies.has(m.name));
 
     const clusters = members.map((m) => ({ name: m.name, state: m.state, labels: m.labels }));
@@ -247,25 +260,18 @@ export class KindSyncController {
   }
 
   /**
-   * Each Ready member's managed copy from its cache; a member whose cache has not listed yet is
-   * asked directly (the only reads a reconcile makes, and only until the caches fill).
+   * Each Ready member's managed copy, from its cache. A member whose cache has not listed yet is
+   * left out of this round (its list completing queues every key again): reading it object by
+   * object instead would cost a rejoining member one GET per object per kind.
    */
-  private async readCopies(ready: readonly Member[], fed: KObject, round: Round): Promise<Map<string, KObject | undefined>> {
+  private readCopies(ready: readonly Member[], key: string): Map<string, KObject | undefined> {
     const copies = new Map<string, KObject | undefined>();
-    await Promise.all(
-      ready.map(async (m) => {
-        const cache = this.copies.get(m.name);
-        if (cache && cache.client === m.client && cache.synced()) {
-          copies.set(m.name, cache.get(round.key));
-          return;
-        }
-        try {
-          copies.set(m.name, await this.writes(m).read(fed.metadata.namespace, fed.metadata.name));
-        } catch (err) {
-          round.failures.push(`${m.name}: ${String(err)}`);
-        }
-      }),
-    );
+    for (const m of ready) {
+      const cache = this.copies.get(m.name);
+      // A member reconnected with a new client (its Cluster spec changed) gets a cache on it.
+      if (cache?.client !== m.client) this.watchMember(m);
+      else if (cache.synced()) copies.set(m.name, cache.get(key));
+    }
     return copies;
   }
 
@@ -430,7 +436,7 @@ export class KindSyncController {
     const round: Round = { key, problems: [], failures: [] };
     const orphan = this.orphaning(fed);
     const ready = this.opts.registry.ready();
-    const copies = await this.readCopies(ready, fed, round);
+    const copies = this.readCopies(ready, key);
     await Promise.all(
       ready.map(async (m) => {
         const copy = copies.get(m.name);

@@ -20,6 +20,16 @@ export function stateOf(outcome: ProbeOutcome): ClusterState {
   return outcome.result === 'ok' ? 'Ready' : outcome.result === 'unhealthy' ? 'NotReady' : 'Offline';
 }
 
+/**
+ * Whether a failed probe leaves a Ready member Ready: only the `threshold`-th failure in a row
+ * takes it out (Kubernetes probes' failureThreshold; Karmada waits 30 s), so one missed probe — a
+ * GC pause or a busy moment on either side — does not unplace every object of a healthy member
+ * and make it relist everything when it "comes back". Recovery counts at the first success.
+ */
+export function staysReady(previous: ClusterState | undefined, outcome: ProbeOutcome, failuresInARow: number, threshold: number): boolean {
+  return previous === 'Ready' && outcome.result !== 'ok' && failuresInARow < threshold;
+}
+
 /** Conditions after a probe: transition times move only when a status flips. */
 export function nextConditions(previous: readonly ClusterCondition[] | undefined, outcome: ProbeOutcome, now: string): ClusterCondition[] {
   const state = stateOf(outcome);

@@ -3,7 +3,7 @@ import { Informer } from '../../kube/informer.js';
 import { KubeApiError, KubeRest, type KObject } from '../../kube/rest.js';
 import { recordEvent } from '../controller/events.js';
 import { CLUSTERS_PATH } from '../kinds.js';
-import { nextConditions, serverAddressFor, stateOf, topologyFromNodes, type ClusterCondition, type ClusterState, type ProbeOutcome } from './health.js';
+import { nextConditions, serverAddressFor, stateOf, staysReady, topologyFromNodes, type ClusterCondition, type ClusterState, type ProbeOutcome } from './health.js';
 
 export const FEDERATION_NAMESPACE = 'federation-system';
 
@@ -34,6 +34,8 @@ export interface RegistryOptions {
   kubeconfigText?: string;
   probeIntervalMs: number;
   probeTimeoutMs: number;
+  /** Failed probes in a row that take a Ready member out (default 3). */
+  probeFailureThreshold?: number;
   /** The controller's address, matched against `serverAddressByClientCIDRs`. */
   clientAddress: string;
   logger: Logger;
@@ -49,6 +51,8 @@ export interface RegistryOptions {
 export class ClusterRegistry {
   private readonly members = new Map<string, Member>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
+  /** member → failed probes in a row. */
+  private readonly failures = new Map<string, number>();
   private readonly informer: Informer;
   private readonly listeners: ((m: Member, previous: ClusterState | undefined) => void)[] = [];
   private readonly labelListeners: ((m: Member) => void)[] = [];
@@ -98,6 +102,7 @@ export class ClusterRegistry {
     this.specs.delete(name);
     clearTimeout(this.timers.get(name));
     this.timers.delete(name);
+    this.failures.delete(name);
     const m = this.members.get(name);
     this.members.delete(name);
     void m?.client.close();
@@ -167,6 +172,13 @@ export class ClusterRegistry {
     const member = this.members.get(name);
     if (!member || this.stopped) return;
     const outcome = await this.check(member.client);
+    const failures = outcome.result === 'ok' ? 0 : (this.failures.get(name) ?? 0) + 1;
+    this.failures.set(name, failures);
+    const threshold = this.opts.probeFailureThreshold ?? 3;
+    if (staysReady(member.state, outcome, failures, threshold)) {
+      this.opts.logger.debug({ cluster: name, detail: outcome.detail, failures, threshold }, 'member probe failed; still Ready until the threshold');
+      return this.probeLater(name, member);
+    }
     member.state = stateOf(outcome);
     if (member.state === 'Ready' && (!member.region || member.zones.length === 0)) {
       try {
@@ -181,11 +193,14 @@ export class ClusterRegistry {
     const cluster = this.informer.get(name);
     if (cluster) await this.writeStatus(cluster, outcome, member);
     if (member.state !== previous) for (const l of this.listeners) l(member, previous);
-    if (!this.stopped && this.members.get(name) === member) {
-      const t = setTimeout(() => void this.probe(name, member.state), this.opts.probeIntervalMs);
-      t.unref();
-      this.timers.set(name, t);
-    }
+    this.probeLater(name, member);
+  }
+
+  private probeLater(name: string, member: Member): void {
+    if (this.stopped || this.members.get(name) !== member) return;
+    const t = setTimeout(() => void this.probe(name, member.state), this.opts.probeIntervalMs);
+    t.unref();
+    this.timers.set(name, t);
   }
 
   private async check(client: KubeRest): Promise<ProbeOutcome> {

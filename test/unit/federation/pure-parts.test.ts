@@ -3,7 +3,7 @@ import { estimateCapacity } from '../../../src/federation/capacity.js';
 import { leaseDecision } from '../../../src/federation/controller/leader.js';
 import { clusterMatches, parseClusterSelector } from '../../../src/federation/cluster-selector.js';
 import { FEDERATED_KINDS } from '../../../src/federation/kinds.js';
-import { nextConditions, serverAddressFor, stateOf, topologyFromNodes } from '../../../src/federation/registry/health.js';
+import { nextConditions, serverAddressFor, stateOf, staysReady, topologyFromNodes } from '../../../src/federation/registry/health.js';
 import { desiredMemberObject, MANAGED_BY_LABEL, needsUpdate } from '../../../src/federation/sync/desired.js';
 import { aggregateLoadBalancer, aggregateReplicaStatus, ingressStatus } from '../../../src/federation/sync/status.js';
 
@@ -63,6 +63,19 @@ describe('cluster health and topology', () => {
     ['unreachable', 'Offline'],
   ] as const)('%s → %s', (result, state) => {
     expect(stateOf({ result, detail: '' })).toBe(state);
+  });
+  it.each([
+    // previous, probe, failures in a row, threshold → stays Ready
+    ['Ready', 'unreachable', 1, 3, true],
+    ['Ready', 'unhealthy', 2, 3, true],
+    ['Ready', 'unreachable', 3, 3, false],
+    ['Ready', 'unreachable', 1, 1, false],
+    ['Ready', 'ok', 0, 3, false], // not held: it is Ready on its own
+    ['Offline', 'unreachable', 1, 3, false],
+    ['NotReady', 'unhealthy', 1, 3, false],
+    [undefined, 'unreachable', 1, 3, false],
+  ] as const)('a %s member, probe %s, %i failures in a row, threshold %i: stays Ready %s', (previous, result, failures, threshold, held) => {
+    expect(staysReady(previous, { result, detail: '' }, failures, threshold)).toBe(held);
   });
   it('reads region and zones from current and deprecated node labels', () => {
     expect(
