@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startSandbox } from '../dist/sandbox/sandbox.js';
-import { WebSocket } from 'undici';
+import { liveHeap } from './lib/inspector.js';
 
 const { values } = parseArgs({ options: { clusters: { type: 'string', default: '9,100' }, objects: { type: 'string', default: '200' }, 'memory-objects': { type: 'string', default: '2000' } } });
 const CM = { group: '', resource: 'configmaps' };
@@ -17,36 +17,6 @@ async function metric(url, name) {
   const text = await (await fetch(`${url}/metrics`)).text();
   const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
   return line ? Number(line.split(' ').pop()) : NaN;
-}
-
-/**
- * The controller's live heap: a full GC first (through the inspector the controller was started
- * with), so garbage waiting for collection is not counted as memory the objects need.
- */
-async function liveHeap(inspectorPort) {
-  const [target] = await (await fetch(`http://127.0.0.1:${inspectorPort}/json/list`)).json();
-  const ws = new WebSocket(target.webSocketDebuggerUrl);
-  await new Promise((resolve, reject) => {
-    ws.onopen = resolve;
-    ws.onerror = reject;
-  });
-  let id = 0;
-  const call = (method, params = {}) =>
-    new Promise((resolve) => {
-      const mine = ++id;
-      ws.addEventListener('message', function onMessage(ev) {
-        const msg = JSON.parse(ev.data);
-        if (msg.id !== mine) return;
-        ws.removeEventListener('message', onMessage);
-        resolve(msg.result);
-      });
-      ws.send(JSON.stringify({ id: mine, method, params }));
-    });
-  await call('HeapProfiler.collectGarbage');
-  await call('HeapProfiler.collectGarbage');
-  const r = await call('Runtime.evaluate', { expression: 'process.memoryUsage().heapUsed', returnByValue: true });
-  ws.close();
-  return r.result.value;
 }
 
 async function waitFor(check, ms) {
