@@ -24,9 +24,11 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 COPY --from=build /build/dist/ dist/
 # Read at run time through import.meta.url: the region table and country centroids (routing),
-# the Cluster CRD (`meridian sandbox`), the seed's manifests (`meridian demo`). package.json
-# (above) gives `meridian --version`. The GeoIP database comes with node_modules.
+# the Cluster CRD (`meridian sandbox`), the seed's manifests (`meridian demo`), the status page
+# (`/ui` on the proxy's admin port). package.json (above) gives `meridian --version`. The GeoIP
+# database, and the status page's map and chart libraries, come with node_modules.
 COPY geoip/ geoip/
+COPY ui/ ui/
 COPY deploy/crds/ deploy/crds/
 COPY examples/ examples/
 # The base image's `node` user, numerically, so Kubernetes' runAsNonRoot can check it.

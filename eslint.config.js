@@ -20,4 +20,12 @@ export default tseslint.config(
       'no-constant-condition': ['error', { checkLoops: false }],
     },
   },
+  {
+    // The status page's script: plain browser JavaScript, served as is (no build step).
+    files: ['ui/**/*.js'],
+    languageOptions: {
+      sourceType: 'script',
+      globals: { window: 'readonly', document: 'readonly', location: 'readonly', history: 'readonly', Node: 'readonly', URLSearchParams: 'readonly' },
+    },
+  },
 );

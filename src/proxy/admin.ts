@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { listenError } from '../common/errors.js';
 
@@ -6,12 +6,15 @@ export interface AdminHandlers {
   metrics(): Promise<{ contentType: string; body: string }>;
   ready(): boolean;
   table(): unknown;
+  /** The status page and its documents (`/ui…`, `/status…`; see status-page.ts): true when it answered. */
+  page?: (req: IncomingMessage, res: ServerResponse) => boolean;
 }
 
-/** The admin port: /metrics, /healthz, /readyz (503 while draining), /debug/table. */
+/** The admin port: /metrics, /healthz, /readyz (503 while draining), /debug/table, and the status page. */
 export async function startAdmin(host: string, port: number, h: AdminHandlers): Promise<{ server: Server; address: AddressInfo }> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
+    if (h.page?.(req, res)) return;
     if (path === '/metrics') {
       h.metrics().then(
         (m) => {

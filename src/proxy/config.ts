@@ -15,7 +15,13 @@ export const ProxyConfigSchema = z
     /** Where the routing table comes from: this config (table/tableFile), or the fleet's store. Default: static when a table is given. */
     source: z.enum(['static', 'store']).optional(),
     listen: z.array(HostPort).min(1).default([{ host: '0.0.0.0', port: 8080 }]),
-    admin: HostPort.default({ host: '127.0.0.1', port: 9901 }),
+    admin: HostPort.extend({
+      /**
+       * Host names the status page (/ui, /status) answers to besides IP addresses and localhost:
+       * a page on a loopback port must not answer a DNS-rebound name of someone else's site.
+       */
+      allowedHosts: z.array(z.string().min(1)).default([]),
+    }).default({ host: '127.0.0.1', port: 9901, allowedHosts: [] }),
     table: z.unknown().optional(),
     tableFile: z.string().optional(),
     trustedProxies: z.array(z.string()).default([]),

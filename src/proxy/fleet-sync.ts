@@ -83,6 +83,11 @@ export class FleetSync {
     return this.fresh;
   }
 
+  /** The fleet as this proxy last read it, and its own sync state (for the status page: no store read). */
+  get view(): { fleet: string; store: string; members: readonly MemberRecord[]; lastSyncAt: number; storeUp: boolean; inSync: boolean } {
+    return { fleet: this.o.store.fleet, store: this.o.store.description, members: this.members, lastSyncAt: this.lastSyncAt, storeUp: this.storeUp, inSync: this.fresh };
+  }
+
   /** The table version this proxy serves ('' before it has one). */
   get servingVersion(): string {
     return this.tableVersion;

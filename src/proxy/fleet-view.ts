@@ -116,25 +116,30 @@ export function liveFromFleet(snapshot: RoutingSnapshot, s: FleetState): LiveSta
   return live;
 }
 
-/**
- * The fleet as its proxies see it together (pure): each proxy's sync state, and per shard the
- * fleet's health verdict with its votes, ejections, and the fleet-wide rate against capacity.
- */
-export function describeFleet(s: FleetState): FleetView {
-  const k = fleetK(s.members);
-  const proxies: ProxyRow[] = s.members
+/** The fleet's proxies at `now`, by id: each one's table, sync lag, age, probing and round trips (pure). */
+export function proxyRows(members: readonly MemberRecord[], now: number): ProxyRow[] {
+  return members
     .map((m) => ({
       id: m.id,
       host: m.host,
       region: m.region ?? null,
       version: m.version,
       tableVersion: m.tableVersion,
-      syncLagSeconds: m.lastSyncAt ? Math.max(0, (s.now - m.lastSyncAt) / 1000) : Number.POSITIVE_INFINITY,
-      ageSeconds: Math.max(0, (s.now - m.startedAt) / 1000),
+      syncLagSeconds: m.lastSyncAt ? Math.max(0, (now - m.lastSyncAt) / 1000) : Number.POSITIVE_INFINITY,
+      ageSeconds: Math.max(0, (now - m.startedAt) / 1000),
       probing: m.probing,
       rttMs: m.rttMs,
     }))
     .sort((a, b) => a.id.localeCompare(b.id));
+}
+
+/**
+ * The fleet as its proxies see it together (pure): each proxy's sync state, and per shard the
+ * fleet's health verdict with its votes, ejections, and the fleet-wide rate against capacity.
+ */
+export function describeFleet(s: FleetState): FleetView {
+  const k = fleetK(s.members);
+  const proxies = proxyRows(s.members, s.now);
   const view: FleetView = {
     fleet: s.fleet,
     store: s.store,

@@ -18,6 +18,7 @@ import { resolveRedisTarget } from '../state/redis-target.js';
 import type { FleetStore } from '../state/store.js';
 import { followsStore, loadProxyConfig, loadTable, type ConfigOverrides, type ProxyConfig } from './config.js';
 import { startAdmin } from './admin.js';
+import { proxyStatusSource, statusPage } from './status-page.js';
 import { FleetSync } from './fleet-sync.js';
 import { ProxyMetrics } from './metrics.js';
 import { RoutingState } from './routing-state.js';
@@ -129,6 +130,7 @@ export async function startProxyWith(config: ProxyConfig, table: unknown, opts: 
   if (follow && config.store?.redis === undefined && !opts.memory && !cluster.isWorker) {
     throw new MeridianError('E_CONFIG_INVALID', 'this proxy takes its routing table from the fleet, but has no fleet store to take it from', 'give store: { redis: URL } (or --redis URL, or REDIS_URL), or a table:/tableFile:');
   }
+  const startedAt = Date.now();
   const id = config.store?.proxyId ?? process.env.MERIDIAN_PROXY_ID ?? `${hostname()}-${process.pid}`;
   const geo = await GeoLocator.open({
     ...(config.geoip ? { database: config.geoip } : {}),
@@ -216,6 +218,20 @@ export async function startProxyWith(config: ProxyConfig, table: unknown, opts: 
       },
       ready: () => !proxy.isDraining && state.hasTable,
       table: () => describeState(state, fleet, id),
+      page: statusPage(
+        proxyStatusSource({
+          id,
+          host: hostname(),
+          version: VERSION,
+          ...(config.region ? { region: config.region } : {}),
+          state,
+          ...(fleet ? { fleet } : {}),
+          isDraining: () => proxy.isDraining,
+          startedAt,
+          ...(config.store ? { probersPerEndpoint: config.store.probersPerEndpoint } : {}),
+        }),
+        { allowedHosts: config.admin.allowedHosts },
+      ),
     });
     adminServer = a.server;
     adminAddress = a.address;

@@ -5,6 +5,7 @@ import type { GeoLocator } from '../routing/geoip.js';
 import { ownLoad, updateAdmission, type FleetLoad, type PeriodLoad } from '../routing/admission.js';
 import { LiveState } from '../routing/live.js';
 import { buildSnapshot, carryIndex, carryValues, locateClient, type RoutingSnapshot, type SnapshotOptions } from '../routing/snapshot.js';
+import { FlowCounter } from './flows.js';
 import { UpstreamPool } from './upstream-pool.js';
 
 export interface PoolOptions {
@@ -55,9 +56,12 @@ export class RoutingState implements ProbedState {
   endpointPools: UpstreamPool[] = [];
   private readonly cellCache = new Map<string, number>();
   private readonly timers: NodeJS.Timeout[] = [];
+  /** Requests of the last minute by client region × serving cluster (the status page's flows). */
+  readonly flows = new FlowCounter(60);
 
   constructor(
-    private readonly geo: GeoLocator,
+    /** Where clients are (also read by the status page's route explanation). */
+    readonly geo: GeoLocator,
     private readonly snapshotOptions: SnapshotOptions,
     private readonly outlierConfig: OutlierConfig,
     /** The active checks' thresholds, and their interval (how long before an ejection a failed probe still tells of it). */
@@ -106,6 +110,7 @@ export class RoutingState implements ProbedState {
     this.snapshot = snapshot;
     this.live = live;
     this.endpointPools = endpointPools;
+    this.flows.bind(snapshot);
     // After the new table is in: requests refused by a closing pool are retried in the new one.
     for (const [origin, pool] of this.pools) {
       if (!keep.has(origin)) {
@@ -288,7 +293,9 @@ export class RoutingState implements ProbedState {
     this.live.endPeriod();
     // The tick runs on (about) the second: rounding names the second that just closed even when
     // the timer fires a millisecond early.
-    this.onPeriodClosed?.(Math.round(now / 1000) - 1, ownLoad(this.live));
+    const second = Math.round(now / 1000) - 1;
+    this.flows.close(second);
+    this.onPeriodClosed?.(second, ownLoad(this.live));
     for (const e of this.outlier.expire(now)) this.refreshHealth(e, now);
     updateAdmission(this.live, this.fleetLoad?.());
   }

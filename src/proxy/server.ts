@@ -269,13 +269,15 @@ export class ProxyServer {
     if (this.tunnels.size >= this.config.limits.maxTunnels) return refuse('E_TUNNEL_LIMIT', 'limited');
     const peer = normalizeIP(req.socket.remoteAddress ?? '');
     const client = clientAddress(peer, req.headers['x-forwarded-for'], this.isTrusted);
-    const d = choose(clientFacts(state, client.ip), snap, state.live, backend, this.rng, undefined, newDecision());
+    const facts = clientFacts(state, client.ip);
+    const d = choose(facts, snap, state.live, backend, this.rng, undefined, newDecision());
     if (d.endpoint < 0) return refuse('E_NO_BACKEND', 'refused-by-proxy');
     const e = snap.endpoints[d.endpoint]!;
     const shard = snap.shards[d.shard]!;
     this.tunnels.add(socket);
     socket.on('error', () => socket.destroy());
     state.live.countRequest(d.shard);
+    state.flows.count(snap, facts.cell, shard.clusterIdx);
     openTunnel(
       socket,
       head,
@@ -603,6 +605,8 @@ class Attempt implements Dispatcher.DispatchHandler, TimedTry {
   private finish(status: number, shard: { backendName: string; cluster: string; region: string }): void {
     const seconds = (performance.now() - this.startMs) / 1000;
     this.proxy.deps.metrics.requestDone(shard, shard.backendName, shard.cluster, shard.region, status, seconds);
+    // Where the client is × the cluster that answered it (after any retries): the status page's flows.
+    this.proxy.deps.state.flows.count(this.snap, this.facts.cell, this.snap.shards[this.shard]!.clusterIdx);
     this.proxy.finished();
   }
 }

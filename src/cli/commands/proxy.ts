@@ -4,6 +4,7 @@ import { AggregatorRegistry } from 'prom-client';
 import { MeridianError } from '../../common/errors.js';
 import { createLogger } from '../../common/log.js';
 import { startAdmin } from '../../proxy/admin.js';
+import { statusPage } from '../../proxy/status-page.js';
 import { loadProxyConfig, type ConfigOverrides } from '../../proxy/config.js';
 
 export function register(program: Command): void {
@@ -69,6 +70,8 @@ export function register(program: Command): void {
         metrics: async () => ({ contentType: aggregator.contentType, body: await (await aggregator.clusterMetrics()) }),
         ready: () => !draining && ready >= workers,
         table: () => ({ workers, note: 'per-worker tables: query a single-process proxy for details' }),
+        // The page itself, whose documents say why they are not here (E_STATUS_UNAVAILABLE).
+        page: statusPage(undefined, { allowedHosts: config.admin.allowedHosts }),
       });
       const stop = () => {
         draining = true;

@@ -2,26 +2,11 @@ import { isIP } from 'node:net';
 import type { Command } from 'commander';
 import { MeridianError } from '../../common/errors.js';
 import { loadProxyConfig, type ProxyConfig } from '../../proxy/config.js';
-import { columns } from '../../proxy/fleet-view.js';
-import { explain, type Explanation } from '../../routing/explain.js';
+import { renderRoute, routeReport } from '../../proxy/route-report.js';
 import { GeoLocator } from '../../routing/geoip.js';
 import { LiveState } from '../../routing/live.js';
-import { matchRoute } from '../../routing/match.js';
-import { buildSnapshot, locateClient, type RoutingSnapshot } from '../../routing/snapshot.js';
+import { buildSnapshot, type RoutingSnapshot } from '../../routing/snapshot.js';
 import { LatLonSchema } from '../../routing/table.js';
-
-/** The explanation as kubectl would print it: the ranking, one row per shard, then the choice. */
-function renderRoute(r: Explanation & { clientIp: string; location: { lat: number; lon: number } | null; from: string }): string {
-  const where = r.client.sourceCluster ? `inside cluster ${r.client.sourceCluster}` : r.location ? `at ${r.location.lat.toFixed(2)},${r.location.lon.toFixed(2)}` : 'at an unknown place';
-  const lines = [`Client ${r.clientIp}, ${where}: nearest region ${r.client.cell ?? 'unknown'}. Backend ${r.backend}, from ${r.from}.`, ''];
-  const rows = [
-    ['RANK', 'CLUSTER', 'REGION', 'RTT', 'RTT FROM', 'HEALTHY', 'CAPACITY', 'REASON'],
-    ...r.ranked.map((s, i) => [String(i + 1), s.cluster, s.region, s.estimatedRttMs === null ? '?' : `${s.estimatedRttMs} ms`, s.rttSource, `${s.healthy}/${s.endpoints}`, s.capacityRps === 'unlimited' ? 'unlimited' : `${Math.round(s.capacityRps)}/s`, s.reason]),
-  ];
-  lines.push(columns(rows), '');
-  lines.push(r.choice ? `Choice: ${r.choice.cluster} ${r.choice.endpoint} (${r.choice.reason}${r.choice.spilled ? ', spilled' : ''}${r.choice.panic ? ', panic' : ''})` : 'Choice: none (no endpoint at all: 503)');
-  return `${lines.join('\n')}\n`;
-}
 
 interface RouteFlags {
   output: string;
@@ -86,24 +71,21 @@ export function register(program: Command): void {
       const loaded = flags.config ? await loadProxyConfig(flags.config, flags.redis ? { redis: flags.redis, fleet: flags.fleet } : {}) : undefined;
       const config = loaded?.config;
       const { snapshot, live, from } = await source(flags, config, loaded?.table);
-      const backend = matchRoute(snapshot.routes, snapshot.defaultBackend, flags.host, flags.path);
-      if (backend < 0) throw new MeridianError('E_NO_ROUTE', `no route for host "${flags.host}" path "${flags.path}" and no defaultBackend`);
+      if (flags.sourceCluster && !snapshot.clusterByName.has(flags.sourceCluster)) {
+        throw new MeridianError('E_CLI_ARG', `--source-cluster "${flags.sourceCluster}" is not a cluster of the table`, `clusters: ${snapshot.clusters.join(', ')}`);
+      }
       const geo = await GeoLocator.open({
         ...(config?.geoip ? { database: config.geoip } : {}),
         overrides: (config?.geoOverrides ?? []).map((o) => [o.cidr, { lat: o.lat, lon: o.lon }]),
         ...(config?.location ? { fallback: LatLonSchema.parse(config.location) } : {}),
       });
-      let sourceCluster = snapshot.clientCIDRs.get(flags.clientIp) ?? -1;
-      if (flags.sourceCluster) {
-        sourceCluster = snapshot.clusterByName.get(flags.sourceCluster) ?? -1;
-        if (sourceCluster < 0) throw new MeridianError('E_CLI_ARG', `--source-cluster "${flags.sourceCluster}" is not a cluster of the table`, `clusters: ${snapshot.clusters.join(', ')}`);
-      }
-      const location = geo.lookup(flags.clientIp);
-      let seed = Number(flags.seed) >>> 0 || 1;
-      const rng = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32);
-      const cell = sourceCluster >= 0 && snapshot.clusterCell[sourceCluster]! >= 0 ? snapshot.clusterCell[sourceCluster]! : locateClient(snapshot, location);
-      const result = explain({ cell, sourceCluster }, snapshot, live, backend, rng);
-      const report = { clientIp: flags.clientIp, location: location ?? null, from, ...result };
+      const report = routeReport(
+        { clientIp: flags.clientIp, host: flags.host, path: flags.path, ...(flags.sourceCluster ? { sourceCluster: flags.sourceCluster } : {}), seed: Number(flags.seed) },
+        snapshot,
+        live,
+        (ip) => geo.lookup(ip),
+        from,
+      );
       process.stdout.write(flags.output === 'json' ? `${JSON.stringify(report, null, 2)}\n` : renderRoute(report));
     });
 }

@@ -270,6 +270,10 @@ describe('the Dockerfile', () => {
       // GeoIP (node_modules) and the region tables (geoip/) are read on the request path.
       const res = await fetch(`http://127.0.0.1:${port}/`, { headers: { 'x-forwarded-for': '133.11.0.1' } });
       expect(res.status).toBe(404);
+      // The status page: its own files (ui/) and its map and chart libraries (node_modules).
+      for (const path of ['/ui/', '/ui/app.js', '/ui/vendor/d3-geo.min.js', '/ui/vendor/uPlot.iife.min.js', '/ui/vendor/countries-110m.json']) {
+        expect([path, (await fetch(`http://127.0.0.1:${admin}${path}`)).status]).toEqual([path, 200]);
+      }
     } finally {
       expect(await stopWithSigterm(proxy.child)).toBe(0);
     }

@@ -44,7 +44,7 @@ describe('proxy config validation', () => {
   });
   it('fills documented defaults', () => {
     const c = parseProxyConfig({ table: {} });
-    expect(c.admin).toEqual({ host: '127.0.0.1', port: 9901 });
+    expect(c.admin).toEqual({ host: '127.0.0.1', port: 9901, allowedHosts: [] });
     expect(c.limits.headersTimeoutMs).toBe(10_000);
     expect(c.debugHeader).toBe(false);
   });
