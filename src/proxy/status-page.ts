@@ -94,6 +94,7 @@ export const STATUS_ERRORS = {
   E_ADMIN_HOST: { status: 403, hint: 'open it by IP address or localhost, or list this name in the proxy config\'s admin.allowedHosts' },
   E_ROUTE_CLIENT_IP: { status: 400, hint: 'give ?ip= an IPv4 or IPv6 address, e.g. /status/route?ip=133.11.0.1' },
   E_ROUTE_SOURCE_CLUSTER: { status: 400, hint: 'give ?sourceCluster= the name of a cluster of the table (GET /status/clusters), or leave it out' },
+  E_STATUS_FORMAT: { status: 400, hint: 'format=json (the default) or format=text (the table `meridian route` prints)' },
   E_NO_ROUTE: { status: 404, hint: 'give ?host= (and ?path=) of one of the table\'s Ingress rules' },
   E_NO_TABLE: { status: 503, hint: 'this proxy has no routing table yet: wait for the controller (or the fleet) to publish one' },
   E_STATUS_UNAVAILABLE: { status: 503, hint: 'the primary of `meridian proxy --workers N` holds no routing state: run the proxy with one process to use its status page' },
@@ -269,7 +270,7 @@ export function statusPage(source: StatusSource | undefined, opts: StatusPageOpt
       const q: RouteQuery = { clientIp: ip.trim(), host: p.get('host') ?? '', path: p.get('path') || '/', ...(p.get('sourceCluster') ? { sourceCluster: p.get('sourceCluster')! } : {}) };
       if (p.has('seed')) q.seed = Number(p.get('seed'));
       const format = p.get('format') ?? 'json';
-      if (format !== 'json' && format !== 'text') return sendError(res, 'E_STATUS_NOT_FOUND', `no format "${format}" for /status/route`, 'format=json (default) or format=text (as `meridian route` prints it)');
+      if (format !== 'json' && format !== 'text') return sendError(res, 'E_STATUS_FORMAT', `no format "${format}" for /status/route`);
       let report: RouteReport;
       try {
         report = source.route(q);

@@ -240,7 +240,7 @@ describe('the status page and its JSON documents on the admin port', () => {
       ['/status/route', 400, 'E_ROUTE_CLIENT_IP'],
       ['/status/route?ip=nope', 400, 'E_ROUTE_CLIENT_IP'],
       ['/status/route?ip=133.11.0.1&sourceCluster=mars', 400, 'E_ROUTE_SOURCE_CLUSTER'],
-      ['/status/route?ip=133.11.0.1&format=yaml', 404, 'E_STATUS_NOT_FOUND'],
+      ['/status/route?ip=133.11.0.1&format=yaml', 400, 'E_STATUS_FORMAT'],
     ];
     for (const [path, status, code] of cases) {
       const r = await get(port, path);
