@@ -1,8 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
 // Several processes under load each, timing convergence: run after the rest, apart. (The status
-// page's browser test runs the demo and a browser.)
-const HEAVY = ['test/integration/fleet/**/*.test.ts', 'test/integration/demo/**/*.test.ts', 'test/integration/ui/status-page.test.ts'];
+// page's browser test runs the demo and a browser; the Prometheus one the demo and a Prometheus.)
+const HEAVY = ['test/integration/fleet/**/*.test.ts', 'test/integration/demo/**/*.test.ts', 'test/integration/ui/status-page.test.ts', 'test/integration/observability/prometheus-demo.test.ts'];
 
 export default defineConfig({
   test: {

@@ -20,7 +20,7 @@ import { followsStore, loadProxyConfig, loadTable, type ConfigOverrides, type Pr
 import { startAdmin } from './admin.js';
 import { proxyStatusSource, statusPage } from './status-page.js';
 import { FleetSync } from './fleet-sync.js';
-import { ProxyMetrics } from './metrics.js';
+import { ProxyMetrics, type ShardHealthRow } from './metrics.js';
 import { RoutingState } from './routing-state.js';
 import { ProxyServer } from './server.js';
 
@@ -49,6 +49,8 @@ export interface ProxyRunOptions {
   overrides?: ConfigOverrides;
   /** The fleet's state in this process's memory (the demo's controller and proxy share one). */
   memory?: MemoryBackend;
+  /** Its metrics (default: new ones with the process's default metrics): tests pass a clock. */
+  metrics?: ProxyMetrics;
 }
 
 export async function startProxy(opts: ProxyRunOptions): Promise<RunningProxy> {
@@ -124,6 +126,35 @@ export function describeState(state: RoutingState, fleet?: FleetSync, id?: strin
   };
 }
 
+/** Per shard of the current table: endpoints, health, ejections, this proxy's votes and the fleet's verdict (for /metrics). */
+export function shardHealthRows(state: RoutingState, fleet?: FleetSync): ShardHealthRow[] {
+  const snap = state.snapshot;
+  const live = state.live;
+  const inFleet = fleet?.isFresh === true;
+  const targets = state.probeTargets;
+  return snap.shards.map((s) => {
+    let ejected = 0;
+    let probeDown = 0;
+    let fleetDown = 0;
+    for (let e = s.endpointStart; e < s.endpointStart + s.endpointCount; e++) {
+      if (state.outlier.isEjected(e)) ejected++;
+      if ((!targets || targets[e] === 1) && state.probes.healthy[e] === 0) probeDown++;
+      if (state.fleetVerdict[e] === 0) fleetDown++;
+    }
+    return {
+      backend: s.backendName,
+      cluster: s.cluster,
+      region: s.region,
+      endpoints: s.endpointCount,
+      healthy: live.healthyCount[s.id] ?? 0,
+      ejected,
+      probeDown,
+      fleetDown: inFleet ? fleetDown : undefined,
+      drained: live.drained[s.id] === 1,
+    };
+  });
+}
+
 export async function startProxyWith(config: ProxyConfig, table: unknown, opts: ProxyRunOptions): Promise<RunningProxy> {
   const logger = opts.logger;
   const follow = followsStore(config);
@@ -152,7 +183,7 @@ export async function startProxyWith(config: ProxyConfig, table: unknown, opts: 
   if (follow) state.setNoTable();
   else state.setTable(table);
   state.startTicker();
-  const metrics = new ProxyMetrics();
+  const metrics = opts.metrics ?? new ProxyMetrics();
   // In a node:cluster worker, the primary's admin port asks each worker for its metrics.
   // (Constructing an AggregatorRegistry is what installs prom-client's worker-side listener.)
   if (cluster.isWorker) {
@@ -160,6 +191,7 @@ export async function startProxyWith(config: ProxyConfig, table: unknown, opts: 
     AggregatorRegistry.setRegistries([metrics.registry]);
   }
   metrics.tableVersion.set({ version: state.snapshot.version }, 1);
+  metrics.retainTable(state.snapshot.shards, state.snapshot.backends.map((b) => b.name));
   metrics.upstreamSource = () => state.upstreamLoad();
   const proxy = new ProxyServer(config, { state, trusted: new CidrMap(config.trustedProxies.map((c) => [c, true as const]), 'trustedProxies CIDR'), metrics, logger });
   const addresses = await proxy.listen();
@@ -177,6 +209,7 @@ export async function startProxyWith(config: ProxyConfig, table: unknown, opts: 
     state.setTable(fresh);
     metrics.tableVersion.reset();
     metrics.tableVersion.set({ version: state.snapshot.version }, 1);
+    metrics.retainTable(state.snapshot.shards, state.snapshot.backends.map((b) => b.name));
   };
   let fleet: FleetSync | undefined;
   if (config.store) {
@@ -205,17 +238,13 @@ export async function startProxyWith(config: ProxyConfig, table: unknown, opts: 
     await fleet.start();
   }
   prober.start();
+  metrics.shardSource = () => shardHealthRows(state, fleet);
 
   let adminServer: Server | undefined;
   let adminAddress: AddressInfo | undefined;
   if (opts.admin !== false) {
     const a = await startAdmin(config.admin.host, config.admin.port, {
-      metrics: async () => {
-        for (const b of state.snapshot.backends) {
-          for (const id of b.shards) metrics.shardHealthy.set({ backend: b.name, cluster: state.snapshot.shards[id]!.cluster }, state.live.healthyCount[id] ?? 0);
-        }
-        return { contentType: metrics.registry.contentType, body: await metrics.registry.metrics() };
-      },
+      metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
       ready: () => !proxy.isDraining && state.hasTable,
       table: () => describeState(state, fleet, id),
       page: statusPage(

@@ -16,8 +16,9 @@ import { openTunnel } from './tunnel.js';
 import { RetryBudget } from './retry-budget.js';
 import { clientAddress, downstreamResponseHeaders, forwardStyle, upstreamRequestHeaders, type ForwardStyle } from './headers.js';
 import type { ProxyMetrics } from './metrics.js';
+import { ROUTE_PANIC, ROUTE_SPILLED, UNKNOWN_CLIENT_REGION } from './request-metrics.js';
 import type { LiveState } from '../routing/live.js';
-import type { RoutingSnapshot } from '../routing/snapshot.js';
+import type { BackendView, RoutingSnapshot } from '../routing/snapshot.js';
 import type { RoutingState } from './routing-state.js';
 import { newSweepSlot, UpstreamDeadlines, type Phase, type TimedTry } from './upstream-deadlines.js';
 import { QueueTimeoutError, type UpstreamPool } from './upstream-pool.js';
@@ -36,6 +37,23 @@ const NOT_THE_ENDPOINTS_FAULT = new Set(['E_BODY_TOO_LARGE', 'UND_ERR_REQ_CONTEN
 
 /** Labels of requests the proxy answered itself, before any shard: every request is counted once. */
 const NO_SHARD = { backendName: '', cluster: '', region: '' };
+
+/** A backend's requests the proxy answered itself (E_NO_BACKEND): its own series, with no cluster. */
+const backendOnly = new WeakMap<BackendView, { backendName: string; cluster: string; region: string }>();
+function noShardOf(b: BackendView): { backendName: string; cluster: string; region: string } {
+  let labels = backendOnly.get(b);
+  if (!labels) backendOnly.set(b, (labels = { backendName: b.name, cluster: '', region: '' }));
+  return labels;
+}
+
+/** The client's region as the metrics label it: its cell's region name. */
+function clientRegion(snap: RoutingSnapshot, cell: number): string {
+  return cell < 0 ? UNKNOWN_CLIENT_REGION : snap.regions[cell]!;
+}
+
+function routeFlags(d: Decision): number {
+  return (d.spilled ? ROUTE_SPILLED : 0) | (d.panic ? ROUTE_PANIC : 0);
+}
 
 const kActive = Symbol('meridian.activeResponse');
 const kClosing = Symbol('meridian.closing');
@@ -183,10 +201,22 @@ export class ProxyServer {
     if (s[kClosing]) return closeAfter();
     s[kClosing] = true;
     const attempt = (current as AttemptResponse | undefined)?.[kAttempt];
+    // The client closed its end in the middle of a request (HPE_INVALID_EOF_STATE: its body or its
+    // head), or reset the connection: it left. Nobody is there to read an answer, so none is
+    // written, and a request in progress is counted with the status the client saw, 499 (its try
+    // upstream given up). A reset says nothing of a request in progress — an idle keep-alive
+    // connection is reset all the time — so without one being proxied it counts nothing.
+    const reset = err.code === 'ECONNRESET' || err.code === 'EPIPE';
+    const left = reset || err.code === 'HPE_INVALID_EOF_STATE';
     // The body of the request being proxied is what failed to parse (a bad chunk size): that
     // request gets the 400, and its upstream request is abandoned.
     if (attempt && !attempt.requestComplete && current && !current.headersSent) {
+      if (left) return void current.destroy(); // closing the response gives its try up (clientClosed)
       attempt.refuse(code);
+      return closeAfter();
+    }
+    if (left) {
+      if (!reset) this.count(NO_SHARD, CLIENT_CLOSED, performance.now());
       return closeAfter();
     }
     this.count(NO_SHARD, PROXY_ERRORS[code].status, performance.now());
@@ -196,17 +226,17 @@ export class ProxyServer {
   }
 
   /** A request the proxy answers itself (refused, no route, no backend): counted, and closed when it had a body left unread. */
-  private refuse(res: ServerResponse, code: ProxyErrorCode, start: number, close: boolean): void {
+  private refuse(res: ServerResponse, code: ProxyErrorCode, start: number, close: boolean, labels = NO_SHARD): void {
     if (close) {
       res.shouldKeepAlive = false;
       (res.req.socket as ClientSocket)[kClosing] = true;
     }
     sendProxyError(res, code, close || this.draining);
-    this.count(NO_SHARD, PROXY_ERRORS[code].status, start);
+    this.count(labels, PROXY_ERRORS[code].status, start);
   }
 
-  private count(shard: { backendName: string; cluster: string; region: string }, status: number, start: number): void {
-    this.deps.metrics.requestDone(shard, shard.backendName, shard.cluster, shard.region, status, (performance.now() - start) / 1000);
+  private count(shard: { backendName: string; cluster: string; region: string }, status: number, start: number, client = '', route = 0): void {
+    this.deps.metrics.requestDone(shard, shard.backendName, shard.cluster, shard.region, status, (performance.now() - start) / 1000, client, route);
   }
 
   private handle(req: IncomingMessage, res: ServerResponse, expectContinue: boolean): void {
@@ -234,7 +264,7 @@ export class ProxyServer {
     const client = clientAddress(peer, req.headers['x-forwarded-for'], this.isTrusted);
     const facts = clientFacts(state, client.ip);
     const decision = choose(facts, snap, state.live, backend, this.rng, undefined, this.scratch);
-    if (decision.endpoint < 0) return this.refuse(res, 'E_NO_BACKEND', start, hasBody);
+    if (decision.endpoint < 0) return this.refuse(res, 'E_NO_BACKEND', start, hasBody, noShardOf(snap.backends[backend]!));
     const headers = upstreamRequestHeaders(req.headers, peer, client.peerTrusted, this.forward, it.host);
     if (expectContinue) res.writeContinue();
     this.inFlight++;
@@ -256,9 +286,9 @@ export class ProxyServer {
     const { metrics } = this.deps;
     // Pipelined behind an answer that closes the connection: not a request (RFC 9112 §9.6).
     if ((req.socket as ClientSocket)[kClosing]) return void socket.end();
-    const refuse = (code: ProxyErrorCode, outcome: string) => {
+    const refuse = (code: ProxyErrorCode, outcome: string, labels = NO_SHARD) => {
       metrics.tunnels.inc({ outcome });
-      this.count(NO_SHARD, PROXY_ERRORS[code].status, start);
+      this.count(labels, PROXY_ERRORS[code].status, start);
       socket.end(rawProxyError(code));
     };
     if (this.draining) return refuse('E_DRAINING', 'refused-by-proxy');
@@ -271,9 +301,11 @@ export class ProxyServer {
     const client = clientAddress(peer, req.headers['x-forwarded-for'], this.isTrusted);
     const facts = clientFacts(state, client.ip);
     const d = choose(facts, snap, state.live, backend, this.rng, undefined, newDecision());
-    if (d.endpoint < 0) return refuse('E_NO_BACKEND', 'refused-by-proxy');
+    if (d.endpoint < 0) return refuse('E_NO_BACKEND', 'refused-by-proxy', noShardOf(snap.backends[backend]!));
     const e = snap.endpoints[d.endpoint]!;
     const shard = snap.shards[d.shard]!;
+    const from = clientRegion(snap, facts.cell);
+    const route = routeFlags(d);
     this.tunnels.add(socket);
     socket.on('error', () => socket.destroy());
     state.live.countRequest(d.shard);
@@ -298,10 +330,10 @@ export class ProxyServer {
           metrics.upstreamErrors.inc({ cluster: shard.cluster, kind: outcome.error });
           if (state.snapshot === snap && !outcome.timeout) state.upstreamFailure(d.endpoint);
           const code: ProxyErrorCode = outcome.timeout ? 'E_UPSTREAM_TIMEOUT' : outcome.error === 'ECONNREFUSED' ? 'E_NO_BACKEND' : 'E_BAD_GATEWAY';
-          this.count(shard, PROXY_ERRORS[code].status, start);
+          this.count(shard, PROXY_ERRORS[code].status, start, from, route);
           if (socket.writable) socket.end(rawProxyError(code));
           else socket.destroy();
-        } else this.count(shard, outcome.status, start);
+        } else this.count(shard, outcome.status, start, from, route);
       },
       () => this.tunnels.delete(socket),
     );
@@ -332,6 +364,10 @@ class Attempt implements Dispatcher.DispatchHandler, TimedTry {
   private shard = -1;
   private endpoint = -1;
   private tries = 0;
+  /** The current try's choice: spilled past the nearest region, or in panic (ROUTE_* flags). */
+  private route = 0;
+  /** When the current try was sent upstream (performance.now ms): the time before it is the proxy's. */
+  private tryStartMs = 0;
   /** Endpoints this request went to (in the current table's numbers), once it has been retried. */
   private tried: number[] | undefined;
   /** The current try's response headers have come (and, unless it is retried, gone out). */
@@ -417,7 +453,7 @@ class Attempt implements Dispatcher.DispatchHandler, TimedTry {
   }
 
   send(decision: Decision, tries: number): void {
-    const { state, metrics } = this.proxy.deps;
+    const { state } = this.proxy.deps;
     this.shard = decision.shard;
     this.endpoint = decision.endpoint;
     this.tries = tries;
@@ -425,8 +461,8 @@ class Attempt implements Dispatcher.DispatchHandler, TimedTry {
     this.proxy.deadlines.add(this);
     this.snap = state.snapshot;
     this.live = state.live;
-    if (decision.panic) metrics.panics.inc();
-    if (decision.spilled) metrics.spillovers.inc();
+    this.route = routeFlags(decision);
+    this.tryStartMs = performance.now();
     this.live.endpointOutstanding[decision.endpoint]!++;
     this.live.countRequest(decision.shard);
     const pool = (this.pool = state.endpointPools[decision.endpoint]!);
@@ -604,7 +640,8 @@ class Attempt implements Dispatcher.DispatchHandler, TimedTry {
 
   private finish(status: number, shard: { backendName: string; cluster: string; region: string }): void {
     const seconds = (performance.now() - this.startMs) / 1000;
-    this.proxy.deps.metrics.requestDone(shard, shard.backendName, shard.cluster, shard.region, status, seconds);
+    const added = (this.tryStartMs - this.startMs) / 1000;
+    this.proxy.deps.metrics.requestDone(shard, shard.backendName, shard.cluster, shard.region, status, seconds, clientRegion(this.snap, this.facts.cell), this.route, added);
     // Where the client is × the cluster that answered it (after any retries): the status page's flows.
     this.proxy.deps.state.flows.count(this.snap, this.facts.cell, this.snap.shards[this.shard]!.clusterIdx);
     this.proxy.finished();

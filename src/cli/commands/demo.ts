@@ -8,6 +8,7 @@ import { parse } from 'yaml';
 import { MeridianError } from '../../common/errors.js';
 import { createLogger } from '../../common/log.js';
 import type { FleetStore } from '../../state/store.js';
+import type { RunningPrometheus } from '../observe.js';
 import { walkthrough } from '../walkthrough.js';
 import { addSandboxFlags, runUntilSignalled, sandboxOptions } from './sandbox.js';
 
@@ -87,6 +88,33 @@ interface DemoFlags {
   empty?: boolean;
   proxies: string;
   redis?: string;
+  observe?: boolean;
+}
+
+/** Where Prometheus reaches a server bound on `host` (a wildcard bind is reached on loopback). */
+function scrapeAddress(host: string, port: number): string {
+  const h = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+  return `${h.includes(':') ? `[${h}]` : h}:${port}`;
+}
+
+/**
+ * `--observe`: a real Prometheus scraping the demo's proxies and controller with Meridian's alerts,
+ * when one is installed. Without it (or if it will not start) the demo says so and goes on.
+ */
+async function observe(targets: { proxies: string[]; controllers: string[] }): Promise<RunningPrometheus | undefined> {
+  const { prometheusInstalled, startPrometheus } = await import('../observe.js');
+  const warn = (err: MeridianError) => process.stderr.write(`meridian: demo --observe: ${err.describe()}\n  the demo goes on without Prometheus\n`);
+  if (!prometheusInstalled()) {
+    warn(new MeridianError('E_PROMETHEUS_MISSING', 'prometheus is not installed (not on PATH)', 'install it (Debian: apt-get install prometheus), or run your own with deploy/prometheus/demo.yml'));
+    return undefined;
+  }
+  try {
+    return await startPrometheus(targets);
+  } catch (err) {
+    if (!(err instanceof MeridianError)) throw err;
+    warn(err);
+    return undefined;
+  }
 }
 
 export function register(program: Command): void {
@@ -97,6 +125,7 @@ export function register(program: Command): void {
     .option('--empty', 'do not create the seed\'s objects: create them yourself as the blog post does')
     .option('--proxies <n>', 'proxy processes sharing health and load through Redis (1: one proxy, no Redis)', '1')
     .option('--redis <url>', 'the fleet\'s Redis for --proxies N (default: the demo starts its own redis-server)')
+    .option('--observe', 'also run a Prometheus (when installed) scraping the demo every second, with Meridian\'s alert rules; prints its URL')
     .action(async (flags: Parameters<typeof sandboxOptions>[0] & DemoFlags) => {
       const level = process.env.MERIDIAN_LOG_LEVEL ?? 'warn';
       const vip = hostPort(flags.vip, '--vip');
@@ -119,6 +148,7 @@ export function register(program: Command): void {
       ]);
       const children: ChildProcess[] = [];
       let redisChild: ChildProcess | undefined;
+      let prometheus: RunningPrometheus | undefined;
       const stop = (all: ChildProcess[]) =>
         Promise.all(
           all.map(
@@ -183,6 +213,14 @@ export function register(program: Command): void {
             });
           }
         }
+        // Before the seed's objects, so their propagation and the first requests are on record.
+        if (flags.observe) {
+          const metricsAt = new URL(controller.metricsUrl);
+          prometheus = await observe({
+            proxies: vips.map((_, i) => scrapeAddress(admin.host, admin.port + i)),
+            controllers: [scrapeAddress(metricsAt.hostname.replace(/^\[(.*)\]$/, '$1'), Number(metricsAt.port))],
+          });
+        }
         if (!flags.empty) {
           await createSeedObjects(await readFile(sb.kubeconfigPath, 'utf8'));
           await waitServing(vips, 60_000);
@@ -198,14 +236,21 @@ export function register(program: Command): void {
             seeded: !flags.empty,
           }),
         );
+        if (prometheus) {
+          process.stdout.write(
+            `Prometheus: ${prometheus.url}   alerts: ${prometheus.url}/alerts   (scraping the demo every second${prometheus.rules ? ', with deploy/prometheus/meridian.rules.yml' : ', without alert rules: deploy/prometheus/meridian.rules.yml not found'}; Grafana: import deploy/grafana/meridian.json)\n`,
+          );
+        }
         process.stdout.write('ready\n');
         await runUntilSignalled(sb, async () => {
+          await prometheus?.stop();
           await proxy?.drain();
           await stop(children);
           await controller.stop();
           await stop(redisChild ? [redisChild] : []);
         });
       } catch (err) {
+        await prometheus?.stop();
         await stop([...children, ...(redisChild ? [redisChild] : [])]);
         await sb.stop();
         throw err;

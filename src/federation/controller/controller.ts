@@ -103,9 +103,12 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
         metrics,
       }),
   );
-  metrics.watchQueues(() => controllers.map((c) => ({ kind: c.kind.kind, depth: c.queue.depth })));
+  metrics.watch({
+    clusters: () => registry.states(),
+    kinds: () => controllers.map((c) => ({ kind: c.kind.kind, depth: c.queue.depth, problems: c.problemCounts(), oldestPendingSeconds: c.oldestPendingSeconds() })),
+  });
   registry.onStateChange((member, previous) => {
-    metrics.clusterReady.set({ cluster: member.name }, member.state === 'Ready' ? 1 : 0);
+    if (member.state === 'Ready') metrics.memberReady(member.name, FEDERATED_KINDS.map((k) => k.kind));
     opts.logger.info({ cluster: member.name, state: member.state, previous }, 'member cluster state');
     if (member.state !== 'Ready') {
       for (const c of controllers) c.unwatchMember(member.name);

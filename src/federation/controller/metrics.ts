@@ -1,7 +1,23 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { ClusterState } from '../registry/health.js';
+import { PROBLEM_REASONS } from './problems.js';
 import type { SyncMetrics } from './sync-controller.js';
 
-/** The controller's Prometheus metrics (prom-client), on their own registry. */
+const CLUSTER_STATES: readonly ClusterState[] = ['Ready', 'NotReady', 'Offline'];
+
+/** What the controller's scrape-time gauges read: kept by the registry and the sync loops, never copied. */
+export interface ControllerSources {
+  /** Every Cluster and its state (a Cluster deleted from the federation is gone). */
+  clusters(): Iterable<{ name: string; state: ClusterState }>;
+  /** Per kind: keys queued, objects with a standing problem by reason, the oldest change not yet everywhere (s). */
+  kinds(): Iterable<{ kind: string; depth: number; problems: Map<string, number>; oldestPendingSeconds: number }>;
+}
+
+/**
+ * The controller's Prometheus metrics (prom-client), on their own registry. Counters count events;
+ * the gauges are read from the controller's own state when scraped (so a removed cluster's
+ * series goes with it, and a value is never stale).
+ */
 export class ControllerMetrics implements SyncMetrics {
   readonly registry = new Registry();
   private readonly reconciles = new Counter({ name: 'meridian_controller_reconciles_total', help: 'Reconciles by kind and result', labelNames: ['kind', 'result'], registers: [this.registry] });
@@ -32,24 +48,74 @@ export class ControllerMetrics implements SyncMetrics {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
     registers: [this.registry],
   });
-  private queues: () => Iterable<{ kind: string; depth: number }> = () => [];
+  private sources: ControllerSources = { clusters: () => [], kinds: () => [] };
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'meridian_controller_' });
-    const queues = () => this.queues();
+    const sources = () => this.sources;
+    const registers = [this.registry];
     new Gauge({
       name: 'meridian_controller_queue_depth',
       help: 'Keys waiting in the work queue, read when scraped',
       labelNames: ['kind'],
-      registers: [this.registry],
+      registers,
       collect() {
-        for (const q of queues()) this.set({ kind: q.kind }, q.depth);
+        for (const k of sources().kinds()) this.set({ kind: k.kind }, k.depth);
+      },
+    });
+    new Gauge({
+      name: 'meridian_controller_pending_change_age_seconds',
+      help: 'How long the oldest federated change not yet in every Ready member has waited (0: none waits); propagation_seconds only sees writes that land',
+      labelNames: ['kind'],
+      registers,
+      collect() {
+        for (const k of sources().kinds()) this.set({ kind: k.kind }, k.oldestPendingSeconds);
+      },
+    });
+    new Gauge({
+      name: 'meridian_controller_object_problems',
+      help: 'Federated objects with a standing problem, by kind and reason (ConflictResolution: a member holds an object of that name the federation does not manage; InvalidPreferences, UnknownCluster: replica-set/deployment preferences; InvalidClusterSelector)',
+      labelNames: ['kind', 'reason'],
+      registers,
+      collect() {
+        for (const k of sources().kinds()) for (const reason of PROBLEM_REASONS) this.set({ kind: k.kind, reason }, k.problems.get(reason) ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'meridian_controller_cluster_ready',
+      help: '1 when the member cluster is Ready',
+      labelNames: ['cluster'],
+      registers,
+      collect() {
+        this.reset(); // a Cluster deleted from the federation drops out
+        for (const c of sources().clusters()) this.set({ cluster: c.name }, c.state === 'Ready' ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'meridian_controller_cluster_state',
+      help: 'The member cluster\'s state (Ready, NotReady, Offline): 1 for the one it is in, 0 for the others',
+      labelNames: ['cluster', 'state'],
+      registers,
+      collect() {
+        this.reset();
+        for (const c of sources().clusters()) for (const state of CLUSTER_STATES) this.set({ cluster: c.name, state }, c.state === state ? 1 : 0);
       },
     });
   }
 
-  /** Where the live queue depths come from. */
-  watchQueues(queues: () => Iterable<{ kind: string; depth: number }>): void {
-    this.queues = queues;
+  /** Where the scrape-time gauges read from (the registry and the sync loops). */
+  watch(sources: ControllerSources): void {
+    this.sources = sources;
+  }
+
+  /**
+   * A member became Ready: its per-kind repair and throttle counters start at 0, so a rate over
+   * them exists (and an alert on them can fire) from the first event rather than the second.
+   */
+  memberReady(cluster: string, kinds: readonly string[]): void {
+    for (const kind of kinds) {
+      this.drifts.inc({ kind, cluster }, 0);
+      this.throttles.inc({ kind, cluster }, 0);
+    }
   }
 
   memberRequest(cluster: string, verb: string): void {
@@ -63,8 +129,6 @@ export class ControllerMetrics implements SyncMetrics {
   throttled(kind: string, cluster: string): void {
     this.throttles.inc({ kind, cluster });
   }
-
-  readonly clusterReady = new Gauge({ name: 'meridian_controller_cluster_ready', help: '1 when the member cluster is Ready', labelNames: ['cluster'], registers: [this.registry] });
 
   reconciled(kind: string, result: 'ok' | 'error'): void {
     this.reconciles.inc({ kind, result });

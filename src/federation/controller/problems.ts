@@ -7,11 +7,18 @@
  * Entries live only as long as their object. Pure apart from the clock, which is passed in.
  */
 export interface Problem {
+  /** One of PROBLEM_REASONS. */
   reason: string;
   message: string;
   /** The member it concerns ('' for the object itself). */
   cluster: string;
 }
+
+/**
+ * Every reason a reconcile records a problem under: the metrics report each (zero included), so
+ * an alert on one exists before the first occurrence.
+ */
+export const PROBLEM_REASONS = ['ConflictResolution', 'InvalidPreferences', 'UnknownCluster', 'InvalidClusterSelector'] as const;
 
 export interface RepeatPolicy {
   firstRepeatMs: number;
@@ -63,6 +70,17 @@ export class ProblemLedger {
 
   forget(key: string): void {
     this.told.delete(key);
+  }
+
+  /** Objects with a standing problem, by reason (an object with two clusters in conflict counts once). */
+  objectsByReason(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const problems of this.told.values()) {
+      const reasons = new Set<string>();
+      for (const id of problems.keys()) reasons.add(id.slice(0, id.indexOf('|')));
+      for (const r of reasons) counts.set(r, (counts.get(r) ?? 0) + 1);
+    }
+    return counts;
   }
 
   holds(key: string): boolean {

@@ -142,7 +142,8 @@ export class KindSyncController {
       this.queue.add(key);
       return;
     }
-    if (!old || fedVersion(old) !== fedVersion(obj)) {
+    // System objects are never propagated: nothing to wait for (see oldestPendingSeconds).
+    if ((!old || fedVersion(old) !== fedVersion(obj)) && !this.isSystem(obj)) {
       const seen = this.observed.get(key);
       // A change that lands before the last one reached everyone keeps the earlier start.
       if (!seen || seen.settled) this.observed.set(key, { at: performance.now(), settled: false });
@@ -186,6 +187,22 @@ export class KindSyncController {
     if (this.informer.hasSynced()) for (const c of this.copies.values()) for (const key of c.keys()) if (!this.informer.get(key)) this.queue.add(key);
     for (const c of this.copies.values()) c.prune();
     this.opts.writeLimiter.prune();
+  }
+
+  /** Federated objects with a standing problem, by reason (for the metrics). */
+  problemCounts(): Map<string, number> {
+    return this.ledger.objectsByReason();
+  }
+
+  /**
+   * How long the oldest federated change not yet in every Ready member has waited (seconds; 0
+   * when none waits). Propagation latency is only observed when a write lands: this is what
+   * shows a change that cannot land at all.
+   */
+  oldestPendingSeconds(now = performance.now()): number {
+    let oldest = now;
+    for (const seen of this.observed.values()) if (!seen.settled && seen.at < oldest) oldest = seen.at;
+    return (now - oldest) / 1000;
   }
 
   /** Queues what a member whose copies were just listed needs: every federated object, and its leftovers. */

@@ -87,6 +87,15 @@ export class ClusterRegistry {
     return [...this.members.values()];
   }
 
+  /**
+   * Every Cluster object's state as the controller sees it: a member's last probe, or Offline for
+   * a Cluster it cannot even build a client for (a missing Secret, no server). A Cluster deleted
+   * from the federation is gone from here (and from the metrics) at once.
+   */
+  states(): { name: string; state: ClusterState }[] {
+    return this.informer.list().map((c) => ({ name: c.metadata.name, state: this.members.get(c.metadata.name)?.state ?? 'Offline' }));
+  }
+
   get(name: string): Member | undefined {
     return this.members.get(name);
   }
