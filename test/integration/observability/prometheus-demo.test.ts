@@ -150,6 +150,11 @@ describe('meridian demo --observe', () => {
     }
     expect(missing).toEqual([]);
 
+    // Everything the demo created has reached every member: nothing waits (a change that can never
+    // land, like a system object's, would make this grow for ever and page MeridianPropagationStuck).
+    const pending = await query('max(meridian_controller_pending_change_age_seconds)');
+    expect(Number(pending.data.result[0]?.value[1])).toBeLessThan(5);
+
     // And the flows say where the world went: clients near Asian, European and American regions
     // to the demo's region on their continent.
     const flows = await query('sum by (client_region, region) (meridian_proxy_flow_requests_total) > 0');
