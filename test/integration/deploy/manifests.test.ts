@@ -220,7 +220,7 @@ describe('deploy/base', () => {
     const config = ProxyConfigSchema.parse(withOverrides(raw, {}, { REDIS_URL: 'redis://redis.example:6379' }));
     expect(followsStore(config)).toBe(true);
     expect(config.store?.redis).toBe('redis://redis.example:6379');
-    expect(config.admin).toEqual({ host: '0.0.0.0', port: port(c, 'admin') });
+    expect(config.admin).toEqual({ host: '0.0.0.0', port: port(c, 'admin'), allowedHosts: [] });
     expect(config.listen).toEqual([{ host: '0.0.0.0', port: port(c, 'http') }]);
   });
 
