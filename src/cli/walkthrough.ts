@@ -73,6 +73,7 @@ export function walkthrough(o: WalkthroughOptions): string {
     pad(curl(`-H 'X-Forwarded-For: 133.11.0.1' `), 'Tokyo: asia-east1 again within seconds'),
     '',
     `Controller metrics: http://${o.controllerMetrics}/metrics   Proxy admin: http://${o.proxyAdmin}/debug/table`,
+    `Status page: http://${o.proxyAdmin}/ui/   (what the world's traffic does, live)`,
     'Stop with Ctrl-C.',
     '',
   ];
