@@ -1,0 +1,245 @@
+import { randomBytes } from 'node:crypto';
+import { watch, type FSWatcher } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import type { Registry } from 'prom-client';
+import type { Logger } from '../../common/log.js';
+import { CertificateError, contentHash, inspectCertificate, readCertificateFiles, type LoadedCertificate } from './certificates.js';
+import { TlsContexts, type SessionSettings } from './contexts.js';
+import { TlsMetrics } from './metrics.js';
+
+export interface CertificateFiles {
+  /** Paths as resolved (relative ones against the config file's folder). */
+  certFile: string;
+  keyFile: string;
+}
+
+export interface CertificateSetOptions {
+  files: readonly CertificateFiles[];
+  sessionTimeoutSeconds: number;
+  /** How often the files are looked at when no change event came (fs.watch misses some: NFS, some overlays). */
+  pollIntervalMs: number;
+  metrics: TlsMetrics;
+  logger: Logger;
+  now?: () => number;
+}
+
+/** Session-ticket keys are replaced this often: a key kept for the process's life would let one leak decrypt every session it sealed. */
+const TICKET_KEY_LIFETIME_MS = 12 * 3600_000;
+/** Writers replace a certificate and its key one after the other: changes are read once this long after the last event. */
+const SETTLE_MS = 200;
+
+/**
+ * The proxy's certificates (static mode: files named in the config), checked at start and kept
+ * current: a changed file is re-read and, when it passes the same checks as at start, applied to
+ * new connections (the contexts are rebuilt; open connections keep theirs). One that fails keeps
+ * the last good pair in use and is reported once per content (a log line with its code, and
+ * meridian_proxy_tls_certificate_errors_total{reason}). Key material is never logged.
+ */
+export class CertificateSet {
+  private certs: LoadedCertificate[];
+  private session: SessionSettings;
+  private contexts: TlsContexts;
+  private readonly listeners: ((contexts: TlsContexts) => void)[] = [];
+  /** Per entry: the failure last reported (file contents' hash or message), so a poll does not report it again. */
+  private readonly reported: (string | undefined)[];
+  private readonly stamps = new Map<string, string>();
+  private watchers: FSWatcher[] = [];
+  private timers: NodeJS.Timeout[] = [];
+  private settle: NodeJS.Timeout | undefined;
+  private reloading: Promise<void> | undefined;
+  private again = false;
+  private readonly now: () => number;
+
+  private constructor(
+    private readonly opts: CertificateSetOptions,
+    certs: LoadedCertificate[],
+  ) {
+    this.now = opts.now ?? Date.now;
+    this.certs = certs;
+    this.session = { timeoutSeconds: opts.sessionTimeoutSeconds, ticketKeys: randomBytes(48) };
+    this.contexts = new TlsContexts(certs, this.session);
+    this.reported = certs.map(() => undefined);
+    opts.metrics.certificatesInUse(certs);
+    this.warnShadowed();
+  }
+
+  /** Loads and checks every certificate: the first that fails is a start-up error (CertificateError, with its code and hint). */
+  static async open(opts: CertificateSetOptions): Promise<CertificateSet> {
+    const now = (opts.now ?? Date.now)();
+    const certs: LoadedCertificate[] = [];
+    for (const f of opts.files) {
+      try {
+        const { cert, key } = await readCertificateFiles(f.certFile, f.keyFile);
+        certs.push(inspectCertificate(f.certFile, f.keyFile, cert, key, now));
+      } catch (err) {
+        if (err instanceof CertificateError) opts.metrics.certificateError(err.problem);
+        throw err;
+      }
+    }
+    const set = new CertificateSet(opts, certs);
+    for (const c of certs) opts.logger.info({ certFile: c.certFile, names: c.names, keyType: c.keyType, notAfter: new Date(c.notAfter).toISOString(), fingerprint: c.fingerprint }, 'TLS certificate loaded');
+    return set;
+  }
+
+  get current(): TlsContexts {
+    return this.contexts;
+  }
+
+  /** Called with the new contexts whenever they change (a rotation, new ticket keys). */
+  onChange(listener: (contexts: TlsContexts) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** Starts watching the files (change events on their folders, and a poll of their stats), and rotating ticket keys. */
+  watch(): void {
+    const dirs = new Set(this.opts.files.flatMap((f) => [dirname(f.certFile), dirname(f.keyFile)]));
+    for (const dir of dirs) {
+      try {
+        // The folder, not the file: a file replaced by rename (certbot, a Kubernetes Secret volume's
+        // `..data` symlink swap) is a new inode a watch on the old one never hears about.
+        const w = watch(dir, () => this.changed());
+        w.on('error', () => w.close()); // the poll carries on
+        this.watchers.push(w);
+      } catch {
+        // No inotify here (or the folder went away): the poll alone sees changes.
+      }
+    }
+    void this.stampsChanged();
+    this.timers.push(
+      setInterval(() => void this.stampsChanged().then((c) => c && this.changed()), this.opts.pollIntervalMs).unref(),
+      setInterval(() => this.rotateTicketKeys(), TICKET_KEY_LIFETIME_MS).unref(),
+    );
+  }
+
+  close(): void {
+    for (const w of this.watchers) w.close();
+    for (const t of this.timers) clearInterval(t);
+    clearTimeout(this.settle);
+    this.watchers = [];
+    this.timers = [];
+  }
+
+  /** Re-reads every file now (SIGHUP, or a change seen); resolves once applied or refused. */
+  reload(): Promise<void> {
+    if (this.reloading) {
+      this.again = true;
+      return this.reloading;
+    }
+    this.reloading = (async () => {
+      do {
+        this.again = false;
+        await this.reloadOnce();
+      } while (this.again);
+    })().finally(() => (this.reloading = undefined));
+    return this.reloading;
+  }
+
+  private changed(): void {
+    clearTimeout(this.settle);
+    this.settle = setTimeout(() => void this.reload(), SETTLE_MS).unref();
+  }
+
+  /** Whether any file's identity (inode, size, mtime, ctime — through symlinks) moved since the last look. */
+  private async stampsChanged(): Promise<boolean> {
+    let changed = false;
+    for (const f of this.opts.files) {
+      for (const file of [f.certFile, f.keyFile]) {
+        const s = await stat(file).then(
+          (st) => `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`,
+          (err: NodeJS.ErrnoException) => `error:${err.code}`,
+        );
+        if (this.stamps.get(file) !== s) {
+          if (this.stamps.has(file)) changed = true;
+          this.stamps.set(file, s);
+        }
+      }
+    }
+    return changed;
+  }
+
+  private async reloadOnce(): Promise<void> {
+    const now = this.now();
+    const next = this.certs.slice();
+    let rotated = false;
+    for (let i = 0; i < this.opts.files.length; i++) {
+      const f = this.opts.files[i]!;
+      const inUse = this.certs[i]!;
+      let files: { cert: string; key: string };
+      try {
+        files = await readCertificateFiles(f.certFile, f.keyFile);
+      } catch (err) {
+        this.refused(i, err as CertificateError, `unreadable:${(err as Error).message}`);
+        continue;
+      }
+      const hash = contentHash(files.cert, files.key);
+      if (hash === inUse.contentHash) {
+        this.reported[i] = undefined;
+        continue;
+      }
+      try {
+        next[i] = inspectCertificate(f.certFile, f.keyFile, files.cert, files.key, now);
+        rotated = true;
+        this.reported[i] = undefined;
+        this.opts.logger.info({ certFile: f.certFile, names: next[i]!.names, keyType: next[i]!.keyType, notAfter: new Date(next[i]!.notAfter).toISOString(), fingerprint: next[i]!.fingerprint, previous: inUse.fingerprint }, 'TLS certificate rotated: new connections use it');
+      } catch (err) {
+        if (!(err instanceof CertificateError)) throw err;
+        this.refused(i, err, hash);
+      }
+    }
+    if (!rotated) return;
+    this.certs = next;
+    this.opts.metrics.certificateRotations.inc();
+    this.opts.metrics.certificatesInUse(next);
+    this.apply(new TlsContexts(next, this.session));
+    this.warnShadowed();
+  }
+
+  private refused(i: number, err: CertificateError, key: string): void {
+    if (this.reported[i] === key) return;
+    this.reported[i] = key;
+    this.opts.metrics.certificateError(err.problem);
+    const inUse = this.certs[i]!;
+    this.opts.logger.error({ code: err.code, err: err.message, hint: err.hint, keeping: inUse.fingerprint, notAfter: new Date(inUse.notAfter).toISOString() }, 'TLS certificate not taken; the last good one stays in use');
+  }
+
+  private rotateTicketKeys(): void {
+    this.session = { timeoutSeconds: this.session.timeoutSeconds, ticketKeys: randomBytes(48) };
+    this.apply(new TlsContexts(this.certs, this.session));
+  }
+
+  private apply(contexts: TlsContexts): void {
+    this.contexts = contexts;
+    for (const l of this.listeners) l(contexts);
+  }
+
+  private warnShadowed(): void {
+    for (const s of this.contexts.index.shadowed) {
+      this.opts.logger.warn({ name: s.name, served: this.certs[s.used]!.certFile, ignored: this.certs[s.ignored]!.certFile }, 'two certificates name the same host: the first listed serves it');
+    }
+  }
+}
+
+/**
+ * Static mode: the config's `tls.certificates` (paths relative to the config file), loaded,
+ * checked and watched, with the TLS metrics on the proxy's registry. Throws the first bad
+ * certificate's CertificateError (a start-up error with its code and what to do).
+ */
+export async function openStaticCertificates(
+  tls: { certificates: readonly CertificateFiles[]; sessionTimeoutSeconds: number; pollIntervalMs: number },
+  configPath: string,
+  registry: Registry,
+  logger: Logger,
+): Promise<{ certificates: CertificateSet; metrics: TlsMetrics }> {
+  const metrics = new TlsMetrics(registry);
+  const base = dirname(resolve(configPath));
+  const certificates = await CertificateSet.open({
+    files: tls.certificates.map((c) => ({ certFile: resolve(base, c.certFile), keyFile: resolve(base, c.keyFile) })),
+    sessionTimeoutSeconds: tls.sessionTimeoutSeconds,
+    pollIntervalMs: tls.pollIntervalMs,
+    metrics,
+    logger,
+  });
+  certificates.watch();
+  return { certificates, metrics };
+}

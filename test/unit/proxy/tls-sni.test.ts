@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest';
+import { buildSniIndex, selectCertificate } from '../../../src/proxy/tls/sni.js';
+
+describe('SNI certificate selection', () => {
+  const index = buildSniIndex([
+    { names: ['example.com', 'www.example.com'] }, // 0: the default
+    { names: ['*.example.com'] }, // 1
+    { names: ['api.example.com'] }, // 2
+    { names: ['*.a.example.com', 'other.test'] }, // 3
+    { names: ['www.example.com', '*.com', 'w*.example.org'] }, // 4: shadowed, a TLD wildcard, a partial wildcard
+  ]);
+  const pick = (name: string | undefined) => selectCertificate(index, name);
+
+  it('takes an exact name before a wildcard, whatever the order they are listed in', () => {
+    expect(pick('api.example.com')).toEqual({ cert: 2, match: 'exact' });
+    expect(pick('example.com')).toEqual({ cert: 0, match: 'exact' });
+  });
+
+  it('matches wildcards one label deep only', () => {
+    expect(pick('shop.example.com')).toEqual({ cert: 1, match: 'wildcard' });
+    expect(pick('x.a.example.com')).toEqual({ cert: 3, match: 'wildcard' });
+    expect(pick('x.y.example.com')).toEqual({ cert: 0, match: 'default' });
+  });
+
+  it('ignores case and a trailing dot', () => {
+    expect(pick('API.Example.COM.')).toEqual({ cert: 2, match: 'exact' });
+  });
+
+  it('gives the first certificate to unknown names and to clients that send none', () => {
+    expect(pick('nowhere.test')).toEqual({ cert: 0, match: 'default' });
+    expect(pick(undefined)).toEqual({ cert: 0, match: 'default' });
+    expect(pick('localhost')).toEqual({ cert: 0, match: 'default' });
+  });
+
+  it('serves a name listed twice from the first certificate, and says so', () => {
+    expect(pick('www.example.com')).toEqual({ cert: 0, match: 'exact' });
+    expect(index.shadowed).toEqual([{ name: 'www.example.com', used: 0, ignored: 4 }]);
+  });
+
+  it('never matches a wildcard over a top-level domain or a partial-label wildcard', () => {
+    expect(pick('anything.com')).toEqual({ cert: 0, match: 'default' });
+    expect(pick('web.example.org')).toEqual({ cert: 0, match: 'default' });
+  });
+});
