@@ -8,13 +8,16 @@ import { RedisConfigSchema, resolveRedisTarget } from '../state/redis-target.js'
 import { FLEET_NAME } from '../state/store.js';
 
 const HostPort = z.object({ host: z.string().default('0.0.0.0'), port: z.number().int().min(0).max(65535) });
+/** A listen address; `tls: true` makes it HTTPS (HTTP/2 and HTTP/1.1 by ALPN) with the certificates of `tls:`. */
+const ListenAddress = HostPort.extend({ tls: z.boolean().default(false) }).strict();
+const CertificateFiles = z.object({ certFile: z.string().min(1), keyFile: z.string().min(1) }).strict();
 
 /** `meridian proxy --config FILE`: YAML, validated here with errors that name the field. */
 export const ProxyConfigSchema = z
   .object({
     /** Where the routing table comes from: this config (table/tableFile), or the fleet's store. Default: static when a table is given. */
     source: z.enum(['static', 'store']).optional(),
-    listen: z.array(HostPort).min(1).default([{ host: '0.0.0.0', port: 8080 }]),
+    listen: z.array(ListenAddress).min(1).default([{ host: '0.0.0.0', port: 8080, tls: false }]),
     admin: HostPort.extend({
       /**
        * Host names the status page (/ui, /status) answers to besides IP addresses and localhost:
@@ -57,6 +60,38 @@ export const ProxyConfigSchema = z
         mergeSlashes: z.boolean().default(true),
         /** `%2F`/`%5C` in a path: reject (400, default) or keep them encoded as data. */
         encodedSlashes: z.enum(['reject', 'keep']).default('reject'),
+      })
+      .strict()
+      .prefault({}),
+    /**
+     * Certificates for the `tls: true` listeners (static mode: PEM files, relative to this file;
+     * each is served for the names in it, the first also to clients asking for another name or
+     * none), and the TLS settings. Files are watched: a changed pair applies to new connections.
+     */
+    tls: z
+      .object({
+        certificates: z.array(CertificateFiles).min(1),
+        /** A handshake not done in this long is dropped (nginx's ssl_handshake_timeout). */
+        handshakeTimeoutMs: z.number().int().min(100).default(10_000),
+        /** How long a session may be resumed (TLS 1.3 tickets, TLS 1.2 tickets). */
+        sessionTimeoutSeconds: z.number().int().min(1).max(7 * 86_400).default(300),
+        /** Certificate files are looked at this often besides change events (which some filesystems never send). */
+        pollIntervalMs: z.number().int().min(100).default(5_000),
+      })
+      .strict()
+      .optional(),
+    /** HTTP/2 on the TLS listeners: the SETTINGS the proxy announces, and what closes an abusive connection. */
+    http2: z
+      .object({
+        maxConcurrentStreams: z.number().int().min(1).max(2 ** 31 - 1).default(128),
+        /** SETTINGS_MAX_HEADER_LIST_SIZE (default: limits.maxHeaderBytes). */
+        maxHeaderListBytes: z.number().int().min(1024).optional(),
+        /** The window the counts below are kept over. */
+        abuseWindowMs: z.number().int().min(100).default(10_000),
+        /** Streams a client resets before their response is complete, per window (CVE-2023-44487's rapid reset). */
+        maxResetStreamsPerWindow: z.number().int().min(1).default(200),
+        maxPingsPerWindow: z.number().int().min(1).default(100),
+        maxSettingsPerWindow: z.number().int().min(1).default(100),
       })
       .strict()
       .prefault({}),
@@ -124,7 +159,8 @@ export const ProxyConfigSchema = z
     message: 'give the routing table inline (table:), as a file (tableFile:), or follow the fleet\'s (store: { redis: URL }, or --redis URL)',
   })
   .refine((c) => c.source !== 'store' || (c.table === undefined && c.tableFile === undefined), { message: '"store" takes the table from the fleet: drop table/tableFile, or say "static"', path: ['source'] })
-  .refine((c) => c.source !== 'static' || c.table !== undefined || c.tableFile !== undefined, { message: '"static" needs table: or tableFile:', path: ['source'] });
+  .refine((c) => c.source !== 'static' || c.table !== undefined || c.tableFile !== undefined, { message: '"static" needs table: or tableFile:', path: ['source'] })
+  .refine((c) => c.tls !== undefined || !c.listen.some((l) => l.tls), { message: 'a listen entry has tls: true: give the certificates as tls: { certificates: [{ certFile, keyFile }] }', path: ['tls'] });
 
 export type ProxyConfig = z.infer<typeof ProxyConfigSchema>;
 

@@ -8,7 +8,7 @@ export const PROXY_ERRORS = {
   E_CLIENT_TIMEOUT: { status: 408, text: 'the request was not received in time' },
   E_HEADERS_TOO_LARGE: { status: 431, text: 'request headers too large' },
   E_TRANSFER_CODING: { status: 501, text: 'only the chunked transfer coding is supported' },
-  E_HTTP_VERSION: { status: 505, text: 'only HTTP/1.x is served here' },
+  E_HTTP_VERSION: { status: 505, text: 'only HTTP/1.x (and HTTP/2 over TLS) is served here' },
   E_NO_ROUTE: { status: 404, text: 'no route for this host and path' },
   E_NO_TABLE: { status: 503, text: 'this proxy has no routing table yet (waiting for the fleet\'s)' },
   E_NO_BACKEND: { status: 503, text: 'no backend endpoint is available' },
@@ -28,7 +28,8 @@ export function sendProxyError(res: ServerResponse, code: ProxyErrorCode, close 
   const body = `${e.status} ${e.text} (${code})\n`;
   const headers: Record<string, string | number> = { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body), [ERROR_HEADER]: code };
   if (e.status === 503) headers['retry-after'] = '1';
-  if (close) headers.connection = 'close';
+  // HTTP/2 has no Connection header (RFC 9113 §8.2.2): each stream ends by itself.
+  if (close && res.req.httpVersionMajor < 2) headers.connection = 'close';
   res.writeHead(e.status, headers);
   res.end(body);
 }

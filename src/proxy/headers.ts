@@ -1,7 +1,10 @@
 import type { IncomingHttpHeaders } from 'node:http';
 
-/** Headers that describe one connection, never forwarded (RFC 9110 §7.6.1). */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authenticate', 'proxy-authorization']);
+/**
+ * Headers that describe one connection, never forwarded (RFC 9110 §7.6.1); HTTP2-Settings is one
+ * too (RFC 9113 §8.2.2 forbids it in an HTTP/2 message: Node refuses to send a response with it).
+ */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authenticate', 'proxy-authorization', 'http2-settings']);
 
 /**
  * Headers a Connection header cannot take away: without Host the origin cannot tell which site is
@@ -40,15 +43,28 @@ function endToEnd(headers: Record<string, string | string[] | undefined>): Recor
   return out;
 }
 
-/** How this proxy forwards, fixed for its life: built once, not per request. */
+/** How this proxy forwards, fixed per listener and protocol: built once, not per request. */
 export interface ForwardStyle {
   proto: 'http' | 'https';
-  /** This proxy's Via entry, e.g. `1.1 meridian`. */
+  /** This proxy's Via entry on requests, with the protocol they came in: `1.1 meridian`, `2 meridian`. */
   viaEntry: string;
+  /** …and on responses, which come from the origin over HTTP/1.1 (RFC 9110 §7.6.3: the protocol received). */
+  responseViaEntry: string;
 }
 
-export function forwardStyle(proto: 'http' | 'https', via: string): ForwardStyle {
-  return { proto, viaEntry: `1.1 ${via}` };
+export function forwardStyle(proto: 'http' | 'https', via: string, received: '1.1' | '2' = '1.1'): ForwardStyle {
+  return { proto, viaEntry: `${received} ${via}`, responseViaEntry: `1.1 ${via}` };
+}
+
+/**
+ * An HTTP/2 request's fields without its pseudo-headers (`:method`, `:path`, `:authority`,
+ * `:scheme`), for upstreamRequestHeaders: the origin gets them as the request line and Host.
+ * (Node has already joined split Cookie fields with "; ", RFC 9113 §8.2.3.)
+ */
+export function withoutPseudoHeaders(headers: Record<string, string | string[] | undefined>): IncomingHttpHeaders {
+  const out: IncomingHttpHeaders = {};
+  for (const name in headers) if (name.charCodeAt(0) !== 58 /* : */) out[name] = headers[name];
+  return out;
 }
 
 /**
@@ -80,7 +96,7 @@ export function upstreamRequestHeaders(headers: IncomingHttpHeaders, peer: strin
 export function downstreamResponseHeaders(headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>, style: ForwardStyle): Record<string, string | string[]> {
   const out = endToEnd(headers);
   const prior = headers.via;
-  out.via = prior ? `${Array.isArray(prior) ? prior.join(', ') : prior}, ${style.viaEntry}` : style.viaEntry;
+  out.via = prior ? `${Array.isArray(prior) ? prior.join(', ') : prior}, ${style.responseViaEntry}` : style.responseViaEntry;
   return out;
 }
 

@@ -52,3 +52,26 @@ export function intake(req: IncomingMessage, paths: PathOptions, maxHeaderCount 
   if (!n.ok) return 'E_BAD_PATH';
   return { host, path: n.path, target: n.query ? n.path + n.query : n.path };
 }
+
+/**
+ * The same checks for an HTTP/2 request (RFC 9113 §8.3), whose framing nghttp2 has already held
+ * to the rules (pseudo-headers present and well-formed, no connection-specific fields, a
+ * Content-Length that matches the DATA). Its authority is `:authority`, or Host when a client
+ * sends that instead (§8.3.1); when both come they must name the same (400 otherwise: routing on
+ * one while the origin reads the other is the ambiguity a second Host is refused for in HTTP/1.1).
+ * `:path` must be origin-form (`*`, for OPTIONS, is refused as it is over HTTP/1.1). Pure.
+ */
+export function intakeH2(headers: Record<string, string | string[] | undefined>, rawHeaderCount: number, paths: PathOptions, maxHeaderCount = Number.POSITIVE_INFINITY): Intake | ProxyErrorCode {
+  if (rawHeaderCount > maxHeaderCount) return 'E_HEADERS_TOO_LARGE';
+  const authority = headers[':authority'];
+  const hostHeader = headers.host;
+  if (Array.isArray(hostHeader) || Array.isArray(authority)) return 'E_BAD_HOST';
+  const host = authority ?? hostHeader;
+  if (!host || host.includes('@')) return 'E_BAD_HOST';
+  if (authority !== undefined && hostHeader !== undefined && authority.toLowerCase() !== hostHeader.toLowerCase()) return 'E_BAD_HOST';
+  const url = headers[':path'];
+  if (typeof url !== 'string' || url.charCodeAt(0) !== 47 /* / */) return 'E_BAD_PATH';
+  const n = normalizeTarget(url, paths);
+  if (!n.ok) return 'E_BAD_PATH';
+  return { host, path: n.path, target: n.query ? n.path + n.query : n.path };
+}

@@ -23,6 +23,7 @@ import { FleetSync } from './fleet-sync.js';
 import { ProxyMetrics, type ShardHealthRow } from './metrics.js';
 import { RoutingState } from './routing-state.js';
 import { ProxyServer } from './server.js';
+import { openStaticCertificates } from './tls/certificate-set.js';
 
 export interface RunningProxy {
   addresses: AddressInfo[];
@@ -193,7 +194,15 @@ export async function startProxyWith(config: ProxyConfig, table: unknown, opts: 
   metrics.tableVersion.set({ version: state.snapshot.version }, 1);
   metrics.retainTable(state.snapshot.shards, state.snapshot.backends.map((b) => b.name));
   metrics.upstreamSource = () => state.upstreamLoad();
-  const proxy = new ProxyServer(config, { state, trusted: new CidrMap(config.trustedProxies.map((c) => [c, true as const]), 'trustedProxies CIDR'), metrics, logger });
+  // Certificates are checked before anything listens: a bad one is a start-up error with its code.
+  let tls: Awaited<ReturnType<typeof openStaticCertificates>> | undefined;
+  try {
+    if (config.tls) tls = await openStaticCertificates(config.tls, opts.configPath, metrics.registry, logger);
+  } catch (err) {
+    await state.close();
+    throw err;
+  }
+  const proxy = new ProxyServer(config, { state, trusted: new CidrMap(config.trustedProxies.map((c) => [c, true as const]), 'trustedProxies CIDR'), metrics, logger, ...(tls ? { tls } : {}) });
   const addresses = await proxy.listen();
   const prober = new Prober(state, {
     intervalMs: config.healthCheck.intervalMs,
@@ -267,6 +276,7 @@ export async function startProxyWith(config: ProxyConfig, table: unknown, opts: 
   }
 
   const reload = async () => {
+    await tls?.certificates.reload();
     if (follow) return; // the fleet's table: it reloads itself
     try {
       applyTable(await loadTable(resolve(opts.configPath), config));
@@ -298,6 +308,7 @@ export async function startProxyWith(config: ProxyConfig, table: unknown, opts: 
     reload,
     async drain() {
       watcher?.close();
+      tls?.certificates.close();
       await prober.stop();
       await fleet?.stop();
       await proxy.drain();

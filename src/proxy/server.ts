@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { constants, type Http2ServerRequest } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { errors, type Dispatcher } from 'undici';
@@ -11,10 +12,14 @@ import { matchRoute } from '../routing/match.js';
 import type { ProxyConfig } from './config.js';
 import { limitedBody } from './body-limit.js';
 import { PROXY_ERRORS, rawProxyError, sendProxyError, type ProxyErrorCode } from './errors.js';
-import { intake } from './intake.js';
+import { intake, intakeH2 } from './intake.js';
 import { openTunnel } from './tunnel.js';
 import { RetryBudget } from './retry-budget.js';
-import { clientAddress, downstreamResponseHeaders, forwardStyle, upstreamRequestHeaders, type ForwardStyle } from './headers.js';
+import { clientAddress, downstreamResponseHeaders, forwardStyle, upstreamRequestHeaders, withoutPseudoHeaders, type ForwardStyle } from './headers.js';
+import { Http2Guard, ProxyHttp2Response } from './http2.js';
+import type { CertificateSet } from './tls/certificate-set.js';
+import { TlsListener } from './tls/listener.js';
+import type { TlsMetrics } from './tls/metrics.js';
 import type { ProxyMetrics } from './metrics.js';
 import { ROUTE_PANIC, ROUTE_SPILLED, UNKNOWN_CLIENT_REGION } from './request-metrics.js';
 import type { LiveState } from '../routing/live.js';
@@ -73,6 +78,8 @@ export interface ProxyServerDeps {
   metrics: ProxyMetrics;
   logger: Logger;
   rng?: () => number;
+  /** The certificates and TLS metrics, when a listener has `tls: true`. */
+  tls?: { certificates: CertificateSet; metrics: TlsMetrics };
 }
 
 /**
@@ -96,6 +103,9 @@ export class ProxyServer {
   private readonly scratch = newDecision();
   /** Upgraded connections (WebSocket tunnels): the HTTP server no longer tracks them. */
   private readonly tunnels = new Set<Duplex>();
+  /** The `tls: true` listeners (HTTPS: HTTP/2 and HTTP/1.1), and their HTTP/2 connections' guard. */
+  private readonly tlsListeners: TlsListener[] = [];
+  private http2Guard: Http2Guard | undefined;
   /** @internal read by Attempt */
   readonly forward: ForwardStyle;
   private readonly isTrusted = (ip: string): boolean => this.deps.trusted.has(ip);
@@ -124,6 +134,10 @@ export class ProxyServer {
     this.budgetTicker ??= setInterval(() => this.retryBudget.tick(), 1000).unref();
     this.deadlineTicker ??= setInterval(() => this.deadlines.sweep(performance.now()), this.deadlines.intervalMs).unref();
     for (const l of this.config.listen) {
+      if (l.tls) {
+        addresses.push(await this.listenTls(l.host, l.port));
+        continue;
+      }
       const server = createServer(
         {
           maxHeaderSize: this.config.limits.maxHeaderBytes,
@@ -162,14 +176,16 @@ export class ProxyServer {
   async drain(timeoutMs = this.config.limits.drainTimeoutMs): Promise<void> {
     this.draining = true;
     clearInterval(this.budgetTicker);
-    const closed = Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    const closed = Promise.all([...this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))), ...this.tlsListeners.map((t) => t.close())]);
     for (const s of this.servers) s.closeIdleConnections();
     const deadline = Date.now() + timeoutMs;
     while (this.inFlight > 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 20));
       for (const s of this.servers) s.closeIdleConnections();
+      for (const t of this.tlsListeners) t.closeIdleConnections();
     }
     for (const s of this.servers) s.closeAllConnections();
+    for (const t of this.tlsListeners) t.closeAllConnections();
     for (const t of this.tunnels) t.destroy();
     await closed;
     clearInterval(this.deadlineTicker);
@@ -239,7 +255,7 @@ export class ProxyServer {
     this.deps.metrics.requestDone(shard, shard.backendName, shard.cluster, shard.region, status, (performance.now() - start) / 1000, client, route);
   }
 
-  private handle(req: IncomingMessage, res: ServerResponse, expectContinue: boolean): void {
+  private handle(req: IncomingMessage, res: ServerResponse, expectContinue: boolean, style = this.forward): void {
     const start = performance.now();
     const state = this.deps.state;
     const snap = state.snapshot;
@@ -265,12 +281,84 @@ export class ProxyServer {
     const facts = clientFacts(state, client.ip);
     const decision = choose(facts, snap, state.live, backend, this.rng, undefined, this.scratch);
     if (decision.endpoint < 0) return this.refuse(res, 'E_NO_BACKEND', start, hasBody, noShardOf(snap.backends[backend]!));
-    const headers = upstreamRequestHeaders(req.headers, peer, client.peerTrusted, this.forward, it.host);
+    const headers = upstreamRequestHeaders(req.headers, peer, client.peerTrusted, style, it.host);
     if (expectContinue) res.writeContinue();
     this.inFlight++;
     this.retryBudget.countRequest();
-    const attempt = new Attempt(this, req, res, backend, client.ip, facts, headers, it.target, hasBody, start);
+    const attempt = new Attempt(this, req, res, backend, client.ip, facts, headers, it.target, hasBody, start, style);
     attempt.send(decision, 0);
+  }
+
+  /**
+   * An HTTPS listener (tls/listener.ts): HTTP/1.1 requests come to handle() as on a plain port,
+   * HTTP/2 streams to handleH2(); both go on through the same Attempt.
+   */
+  private async listenTls(host: string, port: number): Promise<AddressInfo> {
+    const tls = this.deps.tls;
+    if (!tls) throw new Error('a tls: true listener without certificates (startProxyWith loads them)');
+    const h1 = forwardStyle('https', this.config.via);
+    const h2 = forwardStyle('https', this.config.via, '2');
+    const http2 = this.config.http2;
+    this.http2Guard ??= new Http2Guard(http2, tls.metrics, this.deps.logger);
+    const guard = this.http2Guard;
+    tls.metrics.http2SessionSource = () => guard.sessions.size;
+    const listener = new TlsListener({
+      certificates: tls.certificates,
+      metrics: tls.metrics,
+      guard,
+      handshakeTimeoutMs: this.config.tls?.handshakeTimeoutMs ?? 10_000,
+      limits: this.config.limits,
+      http2: { maxConcurrentStreams: http2.maxConcurrentStreams, maxHeaderListBytes: http2.maxHeaderListBytes ?? this.config.limits.maxHeaderBytes },
+    });
+    const request = (expectContinue: boolean) => (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | ProxyHttp2Response) =>
+      res instanceof ProxyHttp2Response ? this.handleH2(req as Http2ServerRequest, res, expectContinue, h2) : this.handle(req as IncomingMessage, res as ServerResponse, expectContinue, h1);
+    listener.server.on('request', request(false));
+    listener.server.on('checkContinue', request(true));
+    listener.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head, h1));
+    listener.server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.clientError(err, socket));
+    const address = await listener.listen(host, port);
+    this.tlsListeners.push(listener);
+    return address;
+  }
+
+  /**
+   * An HTTP/2 request: the same checks, routing, choice and Attempt as handle(), from the stream's
+   * pseudo-headers. What is per connection in HTTP/1.1 (pipelining, Connection: close, a body left
+   * unread spoiling the connection) is per stream here: a refused request ends its own stream.
+   */
+  private handleH2(req: Http2ServerRequest, res: ProxyHttp2Response, expectContinue: boolean, style: ForwardStyle): void {
+    const start = performance.now();
+    const stream = req.stream;
+    // Reset by the client before it was even looked at (a rapid reset): nothing to route or answer.
+    if (stream.destroyed) return;
+    const state = this.deps.state;
+    const snap = state.snapshot;
+    // A body is whatever follows a HEADERS frame that did not end the stream (HTTP/2 has no Transfer-Encoding).
+    const hasBody = !stream.endAfterHeaders;
+    const it = intakeH2(req.headers, req.rawHeaders.length >> 1, this.config.paths, this.config.limits.maxHeaderCount);
+    if (typeof it === 'string') return this.refuseH2(res, it, start);
+    const backend = matchRoute(snap.routes, snap.defaultBackend, it.host, it.path);
+    if (backend < 0) return this.refuseH2(res, state.hasTable ? 'E_NO_ROUTE' : 'E_NO_TABLE', start);
+    if (Number(req.headers['content-length'] ?? 0) > this.config.limits.maxBodyBytes) return this.refuseH2(res, 'E_BODY_TOO_LARGE', start);
+    const peer = normalizeIP(req.socket.remoteAddress ?? '');
+    const client = clientAddress(peer, req.headers['x-forwarded-for'], this.isTrusted);
+    const facts = clientFacts(state, client.ip);
+    const decision = choose(facts, snap, state.live, backend, this.rng, undefined, this.scratch);
+    if (decision.endpoint < 0) return this.refuseH2(res, 'E_NO_BACKEND', start, noShardOf(snap.backends[backend]!));
+    const headers = upstreamRequestHeaders(withoutPseudoHeaders(req.headers), peer, client.peerTrusted, style, it.host);
+    if (expectContinue) res.writeContinue();
+    this.inFlight++;
+    this.retryBudget.countRequest();
+    // The compat request and response stand in for node:http's (ProxyHttp2Response adds what they lack).
+    const attempt = new Attempt(this, req as unknown as IncomingMessage, res as unknown as ServerResponse, backend, client.ip, facts, headers, it.target, hasBody, start, style);
+    if (hasBody && this.config.limits.requestTimeoutMs > 0) bodyDeadline(req, res, this.config.limits.requestTimeoutMs);
+    attempt.send(decision, 0);
+  }
+
+  /** An HTTP/2 request the proxy answers itself: its stream ends with the answer (Node resets it with NO_ERROR if the client was still sending, RFC 9113 §8.1). */
+  private refuseH2(res: ProxyHttp2Response, code: ProxyErrorCode, start: number, labels = NO_SHARD): void {
+    sendProxyError(res as unknown as ServerResponse, code);
+    this.count(labels, PROXY_ERRORS[code].status, start);
   }
 
   /** @internal called by Attempt */
@@ -279,7 +367,7 @@ export class ProxyServer {
   }
 
   /** WebSocket and other upgrades: route and choose as for any request, then see tunnel.ts. */
-  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, style = this.forward): void {
     const start = performance.now();
     const state = this.deps.state;
     const snap = state.snapshot;
@@ -318,9 +406,9 @@ export class ProxyServer {
         port: e.port,
         method: req.method ?? 'GET',
         path: it.target,
-        headers: upstreamRequestHeaders(req.headers, peer, client.peerTrusted, this.forward, it.host, true),
+        headers: upstreamRequestHeaders(req.headers, peer, client.peerTrusted, style, it.host, true),
         ...(this.config.upstreamBind ? { localAddress: this.config.upstreamBind } : {}),
-        forward: this.forward,
+        forward: style,
         headersTimeoutMs: this.config.limits.upstreamHeadersTimeoutMs,
         idleTimeoutMs: this.config.limits.tunnelIdleTimeoutMs,
       },
@@ -349,6 +437,25 @@ function clientFacts(state: RoutingState, ip: string): { cell: number; sourceClu
   const sourceCluster = snap.clientCIDRs.get(ip) ?? -1;
   const cell = sourceCluster >= 0 && snap.clusterCell[sourceCluster]! >= 0 ? snap.clusterCell[sourceCluster]! : state.cellOf(ip);
   return { cell, sourceCluster };
+}
+
+/**
+ * An HTTP/2 request body must be in within `ms`, as node:http's requestTimeout holds an HTTP/1.1
+ * one to (one timer per upload; a GET has none): else 408, the upstream request abandoned, and
+ * the stream closed once the answer is out.
+ */
+function bodyDeadline(req: Http2ServerRequest, res: ProxyHttp2Response, ms: number): void {
+  const timer = setTimeout(() => {
+    if (req.complete) return;
+    const attempt = (res as unknown as AttemptResponse)[kAttempt];
+    if (attempt && !res.headersSent) attempt.refuse('E_CLIENT_TIMEOUT');
+    // NO_ERROR: "stop sending" (RFC 9113 §8.1), sent once the response is out, never cutting it.
+    const close = () => Http2Guard.ownReset(req.stream, constants.NGHTTP2_NO_ERROR);
+    if (res.writableEnded) close();
+    else res.once('finish', close);
+  }, ms);
+  timer.unref();
+  req.stream.once('close', () => clearTimeout(timer));
 }
 
 const kAttempt = Symbol('meridian.attempt');
@@ -406,6 +513,8 @@ class Attempt implements Dispatcher.DispatchHandler, TimedTry {
     private readonly target: string,
     hasBody: boolean,
     private readonly startMs: number,
+    /** The listener's forwarding (X-Forwarded-Proto, Via) for this request's protocol. */
+    private readonly style: ForwardStyle,
   ) {
     // Node's parser holds a Content-Length body to its declared size; a chunked one is counted.
     // Each chunk sent upstream is a sign of life: the response-headers deadline runs from the end
@@ -495,7 +604,7 @@ class Attempt implements Dispatcher.DispatchHandler, TimedTry {
     const cfg = this.proxy.config;
     const snap = this.snap;
     const shard = snap.shards[this.shard]!;
-    const out = downstreamResponseHeaders(headers, this.proxy.forward);
+    const out = downstreamResponseHeaders(headers, this.style);
     if (cfg.debugHeader) out['x-served-by'] = `${shard.cluster}/${snap.endpoints[this.endpoint]!.address}:${snap.endpoints[this.endpoint]!.port}`;
     if (this.proxy.isDraining) this.res.shouldKeepAlive = false;
     if (statusCode === 502 || statusCode === 503 || statusCode === 504) this.upstreamFailed();

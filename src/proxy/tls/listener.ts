@@ -1,0 +1,133 @@
+import { Server as HttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createSecureServer, type Http2SecureServer, type Http2ServerRequest, type Http2Session } from 'node:http2';
+import type { AddressInfo, Socket } from 'node:net';
+import type { SecureContext, TLSSocket } from 'node:tls';
+import { listenError } from '../../common/errors.js';
+import { ProxyHttp2Response, type Http2Guard } from '../http2.js';
+import type { CertificateSet } from './certificate-set.js';
+import type { TlsContexts } from './contexts.js';
+import type { HandshakeFailure, TlsMetrics } from './metrics.js';
+
+export interface TlsListenerOptions {
+  certificates: CertificateSet;
+  metrics: TlsMetrics;
+  guard: Http2Guard;
+  /** A handshake not done in this long is dropped (Node's timer is not reset by handshake bytes: a hard bound). */
+  handshakeTimeoutMs: number;
+  /** The HTTP/1.1 limits, as the plain listeners have them; keepAliveTimeoutMs is also an idle HTTP/2 connection's. */
+  limits: { maxHeaderBytes: number; maxHeaderCount: number; headersTimeoutMs: number; requestTimeoutMs: number; keepAliveTimeoutMs: number };
+  http2: { maxConcurrentStreams: number; maxHeaderListBytes: number };
+}
+
+/** What a failed handshake's error says went wrong (OpenSSL's reason, as Node's code). */
+export function handshakeFailure(err: NodeJS.ErrnoException): HandshakeFailure {
+  const code = err.code ?? '';
+  if (code === 'ERR_TLS_HANDSHAKE_TIMEOUT') return 'timeout';
+  if (code === 'ECONNRESET' || code === 'EPIPE') return 'reset';
+  if (code === 'ERR_SSL_HTTP_REQUEST') return 'plain-http';
+  if (/NO_SHARED_CIPHER|NO_CIPHERS/.test(code)) return 'cipher';
+  if (/UNSUPPORTED_PROTOCOL|PROTOCOL_VERSION|VERSION_TOO_LOW|NO_PROTOCOLS_AVAILABLE|WRONG_VERSION_NUMBER|INAPPROPRIATE_FALLBACK/.test(code)) return 'protocol';
+  if (/ALERT_(BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE_UNKNOWN|CERTIFICATE_EXPIRED|DECRYPT_ERROR|HANDSHAKE_FAILURE)/.test(code)) return 'certificate-refused';
+  return 'other';
+}
+
+/**
+ * One `tls: true` listener: node:http2's secure server with `allowHTTP1`, so ALPN gives each
+ * client HTTP/2 or HTTP/1.1 on the same port; certificates by SNI from the CertificateSet (new
+ * connections see a rotation at once); the HTTP/1.1 side held to the plain listeners' limits;
+ * HTTP/2 connections to the Http2Guard's. The caller attaches the request handlers.
+ */
+export class TlsListener {
+  readonly server: Http2SecureServer<typeof IncomingMessage, typeof ServerResponse, typeof Http2ServerRequest, typeof ProxyHttp2Response>;
+  /** Every connection, from accept (mid-handshake too): closed at the end of a drain. */
+  private readonly sockets = new Set<Socket>();
+  private readonly sessions = new Set<Http2Session>();
+  private contexts: TlsContexts;
+
+  constructor(private readonly opts: TlsListenerOptions) {
+    const { certificates, metrics, guard, limits } = opts;
+    this.contexts = certificates.current;
+    this.server = createSecureServer({
+      ...this.contexts.serverOptions(),
+      allowHTTP1: true,
+      handshakeTimeout: opts.handshakeTimeoutMs,
+      // The contexts are built once per set of certificates; a handshake looks its one up.
+      SNICallback: (servername: string, cb: (err: Error | null, ctx?: SecureContext) => void) => cb(null, certificates.current.contextFor(servername)),
+      Http2ServerResponse: ProxyHttp2Response,
+      settings: {
+        maxConcurrentStreams: opts.http2.maxConcurrentStreams,
+        maxHeaderListSize: opts.http2.maxHeaderListBytes,
+        enablePush: false,
+      },
+      // Fields per request, pseudo-headers included (over it, nghttp2 resets the stream).
+      maxHeaderListPairs: limits.maxHeaderCount + 4,
+    });
+    // The HTTP/1.1 connections ALPN hands to node:http: its settings live on the server object.
+    Object.assign(this.server, {
+      maxHeaderSize: limits.maxHeaderBytes,
+      maxHeadersCount: 0,
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(limits.headersTimeoutMs / 10))),
+    });
+    certificates.onChange((c) => {
+      // The server's own context holds the default certificate and the ticket keys: replaced
+      // only when one of them changed (a new context means new ticket keys for everyone).
+      if (!c.sameDefault(this.contexts)) this.server.setSecureContext(c.serverOptions());
+      this.contexts = c;
+    });
+    // Node's own handler re-emits handshake failures as 'clientError', where an HTTP/1.1 answer
+    // would be written to a socket that never became TLS: counted and closed here instead.
+    for (const l of this.server.listeners('tlsClientError')) this.server.removeListener('tlsClientError', l as (...args: unknown[]) => void);
+    this.server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
+      metrics.handshakeErrors.inc({ reason: handshakeFailure(err) });
+      socket.destroy();
+    });
+    this.server.on('secureConnection', (socket: TLSSocket) => metrics.handshake(socket.getProtocol() ?? 'unknown', socket.isSessionReused()));
+    this.server.on('connection', (socket: Socket) => {
+      this.sockets.add(socket);
+      socket.once('close', () => this.sockets.delete(socket));
+    });
+    // Node makes the HTTP/2 session inside its own 'secureConnection' listener and announces it
+    // there: a listener put before it knows which socket the session that follows is on.
+    let connecting: TLSSocket | undefined;
+    this.server.prependListener('secureConnection', (socket: TLSSocket) => (connecting = socket));
+    this.server.on('session', (session) => {
+      this.sessions.add(session);
+      session.once('close', () => this.sessions.delete(session));
+      guard.session(session, limits.keepAliveTimeoutMs, connecting);
+      connecting = undefined;
+    });
+    this.server.on('sessionError', (err: NodeJS.ErrnoException, session) => guard.sessionError(err, session));
+  }
+
+  async listen(host: string, port: number): Promise<AddressInfo> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', (err: NodeJS.ErrnoException) => reject(listenError(err, 'the proxy', host, port, 'listen: in the config')));
+      this.server.listen(port, host, () => resolve());
+    });
+    return this.server.address() as AddressInfo;
+  }
+
+  /** Drain, first step: no new connections; HTTP/2 ones get GOAWAY (their open streams finish); idle HTTP/1.1 ones close. Resolves when all are gone. */
+  close(): Promise<void> {
+    const closed = new Promise<void>((r) => this.server.close(() => r()));
+    for (const s of this.sessions) s.close();
+    this.closeIdleConnections();
+    return closed;
+  }
+
+  /** Idle HTTP/1.1 connections (Node's Http2SecureServer has the method with allowHTTP1; its typings do not). */
+  closeIdleConnections(): void {
+    (this.server as unknown as { closeIdleConnections(): void }).closeIdleConnections();
+  }
+
+  /** Drain, last step: whatever is still open is closed. */
+  closeAllConnections(): void {
+    // node:http's, for the HTTP/1.1 connections it tracks on this server (Http2SecureServer has no such method).
+    HttpServer.prototype.closeAllConnections.call(this.server);
+    for (const s of this.sessions) s.destroy();
+    for (const s of this.sockets) s.destroy();
+  }
+}

@@ -1,0 +1,211 @@
+import type { X509Certificate } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
+import { connect as tlsConnect } from 'node:tls';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tempDir } from '../../helpers/tmp.js';
+import { curl, h2, h2request, makeCerts, origin, sClient, servedName, startTlsProxy, tableFor, type Certs, type Origin, type TlsProxy } from './setup.js';
+
+describe('HTTPS listeners: TLS 1.2/1.3, SNI, ALPN, HTTP/2 into the same request path', () => {
+  let dir: Awaited<ReturnType<typeof tempDir>>;
+  let certs: Certs;
+  let app: Origin;
+  let p: TlsProxy;
+
+  beforeAll(async () => {
+    dir = await tempDir('meridian-tls-');
+    certs = await makeCerts(dir.path);
+    app = await origin('app');
+    // A second shard whose endpoint refuses connections: requests that land there are retried.
+    const table = tableFor(app) as { backends: { app: { shards: unknown[] } } };
+    table.backends.app.shards.push({ cluster: 'dead', region: 'us-central1', endpoints: [{ address: '127.0.0.1', port: 1 }] });
+    p = await startTlsProxy(dir.path, [certs.a, certs.b, certs.wildcard], table, { limits: { maxBodyBytes: 1024 * 1024 }, healthCheck: { intervalMs: 60_000 } });
+  }, 60_000);
+
+  afterAll(async () => {
+    await p?.proxy.drain();
+    await app?.close();
+    await dir?.remove();
+  });
+
+  it('retries over HTTP/2 as over HTTP/1.1: requests that reach the dead shard are answered by the live one (first, before the shard is known dead)', async () => {
+    const before = await p.metric('meridian_proxy_retries_total');
+    const s = h2(p.tlsPort, 'a.test', await readFile(certs.ca.ca, 'utf8'));
+    try {
+      const answers = await Promise.all(Array.from({ length: 40 }, () => h2request(s, { ':path': '/retry' })));
+      expect(answers.map((a) => a.status)).toEqual(answers.map(() => 200));
+    } finally {
+      s.close();
+    }
+    expect(await p.metric('meridian_proxy_retries_total')).toBeGreaterThan(before);
+  });
+
+  it.each([
+    ['a.test', '--http2', '2'],
+    ['a.test', '--http1.1', '1.1'],
+    ['b.test', '--http2', '2'],
+    ['b.test', '--http1.1', '1.1'],
+    ['x.w.test', '--http2', '2'],
+    ['x.w.test', '--http1.1', '1.1'],
+  ])('curl to %s with %s: the name\'s certificate (verified by curl against the CA), proxied with X-Forwarded-Proto https', async (host, flag, version) => {
+    const r = await curl(p.tlsPort, host, certs.ca.ca, [flag]);
+    expect([r.status, r.version]).toEqual([200, version]);
+    const body = JSON.parse(r.body) as Record<string, unknown>;
+    expect(body).toMatchObject({ name: 'app', host: `${host}:${p.tlsPort}`, proto: 'https', xfh: `${host}:${p.tlsPort}`, via: `${version === '2' ? '2' : '1.1'} meridian`, pseudo: [] });
+    // Connection-specific fields of the origin's answer never reach the client, in either protocol.
+    expect(r.headers).not.toMatch(/^(x-hop|http2-settings):/im);
+    // HTTP/1.1 has the proxy's own Keep-Alive; HTTP/2 no connection-specific field at all.
+    if (version === '2') expect(r.headers).not.toMatch(/^(connection|keep-alive|transfer-encoding|upgrade):/im);
+    expect(r.headers).toMatch(/^via: 1\.1 meridian/im);
+  });
+
+  it('selects certificates by SNI: exact names, one-label wildcards, then the first certificate (also without SNI)', async () => {
+    const served = async (args: string) => servedName((await sClient(p.tlsPort, [args, '-showcerts'])).out);
+    expect(await served('-servername a.test')).toBe('a.test');
+    expect(await served('-servername B.TEST')).toBe('b.test');
+    expect(await served('-servername x.w.test')).toBe('*.w.test');
+    expect(await served('-servername deeper.x.w.test')).toBe('a.test');
+    expect(await served('-servername w.test')).toBe('a.test');
+    expect(await served('-servername unknown.test')).toBe('a.test');
+    expect(await served('-noservername')).toBe('a.test');
+    // The RSA certificate is served to TLS 1.3 and 1.2 clients though the default is ECDSA.
+    expect(await served('-servername b.test -tls1_3')).toBe('b.test');
+    expect(await served('-servername b.test -tls1_2')).toBe('b.test');
+  });
+
+  it('speaks TLS 1.2 and 1.3 with ECDHE AEAD suites only; TLS 1.1 and a non-ECDHE suite are refused', async () => {
+    const t13 = await sClient(p.tlsPort, ['-servername a.test', '-tls1_3']);
+    expect(t13.out).toMatch(/New, TLSv1\.3, Cipher is TLS_AES_(128|256)_GCM_SHA(256|384)/);
+    const t12 = await sClient(p.tlsPort, ['-servername a.test', '-tls1_2']);
+    expect(t12.out).toMatch(/New, TLSv1\.2, Cipher is ECDHE-ECDSA-AES128-GCM-SHA256/);
+    const t12rsa = await sClient(p.tlsPort, ['-servername b.test', '-tls1_2']);
+    expect(t12rsa.out).toMatch(/New, TLSv1\.2, Cipher is ECDHE-RSA-AES128-GCM-SHA256/);
+    const before = await p.metric('meridian_proxy_tls_handshake_errors_total', { reason: 'protocol' });
+    // OpenSSL 3 offers TLS 1.1 only at security level 0.
+    const t11 = await sClient(p.tlsPort, ['-servername a.test', '-tls1_1', '-cipher', 'DEFAULT@SECLEVEL=0']);
+    expect(t11.out).not.toMatch(/New, TLSv1\.1/);
+    expect(t11.out).toMatch(/alert protocol version|unsupported protocol|no protocols available/i);
+    expect(await p.metric('meridian_proxy_tls_handshake_errors_total', { reason: 'protocol' })).toBeGreaterThan(before);
+    const weak = await sClient(p.tlsPort, ['-servername a.test', '-tls1_2', '-cipher', 'AES128-SHA']);
+    expect(weak.out).not.toMatch(/New, TLSv1\.2, Cipher is AES128-SHA/);
+    expect(await p.metric('meridian_proxy_tls_handshake_errors_total', { reason: 'cipher' })).toBeGreaterThan(0);
+  });
+
+  it('negotiates h2 and http/1.1 by ALPN (and HTTP/1.1 without ALPN)', async () => {
+    expect((await sClient(p.tlsPort, ['-servername a.test', '-alpn h2'])).out).toMatch(/ALPN protocol: h2/);
+    expect((await sClient(p.tlsPort, ['-servername a.test', '-alpn http/1.1'])).out).toMatch(/ALPN protocol: http\/1\.1/);
+    expect((await sClient(p.tlsPort, ['-servername b.test', '-alpn h2,http/1.1'])).out).toMatch(/ALPN protocol: h2/);
+    expect((await sClient(p.tlsPort, ['-servername a.test'])).out).toMatch(/No ALPN negotiated/);
+  });
+
+  it.each([
+    ['a.test', '-tls1_3'],
+    ['b.test', '-tls1_3'],
+    ['a.test', '-tls1_2'],
+    ['x.w.test', '-tls1_2'],
+  ])('resumes sessions for %s with %s (session tickets)', async (name, version) => {
+    const file = `${dir.path}/sess-${name}${version}.pem`;
+    const first = await sClient(p.tlsPort, [`-servername ${name}`, version, '-sess_out', file], 300);
+    expect(first.out).toMatch(/New, TLSv1\.[23]/);
+    const before = await p.metric('meridian_proxy_tls_handshakes_total', { resumed: 'true' });
+    const again = await sClient(p.tlsPort, [`-servername ${name}`, version, '-sess_in', file]);
+    expect(again.out).toMatch(/Reused, TLSv1\.[23]/);
+    expect(await p.metric('meridian_proxy_tls_handshakes_total', { resumed: 'true' })).toBe(before + 1);
+  });
+
+  it('serves many concurrent HTTP/2 streams on one connection, announcing its limits', async () => {
+    const s = h2(p.tlsPort, 'a.test', await readFile(certs.ca.ca, 'utf8'));
+    try {
+      await new Promise((r) => s.once('remoteSettings', r));
+      expect(s.remoteSettings.maxConcurrentStreams).toBe(128);
+      expect(s.remoteSettings.maxHeaderListSize).toBe(16 * 1024);
+      const answers = await Promise.all(Array.from({ length: 100 }, (_, i) => h2request(s, { ':path': `/slow?ms=50&i=${i}`, ':authority': `a.test:${p.tlsPort}`, cookie: ['a=1', 'b=2'] })));
+      for (const [i, a] of answers.entries()) {
+        expect(a.status).toBe(200);
+        const body = JSON.parse(a.body) as Record<string, unknown>;
+        expect(body).toMatchObject({ url: `/slow?ms=50&i=${i}`, proto: 'https', via: '2 meridian', cookie: 'a=1; b=2', pseudo: [] });
+        expect(a.headers.via).toBe('1.1 meridian');
+        expect(a.headers['x-hop']).toBeUndefined();
+      }
+      // One connection carried them all.
+      expect(answers.length).toBe(100);
+    } finally {
+      s.close();
+    }
+  });
+
+  it('streams request bodies upstream over HTTP/2 and holds them to the body limit', async () => {
+    const s = h2(p.tlsPort, 'a.test', await readFile(certs.ca.ca, 'utf8'));
+    try {
+      const up = await h2request(s, { ':method': 'POST', ':path': '/upload' }, Buffer.alloc(300 * 1024, 1));
+      expect([up.status, JSON.parse(up.body).bytes, JSON.parse(up.body).method]).toEqual([200, 300 * 1024, 'POST']);
+      const declared = await h2request(s, { ':method': 'POST', ':path': '/upload', 'content-length': String(2 * 1024 * 1024) }, Buffer.alloc(2 * 1024 * 1024, 1));
+      expect([declared.status, declared.headers['x-meridian-error']]).toEqual([413, 'E_BODY_TOO_LARGE']);
+      // The connection lives on: a stream is refused, not the connection.
+      expect((await h2request(s, { ':path': '/after' })).status).toBe(200);
+    } finally {
+      s.close();
+    }
+  });
+
+  it('answers the proxy\'s own errors over HTTP/2 with their codes, per stream', async () => {
+    const s = h2(p.tlsPort, 'a.test', await readFile(certs.ca.ca, 'utf8'));
+    try {
+      const noRoute = await h2request(s, { ':path': '/', ':authority': 'nowhere.test' });
+      expect([noRoute.status, noRoute.headers['x-meridian-error'], noRoute.headers.connection]).toEqual([404, 'E_NO_ROUTE', undefined]);
+      const badPath = await h2request(s, { ':path': '/a/%2F/b' });
+      expect([badPath.status, badPath.headers['x-meridian-error']]).toEqual([400, 'E_BAD_PATH']);
+      const twoHosts = await h2request(s, { ':path': '/', ':authority': 'a.test', host: 'b.test' });
+      expect([twoHosts.status, twoHosts.headers['x-meridian-error']]).toEqual([400, 'E_BAD_HOST']);
+      const dots = await h2request(s, { ':path': '/x/../echo?q=1' });
+      expect([dots.status, JSON.parse(dots.body).url]).toEqual([200, '/echo?q=1']);
+      expect((await h2request(s, { ':path': '/' })).status).toBe(200);
+    } finally {
+      s.close();
+    }
+  });
+
+  it('closes the headers of an oversized HTTP/2 header list with a stream reset, and the connection serves on', async () => {
+    const s = h2(p.tlsPort, 'a.test', await readFile(certs.ca.ca, 'utf8'));
+    try {
+      await new Promise((r) => s.once('remoteSettings', r));
+      const big = h2request(s, { ':path': '/', 'x-big': 'x'.repeat(20_000) });
+      await expect(big).rejects.toThrow();
+      expect((await h2request(s, { ':path': '/' })).status).toBe(200);
+    } finally {
+      s.close();
+    }
+  });
+
+  it('the plain listener beside it is unchanged: X-Forwarded-Proto http, Via 1.1', async () => {
+    const body = await new Promise<string>((resolve, reject) => {
+      const req = httpRequest({ host: '127.0.0.1', port: p.port, path: '/plain', headers: { host: 'a.test' }, agent: false }, (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString()));
+        res.on('end', () => resolve(text));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(JSON.parse(body)).toMatchObject({ proto: 'http', via: '1.1 meridian' });
+  });
+
+  it('counts handshakes by protocol version', async () => {
+    const ca = await readFile(certs.ca.ca);
+    const cert = await new Promise<X509Certificate>((resolve, reject) => {
+      const socket = tlsConnect({ host: '127.0.0.1', port: p.tlsPort, servername: 'b.test', ca: [ca], maxVersion: 'TLSv1.2' }, () => {
+        resolve(socket.getPeerX509Certificate()!);
+        socket.end();
+      });
+      socket.on('error', reject);
+    });
+    expect(cert.subject).toContain('CN=b.test');
+    expect(await p.metric('meridian_proxy_tls_handshakes_total', { protocol: 'TLSv1.2' })).toBeGreaterThan(0);
+    expect(await p.metric('meridian_proxy_tls_handshakes_total', { protocol: 'TLSv1.3' })).toBeGreaterThan(0);
+  });
+
+  it('exports each certificate\'s expiry', async () => {
+    const expiry = await p.metric('meridian_proxy_tls_certificate_expiry_timestamp_seconds', { name: 'b.test' });
+    expect(expiry * 1000).toBeGreaterThan(Date.now() + 20 * 86_400_000);
+  });
+});
