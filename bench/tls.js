@@ -1,0 +1,205 @@
+// HTTPS at the edge: Meridian against nginx (one worker) with the same ECDSA P-256 certificate, in
+// front of the same origin, measured in one run (issue 15's targets: CPU per request within 2× of
+// nginx's, handshakes per second within 1.5× of nginx's).
+//  - keep-alive HTTPS/1.1: wrk, 50 connections (requests/s, proxy CPU µs per request)
+//  - HTTP/2: h2load (Debian's nghttp2-client), 10 connections × 10 streams
+//  - full handshakes per second: openssl s_time -new (TLS 1.3, a new session each time)
+//  - resumed handshakes per second: openssl s_time -reuse (session tickets)
+// As bench/proxy.js: origin and loaders on CPU 0, the proxy on CPU 1 (taskset); each round starts
+// every proxy afresh and warms it up; rounds interleaved, the order rotating; medians and ranges.
+// Run on a quiet machine: npm run build && node bench/tls.js [--duration 5] [--rounds 3]
+import { execFile, execFileSync, fork, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs, promisify } from 'node:util';
+
+const run = promisify(execFile);
+const { values } = parseArgs({ options: { duration: { type: 'string', default: '5' }, rounds: { type: 'string', default: '3' } } });
+const duration = Number(values.duration);
+const rounds = Number(values.rounds);
+const here = new URL('.', import.meta.url).pathname;
+const need = (bins, what) => {
+  const found = bins.find((p) => existsSync(p));
+  if (!found) throw new Error(`${what} is not installed`);
+  return found;
+};
+const wrkBin = need(['/usr/bin/wrk', '/usr/local/bin/wrk'], 'wrk (apt-get install -y wrk)');
+const h2loadBin = need(['/usr/bin/h2load'], 'h2load (apt-get install -y nghttp2-client)');
+const nginxBin = need(['/usr/sbin/nginx', '/usr/bin/nginx'], 'nginx (apt-get install -y nginx-light)');
+const hasTaskset = (() => {
+  try {
+    execFileSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+if (hasTaskset) execFileSync('taskset', ['-pc', '0', String(process.pid)], { stdio: 'ignore' });
+const pin = (cpu, pid) => hasTaskset && execFileSync('taskset', ['-apc', String(cpu), String(pid)], { stdio: 'ignore' });
+const work = mkdtempSync(join(tmpdir(), 'meridian-bench-tls-'));
+
+// One ECDSA P-256 certificate for both.
+const cert = join(work, 'cert.pem');
+const key = join(work, 'key.pem');
+execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=bench.test', '-addext', 'subjectAltName=DNS:bench.test'], { stdio: 'ignore' });
+
+function cpuTicks(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(f[11]) + Number(f[12]);
+}
+
+const started = new Set();
+process.on('exit', () => {
+  for (const c of started) c.kill('SIGKILL');
+});
+const track = (child) => (started.add(child), child.once('exit', () => started.delete(child)), child);
+
+async function startMeridian(port, originPort) {
+  const config = join(work, `meridian-${port}.yaml`);
+  writeFileSync(
+    config,
+    [
+      `listen: [{ host: 127.0.0.1, port: ${port}, tls: true }]`,
+      `admin: { host: 127.0.0.1, port: ${port + 1000} }`,
+      `tls: { certificates: [{ certFile: ${cert}, keyFile: ${key} }] }`,
+      'region: us-central1',
+      'limits: { keepAliveTimeoutMs: 60000 }',
+      'table:',
+      '  version: bench',
+      '  defaultBackend: web',
+      '  backends:',
+      '    web:',
+      '      shards:',
+      `        - { cluster: local, region: us-central1, endpoints: [{ address: 127.0.0.1, port: ${originPort} }] }`,
+    ].join('\n'),
+  );
+  const child = track(spawn(process.execPath, [join(here, '..', 'dist', 'cli', 'main.js'), 'proxy', '--config', config], { env: { ...process.env, MERIDIAN_LOG_LEVEL: 'silent' }, stdio: ['ignore', 'pipe', 'ignore'] }));
+  await new Promise((resolve, reject) => {
+    child.stdout.once('data', resolve);
+    child.once('exit', (code) => reject(new Error(`meridian exited with ${code} before listening`)));
+  });
+  return { child, cpuPid: child.pid };
+}
+
+async function startNginx(port, originPort) {
+  const dir = join(work, 'nginx');
+  mkdirSync(dir, { recursive: true });
+  // Mozilla intermediate, tickets on (nginx's default), no shared session cache: as Meridian.
+  writeFileSync(
+    join(dir, 'nginx.conf'),
+    `worker_processes 1; daemon off; pid ${dir}/nginx.pid; error_log ${dir}/error.log;
+events { worker_connections 4096; }
+http { access_log off; upstream o { server 127.0.0.1:${originPort}; keepalive 128; }
+  server { listen 127.0.0.1:${port} ssl http2;
+    ssl_certificate ${cert}; ssl_certificate_key ${key};
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305;
+    keepalive_timeout 60s;
+    location / { proxy_pass http://o; proxy_http_version 1.1; proxy_set_header Connection ""; } } }`,
+  );
+  const child = track(spawn(nginxBin, ['-c', join(dir, 'nginx.conf'), '-p', dir], { stdio: 'ignore' }));
+  await new Promise((r) => setTimeout(r, 500));
+  const worker = Number(execFileSync('pgrep', ['-P', String(child.pid)]).toString().trim().split('\n')[0]);
+  track({
+    kill: (signal) => {
+      try {
+        process.kill(worker, signal);
+      } catch {
+        // gone with its master
+      }
+    },
+    once: (event, listener) => child.once(event, listener),
+  });
+  return { child, cpuPid: worker };
+}
+
+async function stop(proc) {
+  if (proc.child.exitCode !== null) return;
+  const gone = new Promise((r) => proc.child.once('exit', r));
+  proc.child.kill('SIGTERM');
+  const timer = setTimeout(() => proc.child.kill('SIGKILL'), 5000);
+  await gone;
+  clearTimeout(timer);
+}
+
+/** Each measurement: { ops, seconds } from its tool; the proxy's CPU is read around it. */
+const measures = {
+  async h1(port, seconds) {
+    const { stdout } = await run(wrkBin, ['-t1', '-c50', `-d${seconds}s`, `https://127.0.0.1:${port}/`]);
+    const ops = Number(/(\d+) requests in/.exec(stdout)[1]);
+    const errors = /Socket errors|Non-2xx/.test(stdout);
+    return { ops, seconds, errors };
+  },
+  async h2(port, seconds) {
+    const { stdout } = await run(h2loadBin, ['-c10', '-m10', '-t1', `-D${seconds}`, '--warm-up-time=0', `https://127.0.0.1:${port}/`]);
+    const ops = Number(/requests: \d+ total, \d+ started, (\d+) done/.exec(stdout)[1]);
+    // With -D, requests still out at the deadline count as failed: errors are the errored ones.
+    const errored = Number(/(\d+) errored/.exec(stdout)?.[1] ?? 0);
+    return { ops, seconds, errors: errored > 0 };
+  },
+  async full(port, seconds) {
+    return sTime(port, seconds, '-new');
+  },
+  async resumed(port, seconds) {
+    return sTime(port, seconds, '-reuse');
+  },
+};
+
+async function sTime(port, seconds, mode) {
+  // s_time counts connections in its time budget; its "real seconds" line is the wall clock.
+  const { stdout } = await run('openssl', ['s_time', '-connect', `127.0.0.1:${port}`, mode, '-time', String(seconds)]);
+  const m = [...stdout.matchAll(/(\d+) connections in (\d+) real seconds/g)].pop();
+  return { ops: Number(m[1]), seconds: Number(m[2]) || seconds, errors: false };
+}
+
+const originPort = 19200;
+const origin = track(fork(join(here, 'servers', 'origin.js'), [String(originPort)], { stdio: 'ignore' }));
+await new Promise((r) => origin.once('message', r));
+pin(0, origin.pid);
+const targets = [
+  { name: 'meridian', port: 19201, start: startMeridian },
+  { name: 'nginx (1 worker)', port: 19202, start: startNginx },
+];
+const kinds = Object.keys(measures);
+const results = Object.fromEntries(targets.map((t) => [t.name, Object.fromEntries(kinds.map((k) => [k, []]))]));
+for (let round = 0; round < rounds; round++) {
+  for (let i = 0; i < targets.length; i++) {
+    const t = targets[(i + round) % targets.length];
+    const proc = await t.start(t.port, originPort);
+    pin(1, proc.cpuPid);
+    for (const kind of kinds) {
+      await measures[kind](t.port, Math.min(2, duration)).catch(() => {}); // warm-up
+      const before = cpuTicks(proc.cpuPid);
+      const r = await measures[kind](t.port, duration);
+      const ticks = cpuTicks(proc.cpuPid) - before;
+      results[t.name][kind].push({ perSecond: r.ops / r.seconds, usPerOp: (ticks * 10_000) / r.ops, errors: r.errors });
+    }
+    await stop(proc);
+  }
+}
+
+const median = (xs) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const range = (xs) => `${Math.round(Math.min(...xs))}–${Math.round(Math.max(...xs))}`;
+const label = { h1: 'HTTPS/1.1 keep-alive req/s', h2: 'HTTP/2 req/s', full: 'full handshakes/s', resumed: 'resumed handshakes/s' };
+console.log(`\n${'measure'.padEnd(28)} ${'meridian'.padStart(10)} ${'(range)'.padStart(13)} ${'µs/op'.padStart(7)} ${'nginx'.padStart(10)} ${'(range)'.padStart(13)} ${'µs/op'.padStart(7)}  cpu ratio  rate ratio`);
+const summary = {};
+for (const kind of kinds) {
+  const m = results.meridian[kind];
+  const n = results['nginx (1 worker)'][kind];
+  const row = {
+    meridian: { perSecond: median(m.map((x) => x.perSecond)), usPerOp: median(m.map((x) => x.usPerOp)), range: range(m.map((x) => x.perSecond)), errors: m.some((x) => x.errors) },
+    nginx: { perSecond: median(n.map((x) => x.perSecond)), usPerOp: median(n.map((x) => x.usPerOp)), range: range(n.map((x) => x.perSecond)), errors: n.some((x) => x.errors) },
+  };
+  summary[kind] = row;
+  console.log(
+    `${label[kind].padEnd(28)} ${String(Math.round(row.meridian.perSecond)).padStart(10)} ${row.meridian.range.padStart(13)} ${row.meridian.usPerOp.toFixed(1).padStart(7)} ${String(Math.round(row.nginx.perSecond)).padStart(10)} ${row.nginx.range.padStart(13)} ${row.nginx.usPerOp.toFixed(1).padStart(7)}  ${(row.meridian.usPerOp / row.nginx.usPerOp).toFixed(2).padStart(9)}  ${(row.meridian.perSecond / row.nginx.perSecond).toFixed(2).padStart(10)}${row.meridian.errors || row.nginx.errors ? '  (errors)' : ''}`,
+  );
+}
+mkdirSync(join(here, 'results'), { recursive: true });
+const file = join(here, 'results', `tls-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+writeFileSync(file, JSON.stringify({ duration, rounds, pinned: hasTaskset, freshProcessPerRound: true, summary, results }, null, 2));
+console.log(`results: ${file}`);
+origin.kill('SIGTERM');
+process.exit(0);
