@@ -17,8 +17,11 @@ describe('HTTPS listeners: TLS 1.2/1.3, SNI, ALPN, HTTP/2 into the same request 
     certs = await makeCerts(dir.path);
     app = await origin('app');
     // A second shard whose endpoint refuses connections: requests that land there are retried.
-    const table = tableFor(app) as { backends: { app: { shards: unknown[] } } };
-    table.backends.app.shards.push({ cluster: 'dead', region: 'us-central1', endpoints: [{ address: '127.0.0.1', port: 1 }] });
+    const table = tableFor(app) as { routes: unknown[]; backends: Record<string, { shards: unknown[] }> };
+    table.backends.live = { shards: [...table.backends.app!.shards] };
+    table.backends.app!.shards.push({ cluster: 'dead', region: 'us-central1', endpoints: [{ address: '127.0.0.1', port: 1 }] });
+    // Tunnels are not retried: their test goes to a backend without the dead shard.
+    table.routes.unshift({ host: 'live.w.test', path: '/', backend: 'live' });
     p = await startTlsProxy(dir.path, [certs.a, certs.b, certs.wildcard], table, { limits: { maxBodyBytes: 1024 * 1024 }, healthCheck: { intervalMs: 60_000 } });
   }, 60_000);
 
@@ -175,6 +178,63 @@ describe('HTTPS listeners: TLS 1.2/1.3, SNI, ALPN, HTTP/2 into the same request 
     } finally {
       s.close();
     }
+  });
+
+  it('HTTP/2 requests are counted like any other, HEAD has no body, and Expect: 100-continue is answered', async () => {
+    const counted = async () => {
+      const text = await p.proxy.metrics.registry.metrics();
+      return text
+        .split('\n')
+        .filter((l) => l.startsWith('meridian_proxy_requests_total{') && l.includes('code="200"'))
+        .reduce((n, l) => n + Number(l.split(' ').pop()), 0);
+    };
+    const before = await counted();
+    const s = h2(p.tlsPort, 'a.test', await readFile(certs.ca.ca, 'utf8'));
+    try {
+      for (let i = 0; i < 5; i++) expect((await h2request(s, { ':path': `/count-${i}` })).status).toBe(200);
+      const head = await h2request(s, { ':method': 'HEAD', ':path': '/head' });
+      expect([head.status, head.body]).toEqual([200, '']);
+      const cont = await new Promise<{ continued: boolean; status: number }>((resolve, reject) => {
+        const req = s.request({ ':method': 'POST', ':path': '/continue', expect: '100-continue' }, { endStream: false });
+        let continued = false;
+        req.on('continue', () => {
+          continued = true;
+          req.end(Buffer.from('hello'));
+        });
+        req.on('response', (h) => {
+          req.resume();
+          req.on('end', () => resolve({ continued, status: Number(h[':status']) }));
+        });
+        req.on('error', reject);
+      });
+      expect(cont).toEqual({ continued: true, status: 200 });
+    } finally {
+      s.close();
+    }
+    expect(await counted()).toBe(before + 7);
+  });
+
+  it('tunnels a WebSocket upgrade over HTTPS/1.1 after the origin\'s 101', async () => {
+    const ca = await readFile(certs.ca.ca);
+    const got = await new Promise<string>((resolve, reject) => {
+      const t = tlsConnect({ host: '127.0.0.1', port: p.tlsPort, servername: 'live.w.test', ca: [ca], ALPNProtocols: ['http/1.1'] }, () => {
+        t.write('GET /ws HTTP/1.1\r\nHost: live.w.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
+      });
+      let text = '';
+      t.on('data', (d: Buffer) => {
+        text += d.toString();
+        if (text.includes('\r\n\r\n') && !text.includes('ping!')) t.write('ping!');
+        if (text.includes('ping!')) {
+          resolve(text);
+          t.end();
+        }
+      });
+      t.on('error', reject);
+      t.on('close', () => resolve(text));
+    });
+    expect(got).toMatch(/^HTTP\/1\.1 101 /);
+    expect(got).toMatch(/x-proto: https/i);
+    expect(got.endsWith('ping!')).toBe(true);
   });
 
   it('the plain listener beside it is unchanged: X-Forwarded-Proto http, Via 1.1', async () => {

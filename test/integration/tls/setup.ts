@@ -63,6 +63,14 @@ export async function origin(name: string): Promise<Origin> {
       else answer();
     });
   });
+  // A WebSocket-shaped echo: 101, then every byte back.
+  server.on('upgrade', (req, socket, head: Buffer) => {
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nx-proto: ${String(req.headers['x-forwarded-proto'])}\r\n\r\n`);
+    if (head.length) socket.write(head);
+    socket.on('data', (d) => socket.write(d));
+    socket.on('end', () => socket.end());
+    socket.on('error', () => socket.destroy());
+  });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   return {
     server,
