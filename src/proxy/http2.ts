@@ -158,7 +158,7 @@ export class Http2Guard {
     // GOAWAY(ENHANCE_YOUR_CALM), then the connection. Node closes the socket only once its last
     // write is out, which a client that does not read never lets happen: a moment for the
     // GOAWAY to go, then it is destroyed regardless.
-    session.destroy(NGHTTP2_ENHANCE_YOUR_CALM);
+    session.destroy(undefined, NGHTTP2_ENHANCE_YOUR_CALM);
     if (g.socket) setTimeout(() => g.socket!.destroy(), ABUSER_GRACE_MS).unref();
   }
 
