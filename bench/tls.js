@@ -1,10 +1,11 @@
 // HTTPS at the edge: Meridian against nginx (one worker) with the same ECDSA P-256 certificate, in
-// front of the same origin, measured in one run (issue 15's targets: CPU per request within 2× of
+// front of the same origin, and a bare Node HTTPS proxy (servers/bare-undici-tls.js: what Node's
+// TLS and HTTP stacks cost by themselves), measured in one run (issue 15's targets: CPU per request within 2× of
 // nginx's, handshakes per second within 1.5× of nginx's).
 //  - keep-alive HTTPS/1.1: wrk, 50 connections (requests/s, proxy CPU µs per request)
 //  - HTTP/2: h2load (Debian's nghttp2-client), 10 connections × 10 streams
-//  - full handshakes per second: openssl s_time -new (TLS 1.3, a new session each time)
-//  - resumed handshakes per second: openssl s_time -reuse (session tickets)
+//  - full handshakes per second: openssl s_time -new -tls1_3 (a new session each time)
+//  - resumed handshakes per second: openssl s_time -reuse -tls1_2 (session tickets)
 // As bench/proxy.js: origin and loaders on CPU 0, the proxy on CPU 1 (taskset); each round starts
 // every proxy afresh and warms it up; rounds interleaved, the order rotating; medians and ranges.
 // Run on a quiet machine: npm run build && node bench/tls.js [--duration 5] [--rounds 3]
@@ -97,6 +98,8 @@ http { access_log off; upstream o { server 127.0.0.1:${originPort}; keepalive 12
     ssl_protocols TLSv1.2 TLSv1.3;
     ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305;
     keepalive_timeout 60s;
+    # nginx ends a connection after 1,000 requests by default (HTTP/2 too): h2load does not reconnect.
+    keepalive_requests 10000000;
     location / { proxy_pass http://o; proxy_http_version 1.1; proxy_set_header Connection ""; } } }`,
   );
   const child = track(spawn(nginxBin, ['-c', join(dir, 'nginx.conf'), '-p', dir], { stdio: 'ignore' }));
@@ -140,16 +143,18 @@ const measures = {
     return { ops, seconds, errors: errored > 0 };
   },
   async full(port, seconds) {
-    return sTime(port, seconds, '-new');
+    return sTime(port, seconds, ['-new', '-tls1_3']);
   },
+  // TLS 1.2: its ticket comes within the handshake (s_time closes before a TLS 1.3 ticket arrives,
+  // and would measure full handshakes again).
   async resumed(port, seconds) {
-    return sTime(port, seconds, '-reuse');
+    return sTime(port, seconds, ['-reuse', '-tls1_2']);
   },
 };
 
 async function sTime(port, seconds, mode) {
   // s_time counts connections in its time budget; its "real seconds" line is the wall clock.
-  const { stdout } = await run('openssl', ['s_time', '-connect', `127.0.0.1:${port}`, mode, '-time', String(seconds)]);
+  const { stdout } = await run('openssl', ['s_time', '-connect', `127.0.0.1:${port}`, ...mode, '-time', String(seconds)]);
   const m = [...stdout.matchAll(/(\d+) connections in (\d+) real seconds/g)].pop();
   return { ops: Number(m[1]), seconds: Number(m[2]) || seconds, errors: false };
 }
@@ -158,9 +163,17 @@ const originPort = 19200;
 const origin = track(fork(join(here, 'servers', 'origin.js'), [String(originPort)], { stdio: 'ignore' }));
 await new Promise((r) => origin.once('message', r));
 pin(0, origin.pid);
+async function startBare(port, originPort) {
+  const child = track(fork(join(here, 'servers', 'bare-undici-tls.js'), [String(port), String(originPort), cert, key], { stdio: 'ignore' }));
+  await new Promise((r) => child.once('message', r));
+  return { child, cpuPid: child.pid };
+}
+
 const targets = [
   { name: 'meridian', port: 19201, start: startMeridian },
   { name: 'nginx (1 worker)', port: 19202, start: startNginx },
+  // Node's own TLS/HTTP stacks with a raw undici handler: the floor for a Node proxy.
+  { name: 'bare node https', port: 19203, start: startBare },
 ];
 const kinds = Object.keys(measures);
 const results = Object.fromEntries(targets.map((t) => [t.name, Object.fromEntries(kinds.map((k) => [k, []]))]));
@@ -182,8 +195,8 @@ for (let round = 0; round < rounds; round++) {
 
 const median = (xs) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const range = (xs) => `${Math.round(Math.min(...xs))}–${Math.round(Math.max(...xs))}`;
-const label = { h1: 'HTTPS/1.1 keep-alive req/s', h2: 'HTTP/2 req/s', full: 'full handshakes/s', resumed: 'resumed handshakes/s' };
-console.log(`\n${'measure'.padEnd(28)} ${'meridian'.padStart(10)} ${'(range)'.padStart(13)} ${'µs/op'.padStart(7)} ${'nginx'.padStart(10)} ${'(range)'.padStart(13)} ${'µs/op'.padStart(7)}  cpu ratio  rate ratio`);
+const label = { h1: 'HTTPS/1.1 keep-alive req/s', h2: 'HTTP/2 req/s', full: 'full handshakes/s (1.3)', resumed: 'resumed handshakes/s (1.2)' };
+console.log(`\n${'measure'.padEnd(28)} ${'meridian'.padStart(10)} ${'(range)'.padStart(13)} ${'µs/op'.padStart(7)} ${'nginx'.padStart(10)} ${'(range)'.padStart(13)} ${'µs/op'.padStart(7)}  cpu ratio  rate ratio  ${'bare node'.padStart(10)} ${'µs/op'.padStart(7)}`);
 const summary = {};
 for (const kind of kinds) {
   const m = results.meridian[kind];
@@ -191,10 +204,11 @@ for (const kind of kinds) {
   const row = {
     meridian: { perSecond: median(m.map((x) => x.perSecond)), usPerOp: median(m.map((x) => x.usPerOp)), range: range(m.map((x) => x.perSecond)), errors: m.some((x) => x.errors) },
     nginx: { perSecond: median(n.map((x) => x.perSecond)), usPerOp: median(n.map((x) => x.usPerOp)), range: range(n.map((x) => x.perSecond)), errors: n.some((x) => x.errors) },
+    bare: { perSecond: median(results['bare node https'][kind].map((x) => x.perSecond)), usPerOp: median(results['bare node https'][kind].map((x) => x.usPerOp)) },
   };
   summary[kind] = row;
   console.log(
-    `${label[kind].padEnd(28)} ${String(Math.round(row.meridian.perSecond)).padStart(10)} ${row.meridian.range.padStart(13)} ${row.meridian.usPerOp.toFixed(1).padStart(7)} ${String(Math.round(row.nginx.perSecond)).padStart(10)} ${row.nginx.range.padStart(13)} ${row.nginx.usPerOp.toFixed(1).padStart(7)}  ${(row.meridian.usPerOp / row.nginx.usPerOp).toFixed(2).padStart(9)}  ${(row.meridian.perSecond / row.nginx.perSecond).toFixed(2).padStart(10)}${row.meridian.errors || row.nginx.errors ? '  (errors)' : ''}`,
+    `${label[kind].padEnd(28)} ${String(Math.round(row.meridian.perSecond)).padStart(10)} ${row.meridian.range.padStart(13)} ${row.meridian.usPerOp.toFixed(1).padStart(7)} ${String(Math.round(row.nginx.perSecond)).padStart(10)} ${row.nginx.range.padStart(13)} ${row.nginx.usPerOp.toFixed(1).padStart(7)}  ${(row.meridian.usPerOp / row.nginx.usPerOp).toFixed(2).padStart(9)}  ${(row.meridian.perSecond / row.nginx.perSecond).toFixed(2).padStart(10)}  ${String(Math.round(row.bare.perSecond)).padStart(10)} ${row.bare.usPerOp.toFixed(1).padStart(7)}${row.meridian.errors || row.nginx.errors ? '  (errors)' : ''}`,
   );
 }
 mkdirSync(join(here, 'results'), { recursive: true });
