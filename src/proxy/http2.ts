@@ -158,7 +158,8 @@ export class Http2Guard {
     // GOAWAY(ENHANCE_YOUR_CALM), then the connection. Node closes the socket only once its last
     // write is out, which a client that does not read never lets happen: a moment for the
     // GOAWAY to go, then it is destroyed regardless.
-    session.destroy(undefined, NGHTTP2_ENHANCE_YOUR_CALM);
+    // (An Error first: an undefined one takes destroy()'s default, NO_ERROR, over the code.)
+    session.destroy(new Error(`HTTP/2 ${kind}: connection closed`), NGHTTP2_ENHANCE_YOUR_CALM);
     if (g.socket) setTimeout(() => g.socket!.destroy(), ABUSER_GRACE_MS).unref();
   }
 
