@@ -221,7 +221,7 @@ describe('deploy/base', () => {
     expect(followsStore(config)).toBe(true);
     expect(config.store?.redis).toBe('redis://redis.example:6379');
     expect(config.admin).toEqual({ host: '0.0.0.0', port: port(c, 'admin'), allowedHosts: [] });
-    expect(config.listen).toEqual([{ host: '0.0.0.0', port: port(c, 'http') }]);
+    expect(config.listen).toEqual([{ host: '0.0.0.0', port: port(c, 'http'), tls: false }]);
   });
 
   it('gives the proxies no Kubernetes credentials: no token, no binding names their ServiceAccount', () => {
