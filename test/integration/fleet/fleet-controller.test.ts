@@ -100,9 +100,10 @@ describe('fleet: the controller\'s table through Redis, and the fleet seen from 
     expect(r.status).toBe(200);
     expect(await r.text()).toMatch(/You are being served from us-central1-a/);
     // It had the table before it listened: its first request is served, within a second of
-    // the process being up (node's own start-up, ~0.3 s here, is before that).
+    // the process being up. Start-up itself (~1 s quiet) only has to end: in the suite, beside
+    // the browser and Prometheus tests, node's start-up alone once took 5.4 s.
     expect(served - listening).toBeLessThan(1_000);
-    expect(listening - spawned).toBeLessThan(5_000);
+    expect(listening - spawned).toBeLessThan(20_000);
   }, 30_000);
 
   it('`meridian fleet` shows the proxies, their table and sync, and per shard the fleet\'s verdict and rate against capacity', async () => {
