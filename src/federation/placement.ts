@@ -77,7 +77,12 @@ export interface Placement {
  * `key` is the object's `namespace/name`, which the planner mixes into its tie-break.
  */
 export function place(key: string, selectorAnnotation: string | undefined, clusters: readonly PlacementCluster[], schedule?: ScheduleInput): Placement {
-  const { placement, selectorError } = filterClusters(selectorAnnotation, clusters);
+  return placeFiltered(key, filterClusters(selectorAnnotation, clusters), schedule);
+}
+
+/** `place` after the filter step, for a caller that needed the filtered clusters first (to gather `schedule`). */
+export function placeFiltered(key: string, filtered: ReturnType<typeof filterClusters>, schedule?: ScheduleInput): Placement {
+  const { placement, selectorError } = filtered;
   const err = selectorError !== undefined ? { selectorError } : {};
   if (!schedule) return { clusters: placement, ...err };
   const selected = placement.filter((p) => p.selected).map((p) => p.cluster);

@@ -3,7 +3,7 @@ import { Informer, objectKey, stripForCache, type InformerEvent } from '../../ku
 import { KubeApiError, type KObject, type KubeRest } from '../../kube/rest.js';
 import { estimateCapacity } from '../capacity.js';
 import { collectionPath, type FederatedKind } from '../kinds.js';
-import { filterClusters, place, placementAnnotations, type Placement, type ScheduleInput } from '../placement.js';
+import { filterClusters, placeFiltered, placementAnnotations, type Placement, type ScheduleInput } from '../placement.js';
 import { DEFAULT_PREFERENCES, parsePreferences } from '../planner/preferences.js';
 import type { ClusterRegistry, Member } from '../registry/registry.js';
 import { ADOPT_ANNOTATION, CLUSTER_SELECTOR_ANNOTATION, desiredMemberObject, FINALIZER, isManaged, needsUpdate, ORPHAN_ANNOTATION, PLACEMENT_PREFIX } from '../sync/desired.js';
@@ -184,8 +184,10 @@ export class KindSyncController {
   /** Queues every federated object and every copy left in a member: the periodic resync, and a member's (re)join. */
   enqueueAll(): void {
     for (const o of this.informer.list()) this.queue.add(objectKey(o));
-    if (this.informer.hasSynced()) for (const c of this.copies.values()) for (const key of c.keys()) if (!this.informer.get(key)) this.queue.add(key);
-    for (const c of this.copies.values()) c.prune();
+    for (const c of this.copies.values()) {
+      this.enqueueLeftovers(c);
+      c.prune();
+    }
     this.opts.writeLimiter.prune();
   }
 
@@ -208,6 +210,11 @@ export class KindSyncController {
   /** Queues what a member whose copies were just listed needs: every federated object, and its leftovers. */
   private enqueueJoined(copies: MemberCopies): void {
     for (const o of this.informer.list()) this.queue.add(objectKey(o));
+    this.enqueueLeftovers(copies);
+  }
+
+  /** Queues a member's copies whose federated object is gone (an unsynced federation cache proves nothing). */
+  private enqueueLeftovers(copies: MemberCopies): void {
     if (this.informer.hasSynced()) for (const key of copies.keys()) if (!this.informer.get(key)) this.queue.add(key);
   }
 
@@ -250,9 +257,10 @@ export class KindSyncController {
 
     const clusters = members.map((m) => ({ name: m.name, state: m.state, labels: m.labels }));
     const selectorAnnotation = fed.metadata.annotations?.[CLUSTER_SELECTOR_ANNOTATION];
-    const selectedNames = new Set(filterClusters(selectorAnnotation, clusters).placement.filter((p) => p.selected).map((p) => p.cluster));
+    const filtered = filterClusters(selectorAnnotation, clusters);
+    const selectedNames = new Set(filtered.placement.filter((p) => p.selected).map((p) => p.cluster));
     const schedule = await this.scheduleInput(fed, known.filter((m) => selectedNames.has(m.name)), copies, round);
-    const placement = place(key, selectorAnnotation, clusters, schedule);
+    const placement = placeFiltered(key, filtered, schedule);
     if (placement.selectorError) this.problem(round, 'InvalidClusterSelector', `${CLUSTER_SELECTOR_ANNOTATION}: ${placement.selectorError}; no cluster is selected until it is fixed`);
     const targets = known.filter((m) => placement.clusters.find((p) => p.cluster === m.name)?.selected);
     const others = known.filter((m) => !targets.includes(m));
