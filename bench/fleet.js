@@ -55,6 +55,7 @@ import { Redis } from 'ioredis';
 import { Pool } from 'undici';
 import { RedisStore } from '../dist/state/redis-store.js';
 import { parseRedisUrl } from '../dist/state/redis-target.js';
+import { hasTaskset, pin, pinBenchToCpu0 } from './lib/processes.js';
 
 const PARTS = ['cpu', 'redis-ops', 'region', 'redis-outage'];
 const { values } = parseArgs({
@@ -105,17 +106,7 @@ process.on('exit', cleanup);
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(130));
 const track = (child) => (started.add(child), child.once('exit', () => started.delete(child)), child);
 
-const hasTaskset = (() => {
-  try {
-    execFileSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
-// The bench (loaders, endpoints, samplers) and what it starts sit on CPU 0 unless moved.
-if (hasTaskset) execFileSync('taskset', ['-pc', '0', String(process.pid)], { stdio: 'ignore' });
-const pin = (cpu, pid) => hasTaskset && execFileSync('taskset', ['-apc', String(cpu), String(pid)], { stdio: 'ignore' });
+pinBenchToCpu0();
 const wrkBin = ['/usr/bin/wrk', '/usr/local/bin/wrk'].find((p) => existsSync(p));
 const loader = values.loader ?? (wrkBin ? 'wrk' : 'autocannon');
 if (loader === 'wrk' && !wrkBin) throw new Error('--loader wrk: wrk is not installed (apt-get install -y wrk)');

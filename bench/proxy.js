@@ -22,6 +22,7 @@ import { parseArgs } from 'node:util';
 import { createHistogram } from 'node:perf_hooks';
 import autocannon from 'autocannon';
 import { Pool } from 'undici';
+import { hasTaskset, pin, pinBenchToCpu0, startNginx as startNginxWorker, stop } from './lib/processes.js';
 
 const { values } = parseArgs({ options: { duration: { type: 'string', default: '5' }, rounds: { type: 'string', default: '3' }, connections: { type: 'string', default: '50' }, rate: { type: 'string', default: '0' }, loader: { type: 'string' }, only: { type: 'string' }, compare: { type: 'string' } } });
 const duration = Number(values.duration);
@@ -29,16 +30,7 @@ const rounds = Number(values.rounds);
 const connections = Number(values.connections);
 const rate = Number(values.rate);
 const here = new URL('.', import.meta.url).pathname;
-const hasTaskset = (() => {
-  try {
-    execFileSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
-if (hasTaskset) execFileSync('taskset', ['-pc', '0', String(process.pid)], { stdio: 'ignore' });
-const pin = (cpu, pid) => hasTaskset && execFileSync('taskset', ['-apc', String(cpu), String(pid)], { stdio: 'ignore' });
+pinBenchToCpu0();
 const wrkBin = ['/usr/bin/wrk', '/usr/local/bin/wrk'].find((p) => existsSync(p));
 const loader = rate > 0 ? 'paced' : (values.loader ?? (wrkBin ? 'wrk' : 'autocannon'));
 if (loader === 'wrk' && !wrkBin) throw new Error('--loader wrk: wrk is not installed (apt-get install -y wrk)');
@@ -97,31 +89,10 @@ async function startMeridian(port, originPort, dist = join(here, '..', 'dist')) 
 
 async function startNginx(port, originPort) {
   const dir = join(work, 'nginx');
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(
-    join(dir, 'nginx.conf'),
-    `worker_processes 1; daemon off; pid ${dir}/nginx.pid; error_log ${dir}/error.log;
+  return startNginxWorker(nginxBin, dir, `worker_processes 1; daemon off; pid ${dir}/nginx.pid; error_log ${dir}/error.log;
 events { worker_connections 4096; }
 http { access_log off; upstream o { server 127.0.0.1:${originPort}; keepalive 128; }
-  server { listen 127.0.0.1:${port}; location / { proxy_pass http://o; proxy_http_version 1.1; proxy_set_header Connection ""; } } }`,
-  );
-  const child = track(spawn(nginxBin, ['-c', join(dir, 'nginx.conf'), '-p', dir], { stdio: 'ignore' }));
-  await new Promise((r) => setTimeout(r, 500));
-  // The worker is nginx's child: measure that one. It outlives a SIGKILLed master (and would hold
-  // the port for the next run), so it is killed on exit as well.
-  const worker = Number(execFileSync('pgrep', ['-P', String(child.pid)]).toString().trim().split('\n')[0]);
-  // Tracked until the master exits (a stop() takes the worker with it).
-  track({
-    kill: (signal) => {
-      try {
-        process.kill(worker, signal);
-      } catch {
-        // already gone with its master
-      }
-    },
-    once: (event, listener) => child.once(event, listener),
-  });
-  return { child, cpuPid: worker };
+  server { listen 127.0.0.1:${port}; location / { proxy_pass http://o; proxy_http_version 1.1; proxy_set_header Connection ""; } } }`, track);
 }
 
 /** wrk's duration string ("812.00us", "1.20ms", "2.00s") in milliseconds. */
@@ -210,16 +181,6 @@ const targets = [
 const only = values.only?.split(',').filter(Boolean);
 if (only) targets.splice(0, targets.length, ...targets.filter((t) => t.name === 'direct' || t.name === 'meridian' || only.some((o) => t.name.includes(o))));
 if (!nginxBin) console.log('note: nginx is not installed (apt-get install -y nginx); its row is skipped');
-
-/** Stops a proxy started for a round and waits for it to go (and free its port). */
-async function stop(proc) {
-  if (!proc.child || proc.child.exitCode !== null) return;
-  const gone = new Promise((r) => proc.child.once('exit', r));
-  proc.child.kill('SIGTERM');
-  const timer = setTimeout(() => proc.child.kill('SIGKILL'), 5000);
-  await gone;
-  clearTimeout(timer);
-}
 
 // Every round starts each proxy afresh, warms it up, measures it and stops it. A process's speed
 // depends on the instance, not only on its code (memory layout, most likely): two processes of

@@ -14,6 +14,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
+import { hasTaskset, pin, pinBenchToCpu0, startNginx as startNginxWorker, stop } from './lib/processes.js';
 
 const run = promisify(execFile);
 const { values } = parseArgs({ options: { duration: { type: 'string', default: '5' }, rounds: { type: 'string', default: '3' } } });
@@ -28,16 +29,7 @@ const need = (bins, what) => {
 const wrkBin = need(['/usr/bin/wrk', '/usr/local/bin/wrk'], 'wrk (apt-get install -y wrk)');
 const h2loadBin = need(['/usr/bin/h2load'], 'h2load (apt-get install -y nghttp2-client)');
 const nginxBin = need(['/usr/sbin/nginx', '/usr/bin/nginx'], 'nginx (apt-get install -y nginx-light)');
-const hasTaskset = (() => {
-  try {
-    execFileSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
-if (hasTaskset) execFileSync('taskset', ['-pc', '0', String(process.pid)], { stdio: 'ignore' });
-const pin = (cpu, pid) => hasTaskset && execFileSync('taskset', ['-apc', String(cpu), String(pid)], { stdio: 'ignore' });
+pinBenchToCpu0();
 const work = mkdtempSync(join(tmpdir(), 'meridian-bench-tls-'));
 
 // One ECDSA P-256 certificate for both.
@@ -86,11 +78,8 @@ async function startMeridian(port, originPort) {
 
 async function startNginx(port, originPort) {
   const dir = join(work, 'nginx');
-  mkdirSync(dir, { recursive: true });
   // Mozilla intermediate, tickets on (nginx's default), no shared session cache: as Meridian.
-  writeFileSync(
-    join(dir, 'nginx.conf'),
-    `worker_processes 1; daemon off; pid ${dir}/nginx.pid; error_log ${dir}/error.log;
+  return startNginxWorker(nginxBin, dir, `worker_processes 1; daemon off; pid ${dir}/nginx.pid; error_log ${dir}/error.log;
 events { worker_connections 4096; }
 http { access_log off; upstream o { server 127.0.0.1:${originPort}; keepalive 128; }
   server { listen 127.0.0.1:${port} ssl http2;
@@ -100,32 +89,9 @@ http { access_log off; upstream o { server 127.0.0.1:${originPort}; keepalive 12
     keepalive_timeout 60s;
     # nginx ends a connection after 1,000 requests by default (HTTP/2 too): h2load does not reconnect.
     keepalive_requests 10000000;
-    location / { proxy_pass http://o; proxy_http_version 1.1; proxy_set_header Connection ""; } } }`,
-  );
-  const child = track(spawn(nginxBin, ['-c', join(dir, 'nginx.conf'), '-p', dir], { stdio: 'ignore' }));
-  await new Promise((r) => setTimeout(r, 500));
-  const worker = Number(execFileSync('pgrep', ['-P', String(child.pid)]).toString().trim().split('\n')[0]);
-  track({
-    kill: (signal) => {
-      try {
-        process.kill(worker, signal);
-      } catch {
-        // gone with its master
-      }
-    },
-    once: (event, listener) => child.once(event, listener),
-  });
-  return { child, cpuPid: worker };
+    location / { proxy_pass http://o; proxy_http_version 1.1; proxy_set_header Connection ""; } } }`, track);
 }
 
-async function stop(proc) {
-  if (proc.child.exitCode !== null) return;
-  const gone = new Promise((r) => proc.child.once('exit', r));
-  proc.child.kill('SIGTERM');
-  const timer = setTimeout(() => proc.child.kill('SIGKILL'), 5000);
-  await gone;
-  clearTimeout(timer);
-}
 
 /** Each measurement: { ops, seconds } from its tool; the proxy's CPU is read around it. */
 const measures = {
