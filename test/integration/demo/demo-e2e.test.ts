@@ -1,11 +1,10 @@
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IN_CLUSTER_CLIENT, WORLD_CLIENTS } from '../../../src/cli/walkthrough.js';
 import { Kubectl, pathKubectl } from '../../helpers/kubectl.js';
-import { CLI } from '../../helpers/proxy-process.js';
+import { sandboxFault, startDemo, type DemoProcess } from '../../helpers/demo-process.js';
 import { freePort } from '../../helpers/redis.js';
 import { tempDir } from '../../helpers/tmp.js';
 import { waitFor } from '../../helpers/wait.js';
@@ -31,36 +30,23 @@ function ask(vip: string, opts: { xff?: string; localAddress?: string } = {}): P
  */
 describe('meridian demo, end to end', () => {
   let dir: Awaited<ReturnType<typeof tempDir>>;
-  let demo: ChildProcessWithoutNullStreams;
-  let out = '';
+  let demo: DemoProcess | undefined;
   let vip = '';
   let readyAt = 0;
   let k: Kubectl;
   const fed = (...args: string[]) => k.ok(['--context', 'federation-cluster', ...args]);
-  const fault = (...args: string[]) =>
-    new Promise<void>((resolve, reject) => {
-      const c = spawn(process.execPath, [CLI, 'sandbox', 'fault', '--kubeconfig', join(dir.path, 'kubeconfig'), ...args]);
-      c.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`fault ${args.join(' ')} exited ${code}`))));
-    });
+  const fault = (...args: string[]) => sandboxFault(join(dir.path, 'kubeconfig'), ...args);
 
   beforeAll(async () => {
     dir = await tempDir();
     vip = `127.0.0.1:${await freePort()}`;
-    demo = spawn(process.execPath, [CLI, 'demo', '--kubeconfig', join(dir.path, 'kubeconfig'), '--vip', vip, '--proxy-admin', `127.0.0.1:${await freePort()}`, '--controller-metrics', '127.0.0.1:0'], { env: { ...process.env, MERIDIAN_LOG_LEVEL: 'silent' } });
-    demo.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    demo.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    await waitFor(() => /^ready$/m.test(out) || demo.exitCode !== null, { what: 'the demo ready', timeoutMs: 90_000, intervalMs: 20 });
+    demo = await startDemo(['--kubeconfig', join(dir.path, 'kubeconfig'), '--vip', vip, '--proxy-admin', `127.0.0.1:${await freePort()}`, '--controller-metrics', '127.0.0.1:0']);
     readyAt = performance.now();
-    if (demo.exitCode !== null) throw new Error(`the demo exited: ${out}`);
     k = new Kubectl(pathKubectl(), join(dir.path, 'kubeconfig'), join(dir.path, 'cache'));
   }, 120_000);
 
   afterAll(async () => {
-    if (demo && demo.exitCode === null) {
-      const exited = new Promise((r) => demo.once('exit', r));
-      demo.kill('SIGINT');
-      await exited;
-    }
+    await demo?.stop();
     await dir?.remove();
   });
 
@@ -69,7 +55,7 @@ describe('meridian demo, end to end', () => {
     expect(performance.now() - readyAt).toBeLessThan(1_000);
     expect(r.status).toBe(200);
     expect(r.zone).toMatch(/^us-central1-[abc]$/); // the proxy's own region, for a client of no known place
-    expect(out).toContain(`export KUBECONFIG=${join(dir.path, 'kubeconfig')}`);
+    expect(demo!.output()).toContain(`export KUBECONFIG=${join(dir.path, 'kubeconfig')}`);
   });
 
   it('has what the blog post created: 9 Ready clusters, one replica in each, one Ingress address everywhere', async () => {

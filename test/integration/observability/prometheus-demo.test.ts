@@ -1,4 +1,4 @@
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RULES_FILE } from '../../../src/cli/observe.js';
 import { IN_CLUSTER_CLIENT, WORLD_CLIENTS } from '../../../src/cli/walkthrough.js';
 import { dashboardExprs, metricNames, ruleExprs, withoutThresholds, type GrafanaDashboard } from '../../helpers/promql.js';
+import { sandboxFault, startDemo, type DemoProcess } from '../../helpers/demo-process.js';
 import { CLI } from '../../helpers/proxy-process.js';
 import { freePortRun } from '../../helpers/redis.js';
 import { tempDir } from '../../helpers/tmp.js';
@@ -54,41 +55,24 @@ function prometheusProcess(port: number): { pid: number; args: string[] } | unde
 
 describe('meridian demo --observe', () => {
   let dir: Awaited<ReturnType<typeof tempDir>>;
-  let demo: ChildProcessWithoutNullStreams;
-  let out = '';
+  let demo: DemoProcess | undefined;
   let vip = 0;
   let prometheus = '';
   const query = async (q: string): Promise<PromResult> => (await fetch(`${prometheus}/api/v1/query?query=${encodeURIComponent(q)}`)).json() as Promise<PromResult>;
-  const fault = (...args: string[]) =>
-    new Promise<void>((resolve, reject) => {
-      const c = spawn(process.execPath, [CLI, 'sandbox', 'fault', '--kubeconfig', join(dir.path, 'kubeconfig'), ...args]);
-      c.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`fault ${args.join(' ')} exited ${code}`))));
-    });
+  const fault = (...args: string[]) => sandboxFault(join(dir.path, 'kubeconfig'), ...args);
 
   beforeAll(async () => {
     dir = await tempDir();
     vip = await freePortRun(2);
     let admin = await freePortRun(2);
     while (Math.abs(admin - vip) < 2) admin = await freePortRun(2);
-    demo = spawn(
-      process.execPath,
-      [CLI, 'demo', '--observe', '--proxies', '2', '--kubeconfig', join(dir.path, 'kubeconfig'), '--vip', `127.0.0.1:${vip}`, '--proxy-admin', `127.0.0.1:${admin}`, '--controller-metrics', '127.0.0.1:0'],
-      { env: { ...process.env, MERIDIAN_LOG_LEVEL: 'silent' } },
-    );
-    demo.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    demo.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    await waitFor(() => /^ready$/m.test(out) || demo.exitCode !== null, { what: 'the demo ready', timeoutMs: 90_000, intervalMs: 20 });
-    if (demo.exitCode !== null) throw new Error(`the demo exited: ${out}`);
-    prometheus = /^Prometheus: (http:\/\/127\.0\.0\.1:\d+)/m.exec(out)?.[1] ?? '';
-    if (!prometheus) throw new Error(`the demo printed no Prometheus URL: ${out}`);
+    demo = await startDemo(['--observe', '--proxies', '2', '--kubeconfig', join(dir.path, 'kubeconfig'), '--vip', `127.0.0.1:${vip}`, '--proxy-admin', `127.0.0.1:${admin}`, '--controller-metrics', '127.0.0.1:0']);
+    prometheus = /^Prometheus: (http:\/\/127\.0\.0\.1:\d+)/m.exec(demo.output())?.[1] ?? '';
+    if (!prometheus) throw new Error(`the demo printed no Prometheus URL: ${demo.output()}`);
   }, 120_000);
 
   afterAll(async () => {
-    if (demo && demo.exitCode === null) {
-      const exited = new Promise((r) => demo.once('exit', r));
-      demo.kill('SIGINT');
-      await exited;
-    }
+    await demo?.stop();
     await dir?.remove();
   });
 
@@ -169,9 +153,7 @@ describe('meridian demo --observe', () => {
     const running = prometheusProcess(port)!;
     const tsdb = running.args.find((a) => a.startsWith('--storage.tsdb.path='))!.split('=')[1]!;
     expect(existsSync(tsdb)).toBe(true);
-    const exited = new Promise((r) => demo.once('exit', r));
-    demo.kill('SIGINT');
-    await exited;
+    await demo!.stop();
     await waitFor(() => prometheusProcess(port) === undefined, { what: 'prometheus gone', timeoutMs: 10_000 });
     expect(existsSync(tsdb)).toBe(false);
     await expect(fetch(`${prometheus}/-/ready`)).rejects.toThrow();

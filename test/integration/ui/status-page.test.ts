@@ -1,4 +1,3 @@
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
@@ -8,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WORLD_CLIENTS } from '../../../src/cli/walkthrough.js';
 import { SEED_CLUSTERS } from '../../../src/sandbox/cluster/topology.js';
 import type { StatusDocument } from '../../../src/proxy/status.js';
-import { CLI } from '../../helpers/proxy-process.js';
+import { startDemo, type DemoProcess } from '../../helpers/demo-process.js';
 import { freePort } from '../../helpers/redis.js';
 import { tempDir } from '../../helpers/tmp.js';
 import { waitFor } from '../../helpers/wait.js';
@@ -32,8 +31,7 @@ const GREEN = 'rgb(63, 185, 80)';
  */
 describe('the status page at /ui, in a browser, against the demo', () => {
   let dir: Awaited<ReturnType<typeof tempDir>>;
-  let demo: ChildProcessWithoutNullStreams;
-  let out = '';
+  let demo: DemoProcess | undefined;
   let vip = '';
   let admin = '';
   let server: BrowserServer | undefined;
@@ -75,11 +73,7 @@ describe('the status page at /ui, in a browser, against the demo', () => {
     dir = await tempDir();
     vip = `127.0.0.1:${await freePort()}`;
     admin = `127.0.0.1:${await freePort()}`;
-    demo = spawn(process.execPath, [CLI, 'demo', '--kubeconfig', join(dir.path, 'kubeconfig'), '--vip', vip, '--proxy-admin', admin, '--controller-metrics', '127.0.0.1:0'], { env: { ...process.env, MERIDIAN_LOG_LEVEL: 'silent' } });
-    demo.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    demo.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    await waitFor(() => /^ready$/m.test(out) || demo.exitCode !== null, { what: 'the demo ready', timeoutMs: 90_000, intervalMs: 50 });
-    if (demo.exitCode !== null) throw new Error(`the demo exited: ${out}`);
+    demo = await startDemo(['--kubeconfig', join(dir.path, 'kubeconfig'), '--vip', vip, '--proxy-admin', admin, '--controller-metrics', '127.0.0.1:0'], { intervalMs: 50 });
 
     // Clients around the world, ~40 requests a second in all, until the tests end (2 min at most).
     const deadline = Date.now() + 120_000;
@@ -122,11 +116,7 @@ describe('the status page at /ui, in a browser, against the demo', () => {
         // already exited
       }
     }
-    if (demo && demo.exitCode === null) {
-      const exited = new Promise((r) => demo.once('exit', r));
-      demo.kill('SIGINT');
-      await exited;
-    }
+    await demo?.stop();
     await dir?.remove();
   });
 
