@@ -131,8 +131,32 @@ describe('federation controller at rest: reads from caches, bounded state, place
     await api('DELETE', '/api/v1/namespaces/default/configmaps/while-away');
     await waitFor(async () => !(await api('GET', '/api/v1/namespaces/default/configmaps/while-away')), { what: 'federated object gone' });
     expect(copyIn(c, 'while-away')).toBeDefined();
+    member(c).server.resetRequestCounts();
     await member(c).server.setAvailability('up');
     await waitFor(() => !copyIn(c, 'while-away'), { what: `leftover removed from ${c}`, timeoutMs: 10_000 });
+    // Back, it is reconciled from one list per kind, never read object by object.
+    expect(member(c).server.requestCounts()['get configmaps'] ?? 0).toBe(0);
+  });
+
+  it('keeps a member Ready through a probe or two that fail, and takes it out at the third', async () => {
+    const c = names()[1]!;
+    const changes: string[] = [];
+    controller.registry.onStateChange((m, previous) => {
+      if (m.name === c) changes.push(`${previous} → ${m.state}`);
+    });
+    // Probes every 200 ms: refused for 250 ms, one or two fail.
+    await member(c).server.setAvailability('refuse');
+    await new Promise((r) => setTimeout(r, 250));
+    await member(c).server.setAvailability('up');
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(changes).toEqual([]);
+    expect(controller.registry.ready().some((m) => m.name === c)).toBe(true);
+    // Refused for good: out after three failed probes, back at the first success.
+    await member(c).server.setAvailability('refuse');
+    await waitFor(() => changes.length === 1, { what: `${c} taken out` });
+    expect(changes[0]).toMatch(/^Ready → (Offline|NotReady)$/);
+    await member(c).server.setAvailability('up');
+    await waitFor(() => controller.registry.ready().some((m) => m.name === c), { what: `${c} Ready again` });
   });
 
   it('spreads a mass change over time at the member write rate', async () => {
