@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { httpsLocation, httpsPortSuffix, plainHttpAnswer, redirectingRoutes } from '../../../src/proxy/https-redirect.js';
+import { renderRoute, routeReport } from '../../../src/proxy/route-report.js';
 import { hstsProblem } from '../../../src/routing/https-policy.js';
+import { LiveState } from '../../../src/routing/live.js';
 import { routeFor } from '../../../src/routing/match.js';
 import { buildSnapshot } from '../../../src/routing/snapshot.js';
 
@@ -52,6 +54,15 @@ describe('the routing table\'s https policy', () => {
     expect(routeFor(snap.routes, snap.defaultRoute, 'other.test', '/x')).toBe(snap.defaultRoute);
     expect(snap.defaultRoute).toMatchObject({ backend: 0, plainHttp: 'refuse', hsts: null });
     expect(redirectingRoutes(snap.routes, snap.defaultRoute)).toEqual(['secure.test/']);
+  });
+
+  it('is shown by meridian route (and the status page\'s route explanation)', () => {
+    const snap = buildSnapshot(table({ plainHttp: 'redirect', hsts: 'max-age=600' }));
+    const report = (host: string) => routeReport({ clientIp: '8.8.8.8', host }, snap, new LiveState(snap), () => undefined, 'test');
+    expect(report('secure.test').https).toEqual({ plainHttp: 'redirect', hsts: 'max-age=600' });
+    expect(renderRoute(report('secure.test'))).toContain('Plain HTTP: 308 to the same URL over HTTPS (served if the proxy has no HTTPS listener). HSTS over HTTPS: max-age=600.\n');
+    expect(report('open.test').https).toBeUndefined();
+    expect(renderRoute(report('open.test'))).not.toContain('Plain HTTP');
   });
 
   it.each([
