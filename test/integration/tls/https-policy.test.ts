@@ -1,8 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../../../src/common/log.js';
 import { parseProxyConfig } from '../../../src/proxy/config.js';
 import { startProxyWith, type RunningProxy } from '../../../src/proxy/main.js';
 import { exchange, header, headerValues } from '../../helpers/raw-http.js';
@@ -34,8 +35,9 @@ describe('HTTP → HTTPS redirect and HSTS per route (Ingress annotations)', () 
   let ca: string;
   let app: Awaited<ReturnType<typeof stsOrigin>>;
   let p: TlsProxy;
-  /** The same table behind a proxy with no HTTPS listener. */
+  /** The same table behind a proxy with no HTTPS listener, and what it logged. */
   let plainOnly: RunningProxy;
+  const plainOnlyLog: { level: number; msg: string; routes?: string[] }[] = [];
 
   const raw = (port: number, request: string) => exchange(port, request, { idleMs: 1000, stopWhen: (parsed) => parsed.messages.length > 0 });
 
@@ -66,7 +68,8 @@ describe('HTTP → HTTPS redirect and HSTS per route (Ingress annotations)', () 
     // p trusts the test's own address as a front proxy (X-Forwarded-Proto); plainOnly trusts nobody.
     p = await startTlsProxy(dir.path, [certs.a, certs.b, certs.wildcard], table, { trustedProxies: ['127.0.0.1/32'], healthCheck: { intervalMs: 60_000 } });
     const config = parseProxyConfig({ listen: [{ host: '127.0.0.1', port: 0 }], admin: { host: '127.0.0.1', port: 0 }, region: 'us-central1', healthCheck: { intervalMs: 60_000 }, table });
-    plainOnly = await startProxyWith(config, config.table, { configPath: `${dir.path}/plain.yaml`, logger: createLogger('https-policy-test', 'silent'), watchTable: false, admin: false });
+    const sink = new Writable({ write: (line: Buffer, _enc, done) => (plainOnlyLog.push(JSON.parse(line.toString()) as (typeof plainOnlyLog)[number]), done()) });
+    plainOnly = await startProxyWith(config, config.table, { configPath: `${dir.path}/plain.yaml`, logger: pino({ level: 'warn' }, sink), watchTable: false, admin: false });
   }, 60_000);
 
   afterAll(async () => {
@@ -196,9 +199,13 @@ describe('HTTP → HTTPS redirect and HSTS per route (Ingress annotations)', () 
     expect([untrusted.responses[0]!.status, header(untrusted.responses[0]!, 'strict-transport-security')]).toEqual([200, undefined]);
   });
 
-  it('without an HTTPS listener, redirects nobody: the request is served', async () => {
-    const r = await raw(plainOnly.addresses[0]!.port, 'GET /x HTTP/1.1\r\nHost: a.test\r\n\r\n');
-    expect([r.responses[0]!.status, header(r.responses[0]!, 'location'), header(r.responses[0]!, 'strict-transport-security')]).toEqual([200, undefined, undefined]);
+  it('without an HTTPS listener, redirects nobody: the request is served, and the table\'s load said so once', async () => {
+    for (let i = 0; i < 3; i++) {
+      const r = await raw(plainOnly.addresses[0]!.port, 'GET /x HTTP/1.1\r\nHost: a.test\r\n\r\n');
+      expect([r.responses[0]!.status, header(r.responses[0]!, 'location'), header(r.responses[0]!, 'strict-transport-security')]).toEqual([200, undefined, undefined]);
+    }
+    const warned = plainOnlyLog.filter((l) => l.msg.includes('HTTP → HTTPS redirects'));
+    expect(warned.map((l) => [l.level, l.routes])).toEqual([[40, ['a.test/down', 'a.test/', '(default)']]]);
   });
 
   it('sends clients to tls.redirectPort when a balancer in front maps the HTTPS port (443: no port in the Location)', async () => {
