@@ -3,7 +3,7 @@ import type { ServerResponse } from 'node:http';
 /** Responses the proxy makes itself: short body, stable code in a header. */
 export const PROXY_ERRORS = {
   E_BAD_REQUEST: { status: 400, text: 'malformed request' },
-  E_BAD_HOST: { status: 400, text: 'a request needs exactly one Host header' },
+  E_BAD_HOST: { status: 400, text: 'a request needs exactly one valid Host header' },
   E_BAD_PATH: { status: 400, text: 'the request target is not a valid path (bad escape, encoded slash, NUL or not origin-form)' },
   E_CLIENT_TIMEOUT: { status: 408, text: 'the request was not received in time' },
   E_HEADERS_TOO_LARGE: { status: 431, text: 'request headers too large' },
