@@ -1,5 +1,6 @@
 import type { KObject } from '../kube/rest.js';
-import type { RoutingTable } from '../routing/table.js';
+import { hstsProblem } from '../routing/https-policy.js';
+import type { HttpsPolicy, RoutingTable } from '../routing/table.js';
 
 /** A member cluster as the table builder sees it. */
 export interface ClusterFacts {
@@ -26,11 +27,48 @@ export interface TableInputs {
   endpoints: ReadonlyMap<string, ObjectsByKey>;
   /** Federated ReplicaSets and Deployments: where a backend's readiness probe path is found. */
   workloads?: readonly KObject[];
+  /** Told of an annotation that is ignored because it is malformed (`namespace/name` of the Ingress). */
+  onProblem?: (ingress: string, message: string) => void;
 }
 
 export const MAX_RATE_ANNOTATION = 'meridian.dev/max-rate-per-endpoint';
 /** Ingress annotation: the path the proxies probe on its backends (default: the pods' readiness probe, else `/`). */
 export const HEALTH_CHECK_PATH_ANNOTATION = 'meridian.dev/health-check-path';
+/** Ingress annotation, `"true"`: plain-HTTP requests for its rules get 308 to the same URL over HTTPS (ingress-nginx's ssl-redirect). */
+export const SSL_REDIRECT_ANNOTATION = 'meridian.dev/ssl-redirect';
+/** Ingress annotation: the Strict-Transport-Security value its rules' HTTPS answers carry (e.g. `max-age=31536000; includeSubDomains`). */
+export const HSTS_ANNOTATION = 'meridian.dev/hsts';
+/** Ingress annotation of GCE and Federation v1, `"false"`: no plain HTTP for its rules (421 E_HTTPS_ONLY). */
+export const ALLOW_HTTP_ANNOTATION = 'kubernetes.io/ingress.allow-http';
+
+/**
+ * An Ingress's HTTPS policy from its annotations, or undefined when it has none. A malformed one
+ * is ignored and told (`problem`): a typo in a boolean or an HSTS value must not silently look
+ * like a policy in force. `allow-http: "false"` wins over a redirect: it says no plain HTTP at all.
+ */
+export function httpsPolicy(annotations: Record<string, string> | undefined, problem: (message: string) => void): HttpsPolicy | undefined {
+  if (!annotations) return undefined;
+  const flag = (name: string): boolean | undefined => {
+    const v = annotations[name];
+    if (v === undefined) return undefined;
+    if (v === 'true' || v === 'false') return v === 'true';
+    problem(`${name}: "${v}" is not "true" or "false"; ignored`);
+    return undefined;
+  };
+  const redirect = flag(SSL_REDIRECT_ANNOTATION);
+  const allowHttp = flag(ALLOW_HTTP_ANNOTATION);
+  let hsts = annotations[HSTS_ANNOTATION]?.trim();
+  if (hsts !== undefined) {
+    const why = hstsProblem(hsts);
+    if (why) {
+      problem(`${HSTS_ANNOTATION}: not a Strict-Transport-Security value (${why}); ignored`);
+      hsts = undefined;
+    }
+  }
+  const plainHttp = allowHttp === false ? 'refuse' : redirect ? 'redirect' : 'serve';
+  if (plainHttp === 'serve' && hsts === undefined) return undefined;
+  return { plainHttp, ...(hsts !== undefined ? { hsts } : {}) };
+}
 
 interface ServicePort {
   name?: string;
@@ -96,6 +134,7 @@ export function buildRoutingTable(input: TableInputs): RoutingTable {
   const routes: RoutingTable['routes'] = [];
   const backends: RoutingTable['backends'] = {};
   let defaultBackend: string | undefined;
+  let defaultHttps: HttpsPolicy | undefined;
   const wanted = new Map<string, { namespace: string; service: string; port: number | string | undefined; maxRate?: number; healthCheckPath?: string }>();
 
   const sorted = [...input.ingresses].sort((a, b) => `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`));
@@ -106,6 +145,7 @@ export function buildRoutingTable(input: TableInputs): RoutingTable {
     const maxRate = Number.isFinite(rate) && rate > 0 ? rate : undefined;
     const annotatedPath = ing.metadata.annotations?.[HEALTH_CHECK_PATH_ANNOTATION];
     const healthCheckPath = annotatedPath?.startsWith('/') ? annotatedPath : undefined;
+    const https = httpsPolicy(ing.metadata.annotations, (message) => input.onProblem?.(`${ns}/${ing.metadata.name}`, message));
     const want = (b: V1Backend) => {
       const key = backendKey(ns, b);
       if (key && !wanted.has(key)) wanted.set(key, { namespace: ns, service: b.service!.name, port: b.service!.port?.number ?? b.service!.port?.name, ...(maxRate ? { maxRate } : {}), ...(healthCheckPath ? { healthCheckPath } : {}) });
@@ -113,14 +153,17 @@ export function buildRoutingTable(input: TableInputs): RoutingTable {
     };
     if (spec.defaultBackend) {
       const key = want(spec.defaultBackend);
-      if (key && defaultBackend === undefined) defaultBackend = key;
+      if (key && defaultBackend === undefined) {
+        defaultBackend = key;
+        defaultHttps = https;
+      }
     }
     for (const rule of spec.rules ?? []) {
       for (const p of rule.http?.paths ?? []) {
         const key = want(p.backend);
         if (!key) continue;
         const pathType = p.pathType === 'Exact' ? 'Exact' : 'Prefix';
-        routes.push({ ...(rule.host ? { host: rule.host } : {}), path: p.path ?? '/', pathType, backend: key });
+        routes.push({ ...(rule.host ? { host: rule.host } : {}), path: p.path ?? '/', pathType, backend: key, ...(https ? { https } : {}) });
       }
     }
   }
@@ -160,6 +203,7 @@ export function buildRoutingTable(input: TableInputs): RoutingTable {
     version: input.version,
     routes,
     ...(defaultBackend ? { defaultBackend } : {}),
+    ...(defaultBackend && defaultHttps ? { defaultHttps } : {}),
     backends,
     clusters: Object.fromEntries(input.clusters.map((c) => [c.name, { region: c.region, clientCIDRs: c.clientCIDRs, ...(c.location ? { location: c.location } : {}) }])),
   };

@@ -55,6 +55,8 @@ export class TablePublisher {
   private inStore = '';
   private storeFailing = false;
   private stopped = false;
+  /** The malformed annotations last logged (one line per change). */
+  private problems = '';
 
   constructor(private readonly opts: PublisherOptions) {}
 
@@ -151,6 +153,7 @@ export class TablePublisher {
       return true;
     });
     listed.sort((a, b) => a.name.localeCompare(b.name));
+    const problems: string[] = [];
     const table = buildRoutingTable({
       version: '',
       ingresses,
@@ -158,7 +161,14 @@ export class TablePublisher {
       services,
       endpoints,
       workloads: this.workloads.flatMap((w) => w.list()),
+      onProblem: (ingress, message) => problems.push(`${ingress}: ${message}`),
     });
+    // Malformed annotations are ignored; said when they change, not at every rebuild.
+    const told = problems.join('\n');
+    if (told !== this.problems) {
+      if (problems.length) this.opts.logger.warn({ problems }, 'Ingress annotations ignored in the routing table');
+      this.problems = told;
+    }
     const content = JSON.stringify({ ...table, version: '' });
     let changed = false;
     if (content !== this.last) {

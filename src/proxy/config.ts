@@ -77,6 +77,11 @@ export const ProxyConfigSchema = z
         sessionTimeoutSeconds: z.number().int().min(1).max(7 * 86_400).default(300),
         /** Certificate files are looked at this often besides change events (which some filesystems never send). */
         pollIntervalMs: z.number().int().min(100).default(5_000),
+        /**
+         * The port clients reach HTTPS on, for the Location of a route's HTTP → HTTPS redirect,
+         * when a load balancer or NAT in front maps it (default: the first `tls: true` listener's).
+         */
+        redirectPort: z.number().int().min(1).max(65535).optional(),
       })
       .strict()
       .optional(),

@@ -24,6 +24,7 @@ import { ProxyMetrics, type ShardHealthRow } from './metrics.js';
 import { RoutingState } from './routing-state.js';
 import { ProxyServer } from './server.js';
 import { openStaticCertificates } from './tls/certificate-set.js';
+import { redirectingRoutes } from './https-redirect.js';
 
 export interface RunningProxy {
   addresses: AddressInfo[];
@@ -183,6 +184,17 @@ export async function startProxyWith(config: ProxyConfig, table: unknown, opts: 
   );
   if (follow) state.setNoTable();
   else state.setTable(table);
+  // Routes that ask for HTTP → HTTPS redirects with no HTTPS listener here: served as they come,
+  // and said once per table that asks (not per request).
+  const hasTlsListener = config.listen.some((l) => l.tls);
+  let warnedRedirects = '';
+  const checkRedirects = () => {
+    const routes = hasTlsListener ? [] : redirectingRoutes(state.snapshot.routes, state.snapshot.defaultRoute);
+    const key = routes.join(' ');
+    if (key !== '' && key !== warnedRedirects) logger.warn({ routes: routes.slice(0, 20), count: routes.length, version: state.snapshot.version }, 'routes ask for HTTP → HTTPS redirects but this proxy has no tls: true listener: their plain-HTTP requests are served, not redirected');
+    warnedRedirects = key;
+  };
+  checkRedirects();
   state.startTicker();
   const metrics = opts.metrics ?? new ProxyMetrics();
   // In a node:cluster worker, the primary's admin port asks each worker for its metrics.
@@ -216,6 +228,7 @@ export async function startProxyWith(config: ProxyConfig, table: unknown, opts: 
 
   const applyTable = (fresh: unknown) => {
     state.setTable(fresh);
+    checkRedirects();
     metrics.tableVersion.reset();
     metrics.tableVersion.set({ version: state.snapshot.version }, 1);
     metrics.retainTable(state.snapshot.shards, state.snapshot.backends.map((b) => b.name));

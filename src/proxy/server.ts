@@ -8,7 +8,7 @@ import type { Logger } from '../common/log.js';
 import { choose, newDecision, type Decision } from '../routing/choose.js';
 import type { CidrMap } from '../routing/cidr.js';
 import { normalizeIP } from '../routing/cidr.js';
-import { matchRoute } from '../routing/match.js';
+import { routeFor, type CompiledRoute } from '../routing/match.js';
 import type { ProxyConfig } from './config.js';
 import { limitedBody } from './body-limit.js';
 import { PROXY_ERRORS, rawProxyError, sendProxyError, type ProxyErrorCode } from './errors.js';
@@ -17,6 +17,7 @@ import { openTunnel } from './tunnel.js';
 import { RetryBudget } from './retry-budget.js';
 import { clientAddress, downstreamResponseHeaders, forwardStyle, upstreamRequestHeaders, withoutPseudoHeaders, type ForwardStyle } from './headers.js';
 import { Http2Guard, ProxyHttp2Response } from './http2.js';
+import { httpsPortSuffix, plainHttpAnswer, rawRedirect } from './https-redirect.js';
 import type { CertificateSet } from './tls/certificate-set.js';
 import { TlsListener } from './tls/listener.js';
 import type { TlsMetrics } from './tls/metrics.js';
@@ -106,6 +107,11 @@ export class ProxyServer {
   /** The `tls: true` listeners (HTTPS: HTTP/2 and HTTP/1.1), and their HTTP/2 connections' guard. */
   private readonly tlsListeners: TlsListener[] = [];
   private http2Guard: Http2Guard | undefined;
+  /**
+   * `:port` (or nothing for 443) of the HTTPS listener redirects send clients to: the first
+   * `tls: true` one's, or `tls.redirectPort`. Undefined without one: nothing is redirected.
+   */
+  private redirectPortSuffix: string | undefined;
   /** @internal read by Attempt */
   readonly forward: ForwardStyle;
   private readonly isTrusted = (ip: string): boolean => this.deps.trusted.has(ip);
@@ -135,7 +141,9 @@ export class ProxyServer {
     this.deadlineTicker ??= setInterval(() => this.deadlines.sweep(performance.now()), this.deadlines.intervalMs).unref();
     for (const l of this.config.listen) {
       if (l.tls) {
-        addresses.push(await this.listenTls(l.host, l.port));
+        const address = await this.listenTls(l.host, l.port);
+        this.redirectPortSuffix ??= httpsPortSuffix(this.config.tls?.redirectPort ?? address.port);
+        addresses.push(address);
         continue;
       }
       const server = createServer(
@@ -242,13 +250,29 @@ export class ProxyServer {
   }
 
   /** A request the proxy answers itself (refused, no route, no backend): counted, and closed when it had a body left unread. */
-  private refuse(res: ServerResponse, code: ProxyErrorCode, start: number, close: boolean, labels = NO_SHARD): void {
+  private refuse(res: ServerResponse, code: ProxyErrorCode, start: number, close: boolean, labels = NO_SHARD, hsts: string | null = null): void {
     if (close) {
       res.shouldKeepAlive = false;
       (res.req.socket as ClientSocket)[kClosing] = true;
     }
-    sendProxyError(res, code, close || this.draining);
+    sendProxyError(res, code, close || this.draining, hsts);
     this.count(labels, PROXY_ERRORS[code].status, start);
+  }
+
+  /**
+   * A plain-HTTP request its route wants over HTTPS (https-redirect.ts): 308 to the HTTPS URL,
+   * or refused. A body left unread closes the connection, as for any refusal; the client sends it
+   * again to the Location (a 308 keeps the method and body).
+   */
+  private answerPlainHttp(res: ServerResponse, answer: { location: string } | ProxyErrorCode, start: number, close: boolean, labels: typeof NO_SHARD): void {
+    if (typeof answer === 'string') return this.refuse(res, answer, start, close, labels);
+    if (close) {
+      res.shouldKeepAlive = false;
+      (res.req.socket as ClientSocket)[kClosing] = true;
+    }
+    res.writeHead(308, close || this.draining ? { location: answer.location, 'content-length': 0, connection: 'close' } : { location: answer.location, 'content-length': 0 });
+    res.end();
+    this.count(labels, 308, start);
   }
 
   private count(shard: { backendName: string; cluster: string; region: string }, status: number, start: number, client = '', route = 0): void {
@@ -273,19 +297,28 @@ export class ProxyServer {
     const hasBody = declared > 0 || req.headers['transfer-encoding'] !== undefined;
     const it = intake(req, this.config.paths, this.config.limits.maxHeaderCount);
     if (typeof it === 'string') return this.refuse(res, it, start, true);
-    const backend = matchRoute(snap.routes, snap.defaultBackend, it.host, it.path);
+    const route = routeFor(snap.routes, snap.defaultRoute, it.host, it.path);
+    const backend = route.backend;
     if (backend < 0) return this.refuse(res, state.hasTable ? 'E_NO_ROUTE' : 'E_NO_TABLE', start, hasBody);
-    if (declared > this.config.limits.maxBodyBytes) return this.refuse(res, 'E_BODY_TOO_LARGE', start, true);
     const peer = normalizeIP(req.socket.remoteAddress ?? '');
     const client = clientAddress(peer, req.headers['x-forwarded-for'], this.isTrusted);
+    // A route without an HTTPS policy (most) pays this one test.
+    let hsts: string | null = null;
+    if (route.plainHttp !== 'serve' || route.hsts !== null) {
+      const secure = isSecure(style, client.peerTrusted, req.headers['x-forwarded-proto']);
+      const answer = secure ? undefined : plainHttpAnswer(route, it.host, it.target, this.redirectPortSuffix);
+      if (answer !== undefined) return this.answerPlainHttp(res, answer, start, hasBody, noShardOf(snap.backends[backend]!));
+      hsts = stsFor(route, secure);
+    }
+    if (declared > this.config.limits.maxBodyBytes) return this.refuse(res, 'E_BODY_TOO_LARGE', start, true, NO_SHARD, hsts);
     const facts = clientFacts(state, client.ip);
     const decision = choose(facts, snap, state.live, backend, this.rng, undefined, this.scratch);
-    if (decision.endpoint < 0) return this.refuse(res, 'E_NO_BACKEND', start, hasBody, noShardOf(snap.backends[backend]!));
+    if (decision.endpoint < 0) return this.refuse(res, 'E_NO_BACKEND', start, hasBody, noShardOf(snap.backends[backend]!), hsts);
     const headers = upstreamRequestHeaders(req.headers, peer, client.peerTrusted, style, it.host);
     if (expectContinue) res.writeContinue();
     this.inFlight++;
     this.retryBudget.countRequest();
-    const attempt = new Attempt(this, req, res, backend, client.ip, facts, headers, it.target, hasBody, start, style);
+    const attempt = new Attempt(this, req, res, backend, client.ip, facts, headers, it.target, hasBody, start, style, hsts);
     attempt.send(decision, 0);
   }
 
@@ -337,27 +370,30 @@ export class ProxyServer {
     const hasBody = !stream.endAfterHeaders;
     const it = intakeH2(req.headers, req.rawHeaders.length >> 1, this.config.paths, this.config.limits.maxHeaderCount);
     if (typeof it === 'string') return this.refuseH2(res, it, start);
-    const backend = matchRoute(snap.routes, snap.defaultBackend, it.host, it.path);
+    const route = routeFor(snap.routes, snap.defaultRoute, it.host, it.path);
+    const backend = route.backend;
     if (backend < 0) return this.refuseH2(res, state.hasTable ? 'E_NO_ROUTE' : 'E_NO_TABLE', start);
-    if (Number(req.headers['content-length'] ?? 0) > this.config.limits.maxBodyBytes) return this.refuseH2(res, 'E_BODY_TOO_LARGE', start);
+    // Always over TLS: the route's HSTS as it is.
+    const hsts = route.hsts;
+    if (Number(req.headers['content-length'] ?? 0) > this.config.limits.maxBodyBytes) return this.refuseH2(res, 'E_BODY_TOO_LARGE', start, NO_SHARD, hsts);
     const peer = normalizeIP(req.socket.remoteAddress ?? '');
     const client = clientAddress(peer, req.headers['x-forwarded-for'], this.isTrusted);
     const facts = clientFacts(state, client.ip);
     const decision = choose(facts, snap, state.live, backend, this.rng, undefined, this.scratch);
-    if (decision.endpoint < 0) return this.refuseH2(res, 'E_NO_BACKEND', start, noShardOf(snap.backends[backend]!));
+    if (decision.endpoint < 0) return this.refuseH2(res, 'E_NO_BACKEND', start, noShardOf(snap.backends[backend]!), hsts);
     const headers = upstreamRequestHeaders(withoutPseudoHeaders(req.headers), peer, client.peerTrusted, style, it.host);
     if (expectContinue) res.writeContinue();
     this.inFlight++;
     this.retryBudget.countRequest();
     // The compat request and response stand in for node:http's (ProxyHttp2Response adds what they lack).
-    const attempt = new Attempt(this, req as unknown as IncomingMessage, res as unknown as ServerResponse, backend, client.ip, facts, headers, it.target, hasBody, start, style);
+    const attempt = new Attempt(this, req as unknown as IncomingMessage, res as unknown as ServerResponse, backend, client.ip, facts, headers, it.target, hasBody, start, style, hsts);
     if (hasBody && this.config.limits.requestTimeoutMs > 0) bodyDeadline(req, res, this.config.limits.requestTimeoutMs);
     attempt.send(decision, 0);
   }
 
   /** An HTTP/2 request the proxy answers itself: its stream ends with the answer (Node resets it with NO_ERROR if the client was still sending, RFC 9113 §8.1). */
-  private refuseH2(res: ProxyHttp2Response, code: ProxyErrorCode, start: number, labels = NO_SHARD): void {
-    sendProxyError(res as unknown as ServerResponse, code);
+  private refuseH2(res: ProxyHttp2Response, code: ProxyErrorCode, start: number, labels = NO_SHARD, hsts: string | null = null): void {
+    sendProxyError(res as unknown as ServerResponse, code, false, hsts);
     this.count(labels, PROXY_ERRORS[code].status, start);
   }
 
@@ -382,18 +418,29 @@ export class ProxyServer {
     if (this.draining) return refuse('E_DRAINING', 'refused-by-proxy');
     const it = intake(req, this.config.paths, this.config.limits.maxHeaderCount);
     if (typeof it === 'string') return refuse(it, 'refused-by-proxy');
-    const backend = matchRoute(snap.routes, snap.defaultBackend, it.host, it.path);
+    const route = routeFor(snap.routes, snap.defaultRoute, it.host, it.path);
+    const backend = route.backend;
     if (backend < 0) return refuse(state.hasTable ? 'E_NO_ROUTE' : 'E_NO_TABLE', 'refused-by-proxy');
-    if (this.tunnels.size >= this.config.limits.maxTunnels) return refuse('E_TUNNEL_LIMIT', 'limited');
     const peer = normalizeIP(req.socket.remoteAddress ?? '');
     const client = clientAddress(peer, req.headers['x-forwarded-for'], this.isTrusted);
+    // A WebSocket to a route that wants HTTPS gets the same answer as any plain request (ws:// → wss://).
+    if (route.plainHttp !== 'serve' && !isSecure(style, client.peerTrusted, req.headers['x-forwarded-proto'])) {
+      const answer = plainHttpAnswer(route, it.host, it.target, this.redirectPortSuffix);
+      if (typeof answer === 'string') return refuse(answer, 'refused-by-proxy', noShardOf(snap.backends[backend]!));
+      if (answer !== undefined) {
+        metrics.tunnels.inc({ outcome: 'refused-by-proxy' });
+        this.count(noShardOf(snap.backends[backend]!), 308, start);
+        return void socket.end(rawRedirect(answer.location));
+      }
+    }
+    if (this.tunnels.size >= this.config.limits.maxTunnels) return refuse('E_TUNNEL_LIMIT', 'limited');
     const facts = clientFacts(state, client.ip);
     const d = choose(facts, snap, state.live, backend, this.rng, undefined, newDecision());
     if (d.endpoint < 0) return refuse('E_NO_BACKEND', 'refused-by-proxy', noShardOf(snap.backends[backend]!));
     const e = snap.endpoints[d.endpoint]!;
     const shard = snap.shards[d.shard]!;
     const from = clientRegion(snap, facts.cell);
-    const route = routeFlags(d);
+    const flags = routeFlags(d);
     this.tunnels.add(socket);
     socket.on('error', () => socket.destroy());
     state.live.countRequest(d.shard);
@@ -418,10 +465,10 @@ export class ProxyServer {
           metrics.upstreamErrors.inc({ cluster: shard.cluster, kind: outcome.error });
           if (state.snapshot === snap && !outcome.timeout) state.upstreamFailure(d.endpoint);
           const code: ProxyErrorCode = outcome.timeout ? 'E_UPSTREAM_TIMEOUT' : outcome.error === 'ECONNREFUSED' ? 'E_NO_BACKEND' : 'E_BAD_GATEWAY';
-          this.count(shard, PROXY_ERRORS[code].status, start, from, route);
+          this.count(shard, PROXY_ERRORS[code].status, start, from, flags);
           if (socket.writable) socket.end(rawProxyError(code));
           else socket.destroy();
-        } else this.count(shard, outcome.status, start, from, route);
+        } else this.count(shard, outcome.status, start, from, flags);
       },
       () => this.tunnels.delete(socket),
     );
@@ -437,6 +484,25 @@ function clientFacts(state: RoutingState, ip: string): { cell: number; sourceClu
   const sourceCluster = snap.clientCIDRs.get(ip) ?? -1;
   const cell = sourceCluster >= 0 && snap.clusterCell[sourceCluster]! >= 0 ? snap.clusterCell[sourceCluster]! : state.cellOf(ip);
   return { cell, sourceCluster };
+}
+
+/**
+ * The client's connection to the edge is HTTPS: it came to a TLS listener, or through a trusted
+ * proxy (trustedProxies) that says it took it over HTTPS — a TLS-terminating balancer in front
+ * would otherwise be redirected to HTTPS forever.
+ */
+function isSecure(style: ForwardStyle, peerTrusted: boolean, forwardedProto: string | string[] | undefined): boolean {
+  return style.proto === 'https' || (peerTrusted && forwardedProto === 'https');
+}
+
+/**
+ * What the route's policy does to Strict-Transport-Security: null, nothing (no policy: the
+ * origin's goes through); over HTTPS, the route's value, replacing the origin's (one header, one
+ * owner: the Ingress); over plain HTTP, '' — the origin's is removed, as RFC 6797 §7.2 forbids
+ * sending it there.
+ */
+function stsFor(route: CompiledRoute, secure: boolean): string | null {
+  return route.hsts === null ? null : secure ? route.hsts : '';
 }
 
 /**
@@ -515,6 +581,8 @@ class Attempt implements Dispatcher.DispatchHandler, TimedTry {
     private readonly startMs: number,
     /** The listener's forwarding (X-Forwarded-Proto, Via) for this request's protocol. */
     private readonly style: ForwardStyle,
+    /** The route's Strict-Transport-Security for this request (stsFor): null leaves the origin's, '' removes it. */
+    private readonly hsts: string | null = null,
   ) {
     // Node's parser holds a Content-Length body to its declared size; a chunked one is counted.
     // Each chunk sent upstream is a sign of life: the response-headers deadline runs from the end
@@ -542,7 +610,7 @@ class Attempt implements Dispatcher.DispatchHandler, TimedTry {
 
   /** The request turned out malformed (its body did not parse): answer `code` and abandon the upstream request. */
   refuse(code: ProxyErrorCode): void {
-    sendProxyError(this.res, code, true);
+    sendProxyError(this.res, code, true, this.hsts);
     this.abandon(Object.assign(new Error('the request body did not parse'), { code: 'UND_ERR_ABORTED' }));
   }
 
@@ -605,6 +673,10 @@ class Attempt implements Dispatcher.DispatchHandler, TimedTry {
     const snap = this.snap;
     const shard = snap.shards[this.shard]!;
     const out = downstreamResponseHeaders(headers, this.style);
+    if (this.hsts !== null) {
+      if (this.hsts === '') delete out['strict-transport-security'];
+      else out['strict-transport-security'] = this.hsts;
+    }
     if (cfg.debugHeader) out['x-served-by'] = `${shard.cluster}/${snap.endpoints[this.endpoint]!.address}:${snap.endpoints[this.endpoint]!.port}`;
     if (this.proxy.isDraining) this.res.shouldKeepAlive = false;
     if (statusCode === 502 || statusCode === 503 || statusCode === 504) this.upstreamFailed();
@@ -669,7 +741,7 @@ class Attempt implements Dispatcher.DispatchHandler, TimedTry {
     if (NOT_THE_ENDPOINTS_FAULT.has(kind) && kind !== 'E_QUEUE_TIMEOUT') {
       // The request's own fault: no outlier strike, no retry; a body left unread closes the
       // connection after the answer (already given, when the request was refused as it came).
-      if (!this.res.headersSent) sendProxyError(this.res, kind === 'E_BODY_TOO_LARGE' ? 'E_BODY_TOO_LARGE' : 'E_BAD_REQUEST', true);
+      if (!this.res.headersSent) sendProxyError(this.res, kind === 'E_BODY_TOO_LARGE' ? 'E_BODY_TOO_LARGE' : 'E_BAD_REQUEST', true, this.hsts);
       else if (!this.res.writableEnded) this.res.destroy(err);
       this.finish(this.res.statusCode, shard);
       return;
@@ -730,7 +802,7 @@ class Attempt implements Dispatcher.DispatchHandler, TimedTry {
           : kind === 'E_QUEUE_TIMEOUT'
             ? 'E_QUEUE_TIMEOUT'
             : 'E_BAD_GATEWAY';
-    if (!this.res.headersSent) sendProxyError(this.res, code, this.proxy.isDraining);
+    if (!this.res.headersSent) sendProxyError(this.res, code, this.proxy.isDraining, this.hsts);
     else this.res.destroy(err);
     this.finish(this.res.statusCode, shard);
   }

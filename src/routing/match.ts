@@ -1,5 +1,6 @@
 import { MeridianError } from '../common/errors.js';
-import type { Route } from './table.js';
+import type { PlainHttp } from './https-policy.js';
+import type { HttpsPolicy, Route } from './table.js';
 
 export interface CompiledRoute {
   /** Exact host, `*.suffix` (stored as `.suffix`) or undefined for any host. */
@@ -7,7 +8,17 @@ export interface CompiledRoute {
   wildcard: boolean;
   path: string;
   exact: boolean;
+  /** Index of the backend, or -1 (the default route of a table without a default backend). */
   backend: number;
+  /** What a plain-HTTP request for this route gets. */
+  plainHttp: PlainHttp;
+  /** The Strict-Transport-Security value of its HTTPS answers, or null: the origin's own, untouched. */
+  hsts: string | null;
+}
+
+/** The route requests no rule matches take: the default backend's, with its policy. */
+export function defaultRoute(backend: number, https: HttpsPolicy | undefined): CompiledRoute {
+  return { wildcard: false, path: '/', exact: false, backend, plainHttp: https?.plainHttp ?? 'serve', hsts: https?.hsts ?? null };
 }
 
 /**
@@ -25,6 +36,8 @@ export function compileRoutes(routes: readonly Route[], backends: ReadonlyMap<st
       path: r.path,
       exact: r.pathType === 'Exact',
       backend,
+      plainHttp: r.https?.plainHttp ?? 'serve',
+      hsts: r.https?.hsts ?? null,
     };
   });
   const hostRank = (r: CompiledRoute) => (r.host === undefined ? 2 : r.wildcard ? 1 : 0);
@@ -39,15 +52,30 @@ function prefixMatches(prefix: string, path: string): boolean {
 
 /** The backend for a request, or the default backend, or -1 (no route: 404). */
 export function matchRoute(routes: readonly CompiledRoute[], defaultBackend: number, hostHeader: string | undefined, path: string): number {
+  const i = matchIndex(routes, hostHeader, path);
+  return i < 0 ? defaultBackend : routes[i]!.backend;
+}
+
+/**
+ * The route a request takes (its backend and policy): a matching rule, else `fallback` (the
+ * snapshot's defaultRoute, whose backend is -1 without a default backend: 404). Allocates nothing.
+ */
+export function routeFor(routes: readonly CompiledRoute[], fallback: CompiledRoute, hostHeader: string | undefined, path: string): CompiledRoute {
+  const i = matchIndex(routes, hostHeader, path);
+  return i < 0 ? fallback : routes[i]!;
+}
+
+function matchIndex(routes: readonly CompiledRoute[], hostHeader: string | undefined, path: string): number {
   let host = hostHeader ?? '';
   const colon = host.indexOf(':');
   if (colon >= 0 && host.indexOf(']') < 0) host = host.slice(0, colon);
   host = host.toLowerCase();
   const q = path.indexOf('?');
   const p = q >= 0 ? path.slice(0, q) : path;
-  for (const r of routes) {
+  for (let i = 0; i < routes.length; i++) {
+    const r = routes[i]!;
     if (r.host !== undefined && (r.wildcard ? !(host.endsWith(r.host) && host.length > r.host.length && host.lastIndexOf('.', host.length - r.host.length - 1) < 0) : host !== r.host)) continue;
-    if (r.exact ? p === r.path : prefixMatches(r.path, p)) return r.backend;
+    if (r.exact ? p === r.path : prefixMatches(r.path, p)) return i;
   }
-  return defaultBackend;
+  return -1;
 }

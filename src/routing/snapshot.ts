@@ -2,7 +2,7 @@ import { MeridianError } from '../common/errors.js';
 import { CidrMap } from './cidr.js';
 import { greatCircleKm, MEASURED_REGIONS, REGION_LOCATIONS, REGION_RTT_MS, regionRttMs } from './geo.js';
 import { NO_MEASUREMENTS, rttKey, type MeasuredRtt } from './latency.js';
-import { compileRoutes, type CompiledRoute } from './match.js';
+import { compileRoutes, defaultRoute, type CompiledRoute } from './match.js';
 import { RoutingTableSchema, type LatLon, type RoutingTable } from './table.js';
 
 export interface EndpointView {
@@ -54,6 +54,8 @@ export interface RoutingSnapshot {
   table: RoutingTable;
   routes: CompiledRoute[];
   defaultBackend: number;
+  /** What requests no route matches take (backend -1 without a default backend). */
+  defaultRoute: CompiledRoute;
   backends: BackendView[];
   backendByName: Map<string, number>;
   shards: ShardView[];
@@ -197,6 +199,7 @@ export function buildSnapshot(input: unknown, opts: SnapshotOptions = {}): Routi
     table,
     routes,
     defaultBackend,
+    defaultRoute: defaultRoute(defaultBackend, table.defaultHttps),
     backends,
     backendByName,
     shards,

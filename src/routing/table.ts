@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { hstsProblem } from './https-policy.js';
 
 /**
  * The routing table: the contract between whoever knows the clusters (the controller, or a
@@ -46,6 +47,30 @@ export const BackendSchema = z.object({
 });
 export type Backend = z.infer<typeof BackendSchema>;
 
+/**
+ * What a route asks of the scheme (an Ingress's `meridian.dev/ssl-redirect`, `meridian.dev/hsts`
+ * and `kubernetes.io/ingress.allow-http` annotations): see https-policy.ts.
+ */
+export const HttpsPolicySchema = z
+  .object({
+    /**
+     * A plain-HTTP request: `serve` it (default), `redirect` it (308 to the same URL on the
+     * proxy's HTTPS listener; served when the proxy has none), or `refuse` it (421 E_HTTPS_ONLY).
+     */
+    plainHttp: z.enum(['serve', 'redirect', 'refuse']).default('serve'),
+    /** Strict-Transport-Security on every HTTPS answer, replacing the origin's (RFC 6797 syntax, max-age required). */
+    hsts: z
+      .string()
+      .trim()
+      .superRefine((v, ctx) => {
+        const problem = hstsProblem(v);
+        if (problem) ctx.addIssue({ code: 'custom', message: `not a Strict-Transport-Security value: ${problem}` });
+      })
+      .optional(),
+  })
+  .strict();
+export type HttpsPolicy = z.infer<typeof HttpsPolicySchema>;
+
 export const RouteSchema = z.object({
   /** Exact host, or `*.example.com` wildcard; absent = any host. */
   host: z.string().optional(),
@@ -53,6 +78,7 @@ export const RouteSchema = z.object({
   pathType: z.enum(['Prefix', 'Exact', 'ImplementationSpecific']).default('Prefix'),
   /** Key into `backends`, conventionally `namespace/service:port`. */
   backend: z.string().min(1),
+  https: HttpsPolicySchema.optional(),
 });
 export type Route = z.infer<typeof RouteSchema>;
 
@@ -69,6 +95,8 @@ export const RoutingTableSchema = z.object({
   version: z.string().default('static'),
   routes: z.array(RouteSchema).default([]),
   defaultBackend: z.string().optional(),
+  /** The default backend's `https` policy (that of the Ingress it comes from). */
+  defaultHttps: HttpsPolicySchema.optional(),
   backends: z.record(z.string(), BackendSchema),
   clusters: z.record(z.string(), ClusterInfoSchema).default({}),
 });

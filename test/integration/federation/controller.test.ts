@@ -115,7 +115,7 @@ describe('federation controller: the seed walkthrough and its failure cases', ()
     }
   });
 
-  it('probes each backend on the readiness path of the federated workload behind it', async () => {
+  it('probes each backend on the readiness path of the federated workload behind it; carries the Ingress\'s HTTPS annotations to its routes', async () => {
     await fed(['create', '-f', '-'], `apiVersion: apps/v1
 kind: Deployment
 metadata: {name: probed}
@@ -140,7 +140,9 @@ spec:
 ---
 apiVersion: networking.k8s.io/v1
 kind: Ingress
-metadata: {name: probed}
+metadata:
+  name: probed
+  annotations: {meridian.dev/ssl-redirect: "true", meridian.dev/hsts: "max-age=600; includeSubDomains"}
 spec:
   rules:
   - host: probed.test
@@ -150,6 +152,8 @@ spec:
       const t = JSON.parse(await readFile(join(dir.path, 'routing-table.json'), 'utf8')) as { backends: Record<string, { healthCheckPath?: string }> };
       return t.backends['default/probed:80']?.healthCheckPath === '/ready';
     }, { what: 'the probed backend with its readiness path', timeoutMs: 20_000 });
+    const t = JSON.parse(await readFile(join(dir.path, 'routing-table.json'), 'utf8')) as { routes: { host?: string; https?: unknown }[] };
+    expect(t.routes.find((r) => r.host === 'probed.test')?.https).toEqual({ plainHttp: 'redirect', hsts: 'max-age=600; includeSubDomains' });
   });
 
   it('places the preferences ReplicaSet where the seed annotation says', async () => {

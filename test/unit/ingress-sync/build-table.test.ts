@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildRoutingTable, HEALTH_CHECK_PATH_ANNOTATION, MAX_RATE_ANNOTATION } from '../../../src/ingress-sync/build-table.js';
+import { ALLOW_HTTP_ANNOTATION, buildRoutingTable, HEALTH_CHECK_PATH_ANNOTATION, HSTS_ANNOTATION, MAX_RATE_ANNOTATION, SSL_REDIRECT_ANNOTATION } from '../../../src/ingress-sync/build-table.js';
 import { buildSnapshot } from '../../../src/routing/snapshot.js';
 
 const svc = (ns: string, name: string, ports: { name?: string; port: number }[]) => ({ metadata: { name, namespace: ns }, spec: { ports } });
@@ -83,6 +83,52 @@ describe('routing table from Ingresses and member endpoints', () => {
       ['nothing for an annotation that is not a path', { [HEALTH_CHECK_PATH_ANNOTATION]: 'healthz' }, [], 8080, undefined],
     ])('%s', (_case, annotations, workloads, targetPort, expected) => {
       expect(build(annotations, workloads, targetPort)).toBe(expected);
+    });
+  });
+
+  describe('HTTPS policy from annotations', () => {
+    const ingress = (name: string, annotations: Record<string, string>, host: string) => ({
+      metadata: { name, namespace: 'prod', annotations },
+      spec: { defaultBackend: { service: { name: name, port: { number: 80 } } }, rules: [{ host, http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name, port: { number: 80 } } } }] } }] },
+    });
+    const build = (ingresses: unknown[]) => {
+      const problems: string[] = [];
+      const table = buildRoutingTable({ version: 'v', ingresses: ingresses as never, clusters, services: new Map(), endpoints: new Map(), onProblem: (i, m) => problems.push(`${i}: ${m}`) });
+      return { table, problems };
+    };
+
+    it('puts ssl-redirect, hsts and allow-http on the Ingress\'s routes and, for the Ingress that gives it, the default backend', () => {
+      const { table, problems } = build([
+        ingress('a', { [SSL_REDIRECT_ANNOTATION]: 'true', [HSTS_ANNOTATION]: 'max-age=31536000; includeSubDomains; preload' }, 'a.test'),
+        ingress('b', { [HSTS_ANNOTATION]: 'max-age=600' }, 'b.test'),
+        // allow-http "false" says no plain HTTP at all: it wins over a redirect.
+        ingress('c', { [ALLOW_HTTP_ANNOTATION]: 'false', [SSL_REDIRECT_ANNOTATION]: 'true' }, 'c.test'),
+        ingress('d', { [SSL_REDIRECT_ANNOTATION]: 'false', [ALLOW_HTTP_ANNOTATION]: 'true' }, 'd.test'),
+      ]);
+      expect(problems).toEqual([]);
+      expect(table.routes.map((r) => [r.host, r.https])).toEqual([
+        ['a.test', { plainHttp: 'redirect', hsts: 'max-age=31536000; includeSubDomains; preload' }],
+        ['b.test', { plainHttp: 'serve', hsts: 'max-age=600' }],
+        ['c.test', { plainHttp: 'refuse' }],
+        ['d.test', undefined],
+      ]);
+      expect(table.defaultBackend).toBe('prod/a:80');
+      expect(table.defaultHttps).toEqual({ plainHttp: 'redirect', hsts: 'max-age=31536000; includeSubDomains; preload' });
+      const snap = buildSnapshot(table);
+      expect(snap.routes.find((r) => r.host === 'a.test')).toMatchObject({ plainHttp: 'redirect', hsts: 'max-age=31536000; includeSubDomains; preload' });
+    });
+
+    it.each([
+      [{ [HSTS_ANNOTATION]: 'includeSubDomains' }, 'prod/a: meridian.dev/hsts: not a Strict-Transport-Security value (max-age is required (e.g. "max-age=31536000; includeSubDomains")); ignored'],
+      [{ [HSTS_ANNOTATION]: 'max-age=1\r\nx: y' }, 'prod/a: meridian.dev/hsts: not a Strict-Transport-Security value (only visible ASCII, spaces and tabs are allowed); ignored'],
+      [{ [SSL_REDIRECT_ANNOTATION]: 'yes' }, 'prod/a: meridian.dev/ssl-redirect: "yes" is not "true" or "false"; ignored'],
+      [{ [ALLOW_HTTP_ANNOTATION]: 'False' }, 'prod/a: kubernetes.io/ingress.allow-http: "False" is not "true" or "false"; ignored'],
+    ])('ignores a malformed annotation %j and reports it', (annotations, problem) => {
+      const { table, problems } = build([ingress('a', annotations, 'a.test')]);
+      expect(problems).toEqual([problem]);
+      expect(table.routes[0]!.https).toBeUndefined();
+      expect(table.defaultHttps).toBeUndefined();
+      expect(() => buildSnapshot(table)).not.toThrow();
     });
   });
 });
