@@ -233,11 +233,12 @@ export class TablePublisher {
     const content = JSON.stringify(built.certificates);
     const doc = this.certificates;
     if (content !== doc.last) {
-      doc.last = content;
       const bundle: CertificateBundle = { version: createHash('sha256').update(content).digest('hex').slice(0, 12), certificates: built.certificates };
       doc.current = { version: bundle.version, body: JSON.stringify(bundle) };
       const file = this.certificatesPath;
+      // Marked written only once it is: a file that could not be written is tried again next round.
       if (file) await writePrivateFile(file, `${JSON.stringify(bundle, null, 2)}\n`);
+      doc.last = content;
       this.opts.logger.info({ version: bundle.version, secrets: bundle.certificates.map((c) => c.secret), ...(file ? { file } : {}) }, 'TLS certificates published');
     }
     await this.documentToStore(doc, 'TLS certificates', (p) => this.opts.store!.publishCertificates(p));
