@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { MeridianError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { assignedTo, assignProbers, fleetVerdicts, type ProbeAssignment } from '../health/fleet-health.js';
 import type { Prober } from '../health/prober.js';
@@ -433,7 +434,7 @@ export class FleetSync {
         const sum = createHash('sha256').update(c.body).digest('hex');
         let bundle: CertificateBundle;
         try {
-          if (sum !== c.sha256) throw Object.assign(new Error(`their body does not match its checksum (sha256 ${sum.slice(0, 12)}…, published ${c.sha256.slice(0, 12)}…): partial or altered`), { code: 'E_CERTIFICATES_INVALID' });
+          if (sum !== c.sha256) throw new MeridianError('E_CERTIFICATES_INVALID', `the certificates in the store do not match their checksum (sha256 ${sum.slice(0, 12)}…, published ${c.sha256.slice(0, 12)}…): partial or altered`);
           bundle = parseCertificateBundle(c.body, 'the certificates in the store');
         } catch (err) {
           this.rejectedCertificates.add(c.version);

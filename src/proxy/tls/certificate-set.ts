@@ -3,6 +3,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { Registry } from 'prom-client';
+import type { MeridianError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import { parseCertificateBundle, type CertificateBundle } from './bundle.js';
 import { CertificateError, contentHash, inspectCertificate, readCertificateFiles, type LoadedCertificate } from './certificates.js';
@@ -165,7 +166,7 @@ export class CertificateSet {
     try {
       bundle = parseCertificateBundle(text, file);
     } catch (err) {
-      const e = err as CertificateError;
+      const e = err as MeridianError;
       this.opts.logger.error({ code: e.code, err: e.message, hint: e.hint }, 'the federation\'s certificates file is not valid; the last good certificates stay in use');
       return;
     }
