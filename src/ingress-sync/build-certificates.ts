@@ -51,13 +51,13 @@ const CREATE = 'kubectl create secret tls NAME --cert=CERT --key=KEY';
 
 /** What to do about each problem inspectCertificate finds, said for a Secret rather than for files. */
 const SECRET_HINTS: Record<CertificateProblem, string> = {
-  unreadable: `recreate the Secret (${CREATE})`,
-  'cert-invalid': 'tls.crt must hold the PEM certificate chain, the server\'s certificate first',
-  'key-invalid': 'tls.key must hold an unencrypted PEM private key (`openssl pkey -in KEY -out KEY.plain` removes a passphrase)',
-  'key-mismatch': `tls.key is not the key tls.crt was issued for: put the right pair in the Secret (${CREATE} --dry-run=client -o yaml | kubectl apply -f -)`,
-  'key-unsupported': 'use an ECDSA (P-256 or P-384) or an RSA (2048 bits or more) key',
-  expired: 'renew the certificate and update the Secret',
-  'not-yet-valid': 'the certificate\'s notBefore is in the future: check the issuer\'s clock, or wait until it is valid',
+  unreadable: `Recreate the Secret (${CREATE})`,
+  'cert-invalid': 'Put the PEM certificate chain in tls.crt, the server\'s certificate first',
+  'key-invalid': 'Put an unencrypted PEM private key in tls.key (`openssl pkey -in KEY -out KEY.plain` removes a passphrase)',
+  'key-mismatch': `Put the key tls.crt was issued for in tls.key (${CREATE} --dry-run=client -o yaml | kubectl apply -f -)`,
+  'key-unsupported': 'Use an ECDSA (P-256 or P-384) or an RSA (2048 bits or more) key',
+  expired: 'Renew the certificate and update the Secret',
+  'not-yet-valid': 'The certificate\'s notBefore is in the future: check the issuer\'s clock, or wait until it is valid',
 };
 
 interface Reference {
@@ -150,7 +150,6 @@ function takeSecret(secretKey: string, secret: KObject | undefined, now: number)
     return { cert, key, names: loaded.names };
   } catch (err) {
     if (!(err instanceof CertificateError)) throw err;
-    const hint = SECRET_HINTS[err.problem];
-    return { problem: { reason: 'TLSCertificateRejected', code: err.code, message: err.message, hint: hint.charAt(0).toUpperCase() + hint.slice(1) } };
+    return { problem: { reason: 'TLSCertificateRejected', code: err.code, message: err.message, hint: SECRET_HINTS[err.problem] } };
   }
 }

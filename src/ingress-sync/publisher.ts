@@ -173,7 +173,12 @@ export class TablePublisher {
     if (this.pending || this.stopped) return;
     this.pending = setTimeout(() => {
       this.pending = undefined;
-      this.publishing = this.publishing.then(() => this.publish()).catch((err: unknown) => this.opts.logger.warn({ err: String(err) }, 'routing table not published this round'));
+      // The table and the certificates apart: a file one of them cannot write does not hold the other up.
+      this.publishing = this.publishing
+        .then(() => this.publish())
+        .catch((err: unknown) => this.opts.logger.warn({ err: String(err) }, 'routing table not published this round'))
+        .then(() => this.publishCertificates())
+        .catch((err: unknown) => this.opts.logger.warn({ err: String(err) }, 'TLS certificates not published this round'));
     }, this.opts.debounceMs ?? 100);
     this.pending.unref();
   }
@@ -204,7 +209,6 @@ export class TablePublisher {
     const content = JSON.stringify({ ...table, version: '' });
     let changed = false;
     if (content !== this.table.last) {
-      this.table.last = content;
       table.version = createHash('sha256').update(content).digest('hex').slice(0, 12);
       this.table.current = { version: table.version, body: JSON.stringify(table) };
       if (this.opts.path) {
@@ -212,11 +216,12 @@ export class TablePublisher {
         await writeFile(tmp, `${JSON.stringify(table, null, 2)}\n`);
         await rename(tmp, this.opts.path);
       }
+      // Only once written: a file that could not be written is tried again next round.
+      this.table.last = content;
       this.opts.logger.info({ version: table.version, backends: Object.keys(table.backends).length }, 'routing table published');
       changed = true;
     }
     await this.documentToStore(this.table, 'routing table', (p) => this.opts.store!.publishTable(p));
-    await this.publishCertificates(ingresses);
     return changed;
   }
 
@@ -225,8 +230,9 @@ export class TablePublisher {
    * when they changed; each problem told once as an Event on the Ingress and a log line (never
    * with key material).
    */
-  private async publishCertificates(ingresses: readonly KObject[]): Promise<void> {
-    if (!this.secrets?.hasSynced()) return;
+  async publishCertificates(): Promise<void> {
+    if (this.stopped || !this.ingresses?.hasSynced() || !this.secrets?.hasSynced()) return;
+    const ingresses = this.ingresses.list().filter((i) => !i.metadata.deletionTimestamp);
     const built = buildCertificates({ ingresses, secrets: this.secrets, lastGood: this.lastGood, now: Date.now() });
     this.lastGood = built.good;
     this.eventProblems(ingresses, built.problems);
@@ -236,9 +242,8 @@ export class TablePublisher {
       const bundle: CertificateBundle = { version: createHash('sha256').update(content).digest('hex').slice(0, 12), certificates: built.certificates };
       doc.current = { version: bundle.version, body: JSON.stringify(bundle) };
       const file = this.certificatesPath;
-      // Marked written only once it is: a file that could not be written is tried again next round.
       if (file) await writePrivateFile(file, `${JSON.stringify(bundle, null, 2)}\n`);
-      doc.last = content;
+      doc.last = content; // only once written, as the table's
       this.opts.logger.info({ version: bundle.version, secrets: bundle.certificates.map((c) => c.secret), ...(file ? { file } : {}) }, 'TLS certificates published');
     }
     await this.documentToStore(doc, 'TLS certificates', (p) => this.opts.store!.publishCertificates(p));
