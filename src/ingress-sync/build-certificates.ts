@@ -98,7 +98,9 @@ export function buildCertificates(input: CertificateInputs): CertificateBuild {
   const good = new Map<string, SecretPair>();
   for (const secretKey of [...refs.keys()].sort()) {
     const ref = refs.get(secretKey)!;
+    // Sorted: the bundle (and its version) must not change with the order the caches list objects in.
     ref.ingresses.sort();
+    ref.hosts.sort();
     const report = (reason: CertificateProblemReason, code: string, message: string) => {
       for (const ingress of ref.ingresses) problems.push({ ingress, secret: secretKey, reason, code, message: `${code}: ${message}` });
     };

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { open, rename, unlink, writeFile } from 'node:fs/promises';
+import { open, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { hostname } from 'node:os';
 import type { Logger } from '../common/log.js';
@@ -9,7 +9,7 @@ import { ProblemLedger, type RepeatPolicy } from '../federation/controller/probl
 import type { ClusterRegistry } from '../federation/registry/registry.js';
 import { Informer, stripForCache } from '../kube/informer.js';
 import type { KObject, KubeRest } from '../kube/rest.js';
-import type { CertificateBundle } from '../proxy/tls/bundle.js';
+import { parseCertificateBundle, type CertificateBundle } from '../proxy/tls/bundle.js';
 import { buildCertificates, type SecretPair } from './build-certificates.js';
 import { buildRoutingTable } from './build-table.js';
 
@@ -72,6 +72,8 @@ export class TablePublisher {
   /** Certificate problems evented, per `ingress|secret`: one Event per distinct problem, not per rebuild. */
   private readonly certificateProblems: ProblemLedger;
   private problemPairs = new Set<string>();
+  /** Resolves once lastGood holds what was published before this process led. */
+  private seeding: Promise<void> = Promise.resolve();
 
   constructor(private readonly opts: PublisherOptions) {
     this.certificateProblems = new ProblemLedger(opts.eventRepeat);
@@ -88,6 +90,7 @@ export class TablePublisher {
 
   start(): void {
     this.stopped = false;
+    this.seeding = this.seedLastGood();
     this.ingresses = new Informer(this.opts.federation, '/apis/networking.k8s.io/v1/ingresses').on(() => this.schedule());
     this.ingresses.start();
     this.workloads = ['/apis/apps/v1/replicasets', '/apis/apps/v1/deployments'].map((path) => new Informer(this.opts.federation, path).on(() => this.schedule()));
@@ -122,6 +125,29 @@ export class TablePublisher {
     for (const w of this.workloads) w.stop();
     for (const w of this.watches.values()) this.stopWatch(w);
     this.watches.clear();
+  }
+
+  /**
+   * The certificates published before this process led (a restart, a new leader): the store's,
+   * else the file's. A Secret that is bad now then keeps serving what it served before, rather
+   * than being withdrawn from every proxy because this process never saw it good.
+   */
+  private async seedLastGood(): Promise<void> {
+    const sources: [string, () => Promise<string | undefined>][] = [];
+    const store = this.opts.store;
+    if (store) sources.push(['the state store', async () => (await store.readCertificates())?.body]);
+    const file = this.certificatesPath;
+    if (file) sources.push([file, () => readFile(file, 'utf8')]);
+    for (const [where, read] of sources) {
+      try {
+        const text = await read();
+        if (text === undefined) continue;
+        for (const c of parseCertificateBundle(text, where).certificates) this.lastGood.set(c.secret, { cert: c.cert, key: c.key });
+        return;
+      } catch {
+        // Not there, or not readable: the next source, else nothing to keep.
+      }
+    }
   }
 
   /** Whether the store still holds `doc`'s version; if not, a rebuild soon puts it back. */
@@ -231,6 +257,7 @@ export class TablePublisher {
    * with key material).
    */
   async publishCertificates(): Promise<void> {
+    await this.seeding;
     if (this.stopped || !this.ingresses?.hasSynced() || !this.secrets?.hasSynced()) return;
     const ingresses = this.ingresses.list().filter((i) => !i.metadata.deletionTimestamp);
     const built = buildCertificates({ ingresses, secrets: this.secrets, lastGood: this.lastGood, now: Date.now() });

@@ -63,6 +63,7 @@ describe('TLS certificates from the federation, through Redis and through the co
   let fed: KubeRest;
   let controller: RunningController;
   let controllerLogs = '';
+  let startTheController: () => Promise<void>;
   let ca: TestCA;
   /** The test CA's certificate (PEM), which clients verify the proxies' certificates with. */
   let caPem: string;
@@ -113,16 +114,19 @@ describe('TLS certificates from the federation, through Redis and through the co
     sb = await startSandbox({ kubeconfigPath: join(dir.path, 'kubeconfig'), clusters: 'gce-us-central1-a' });
     const kubeconfigText = await readFile(sb.kubeconfigPath, 'utf8');
     fed = await KubeRest.fromKubeconfigText(kubeconfigText, 'federation-cluster');
-    controller = await startController({
-      kubeconfigText,
-      federationContext: 'federation-cluster',
-      probeIntervalMs: 500,
-      resyncMs: 2_000,
-      tableOut: join(dir.path, 'table.json'),
-      store: new RedisStore(parseRedisUrl(redis.url), 'fc'),
-      logger: pino({ level: 'info' }, { write: (line: string) => void (controllerLogs += line) }),
-    });
-    await controller.leading;
+    startTheController = async () => {
+      controller = await startController({
+        kubeconfigText,
+        federationContext: 'federation-cluster',
+        probeIntervalMs: 500,
+        resyncMs: 2_000,
+        tableOut: join(dir.path, 'table.json'),
+        store: new RedisStore(parseRedisUrl(redis.url), 'fc'),
+        logger: pino({ level: 'info' }, { write: (line: string) => void (controllerLogs += line) }),
+      });
+      await controller.leading;
+    };
+    await startTheController();
     // The Ingress names its Secret before the Secret exists.
     const labels = { app: 'web' };
     await fed.call('POST', '/api/v1/namespaces/default/services', { body: { apiVersion: 'v1', kind: 'Service', metadata: { name: 'web' }, spec: { selector: labels, ports: [{ name: 'http', port: 80, targetPort: 80 }] } } });
@@ -228,6 +232,17 @@ describe('TLS certificates from the federation, through Redis and through the co
     // The controller notices the store no longer holds its version, and puts it back.
     await waitFor(async () => ((await store.certificatesVersion()) ?? 'bad-1') !== 'bad-1', { what: 'the controller\'s certificates back in the store' });
     await store.close();
+  });
+
+  it('a controller that starts (restart, new leader) while the Secret is bad keeps publishing the last good certificate', async () => {
+    await putSecret(pairs.mismatched); // as the tests before left it, made sure of
+    await controller.stop();
+    const restartedAt = controllerLogs.length;
+    await startTheController();
+    await waitFor(() => controllerLogs.slice(restartedAt).includes('TLS certificates published'), { what: 'the new controller publishing' });
+    const file = JSON.parse(await readFile(join(dir.path, 'certificates.json'), 'utf8')) as { certificates: { cert: string }[] };
+    expect(file.certificates.map((c) => c.cert)).toEqual([pairs.v2.cert]);
+    for (const p of proxies()) expect(await served(p)).toBe(pairs.v2.fingerprint);
   });
 
   it('never logs a private key: not the controller, not the proxies', () => {
