@@ -10,6 +10,7 @@ import type { ClusterRegistry } from '../federation/registry/registry.js';
 import { Informer, stripForCache } from '../kube/informer.js';
 import type { KObject, KubeRest } from '../kube/rest.js';
 import { parseCertificateBundle, type CertificateBundle } from '../proxy/tls/bundle.js';
+import { inspectCertificate } from '../proxy/tls/certificates.js';
 import { buildCertificates, type SecretPair } from './build-certificates.js';
 import { buildRoutingTable } from './build-table.js';
 
@@ -130,23 +131,42 @@ export class TablePublisher {
   /**
    * The certificates published before this process led (a restart, a new leader): the store's,
    * else the file's. A Secret that is bad now then keeps serving what it served before, rather
-   * than being withdrawn from every proxy because this process never saw it good.
+   * than being withdrawn from every proxy because this process never saw it good. What is read
+   * is checked as the proxies check it (checksum, then each certificate): only a good one is kept.
    */
   private async seedLastGood(): Promise<void> {
     const sources: [string, () => Promise<string | undefined>][] = [];
     const store = this.opts.store;
-    if (store) sources.push(['the state store', async () => (await store.readCertificates())?.body]);
+    if (store) {
+      sources.push([
+        'the state store',
+        async () => {
+          const c = await store.readCertificates();
+          return c && createHash('sha256').update(c.body).digest('hex') === c.sha256 ? c.body : undefined;
+        },
+      ]);
+    }
     const file = this.certificatesPath;
     if (file) sources.push([file, () => readFile(file, 'utf8')]);
+    const now = Date.now();
     for (const [where, read] of sources) {
+      let bundle: CertificateBundle;
       try {
         const text = await read();
         if (text === undefined) continue;
-        for (const c of parseCertificateBundle(text, where).certificates) this.lastGood.set(c.secret, { cert: c.cert, key: c.key });
-        return;
+        bundle = parseCertificateBundle(text, where);
       } catch {
-        // Not there, or not readable: the next source, else nothing to keep.
+        continue; // not there, or not readable: the next source, else nothing to keep
       }
+      for (const c of bundle.certificates) {
+        try {
+          inspectCertificate(`Secret ${c.secret} tls.crt`, `Secret ${c.secret} tls.key`, c.cert, c.key, now);
+          this.lastGood.set(c.secret, { cert: c.cert, key: c.key });
+        } catch {
+          // Not good (any more): nothing to keep for that Secret.
+        }
+      }
+      return;
     }
   }
 

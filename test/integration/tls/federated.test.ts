@@ -231,6 +231,13 @@ describe('TLS certificates from the federation, through Redis and through the co
     for (const p of proxies()) expect(await served(p)).toBe(pairs.v2.fingerprint);
     // The controller notices the store no longer holds its version, and puts it back.
     await waitFor(async () => ((await store.certificatesVersion()) ?? 'bad-1') !== 'bad-1', { what: 'the controller\'s certificates back in the store' });
+    // A body that is not the one its checksum was made of is never applied.
+    const altered = bundle.replace('"hosts":["a.test"]', '"hosts":["b.test"]');
+    expect(altered).not.toBe(bundle);
+    await store.publishCertificates({ version: 'altered-1', body: altered, sha256: createHash('sha256').update(bundle).digest('hex'), publishedAt: Date.now(), publisher: 'test' });
+    await waitFor(() => /"version":"altered-1","code":"E_CERTIFICATES_INVALID".*do not match their checksum/.test(fleetProxy.logs()), { what: 'the altered certificates rejected' });
+    expect(await served(fleetProxy)).toBe(pairs.v2.fingerprint);
+    await waitFor(async () => ((await store.certificatesVersion()) ?? 'altered-1') !== 'altered-1', { what: 'the controller\'s certificates back in the store again' });
     await store.close();
   });
 
