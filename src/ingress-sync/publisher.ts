@@ -1,11 +1,17 @@
 import { createHash } from 'node:crypto';
-import { rename, writeFile } from 'node:fs/promises';
+import { open, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { hostname } from 'node:os';
 import type { Logger } from '../common/log.js';
-import type { FleetStore } from '../state/store.js';
+import type { FleetStore, PublishedTable } from '../state/store.js';
+import { recordEvent } from '../federation/controller/events.js';
+import { ProblemLedger, type RepeatPolicy } from '../federation/controller/problems.js';
 import type { ClusterRegistry } from '../federation/registry/registry.js';
 import { Informer, stripForCache } from '../kube/informer.js';
-import type { KubeRest } from '../kube/rest.js';
+import type { KObject, KubeRest } from '../kube/rest.js';
+import { parseCertificateBundle, type CertificateBundle } from '../proxy/tls/bundle.js';
+import { inspectCertificate } from '../proxy/tls/certificates.js';
+import { buildCertificates, type SecretPair } from './build-certificates.js';
 import { buildRoutingTable } from './build-table.js';
 
 export interface PublisherOptions {
@@ -13,8 +19,15 @@ export interface PublisherOptions {
   registry: ClusterRegistry;
   /** Where the table goes (JSON, replaced atomically): the proxies' `tableFile`. */
   path?: string;
-  /** The fleet's state store: proxies with no table of their own follow the one published there. */
+  /**
+   * Where the federation's TLS certificates go (JSON with private keys, mode 0600, replaced
+   * atomically): the proxies' `tls.certificatesFile`. Default: `certificates.json` beside `path`.
+   */
+  certificatesPath?: string;
+  /** The fleet's state store: proxies with no table of their own follow the one published there (and its certificates). */
   store?: FleetStore;
+  /** When a standing certificate problem is evented again on its Ingress (default 5 min, doubling to 1 h). */
+  eventRepeat?: RepeatPolicy;
   /** How often the member set is reconciled with the registry (and the table rebuilt if needed). */
   intervalMs: number;
   /** How long a burst of changes is gathered before the table is rebuilt. */
@@ -48,39 +61,57 @@ export class TablePublisher {
   private ticker?: NodeJS.Timeout;
   private pending?: NodeJS.Timeout;
   private publishing: Promise<unknown> = Promise.resolve();
-  private last = '';
-  /** The last table built: its version and compact JSON, as the store gets it. */
-  private current: { version: string; body: string } | undefined;
-  /** The version the store is known to hold ('' = unknown or none). */
-  private inStore = '';
-  private storeFailing = false;
+  /** The table last published. */
+  private readonly table: Document = { last: '', inStore: '' };
   private stopped = false;
   /** The malformed annotations last logged (one line per change). */
-  private problems = '';
+  private annotationProblems = '';
+  /** Federated Secrets (TLS ones keep their data; others are cached without it). */
+  private secrets: Informer | undefined;
+  /** The certificates last published, as the table is. */
+  private readonly certificates: Document = { last: '', inStore: '' };
+  /** Per Secret, the content last taken from it: a Secret gone bad keeps serving this. */
+  private lastGood = new Map<string, SecretPair>();
+  /** Certificate problems evented, per `ingress|secret`: one Event per distinct problem, not per rebuild. */
+  private readonly certificateProblems: ProblemLedger;
+  private problemPairs = new Set<string>();
+  /** Resolves once lastGood holds what was published before this process led. */
+  private seeding: Promise<void> = Promise.resolve();
 
-  constructor(private readonly opts: PublisherOptions) {}
+  constructor(private readonly opts: PublisherOptions) {
+    this.certificateProblems = new ProblemLedger(opts.eventRepeat);
+  }
+
+  /** Ingress × Secret pairs with a standing certificate problem, by reason (for the controller's metrics). */
+  certificateProblemCounts(): Map<string, number> {
+    return this.certificateProblems.objectsByReason();
+  }
+
+  private get certificatesPath(): string | undefined {
+    return this.opts.certificatesPath ?? (this.opts.path ? join(dirname(this.opts.path), 'certificates.json') : undefined);
+  }
 
   start(): void {
     this.stopped = false;
+    this.seeding = this.seedLastGood();
     this.ingresses = new Informer(this.opts.federation, '/apis/networking.k8s.io/v1/ingresses').on(() => this.schedule());
     this.ingresses.start();
     this.workloads = ['/apis/apps/v1/replicasets', '/apis/apps/v1/deployments'].map((path) => new Informer(this.opts.federation, path).on(() => this.schedule()));
     for (const w of this.workloads) w.start();
+    // Every namespace's Secrets, as the Ingresses' are: only kubernetes.io/tls ones keep their data.
+    this.secrets = new Informer(this.opts.federation, '/api/v1/secrets', { transform: tlsSecretsOnly }).on((_event, obj, old) => {
+      if ((obj as { type?: string }).type === TLS_SECRET_TYPE || (old as { type?: string } | undefined)?.type === TLS_SECRET_TYPE) this.schedule();
+    });
+    this.secrets.start();
     const tick = () => {
       if (this.stopped) return;
       this.syncMembers();
       this.schedule();
       // Is the table still in the store? (Redis may have restarted empty, or failed over.)
-      if (this.opts.store && this.current) {
-        this.opts.store.tableVersion().then(
-          (v) => {
-            if (v !== this.inStore) {
-              this.inStore = v ?? '';
-              this.schedule();
-            }
-          },
-          () => (this.inStore = ''),
-        );
+      const store = this.opts.store;
+      if (store) {
+        this.checkStore(this.table, () => store.tableVersion());
+        this.checkStore(this.certificates, () => store.certificatesVersion());
       }
       this.ticker = setTimeout(tick, this.opts.intervalMs);
       this.ticker.unref();
@@ -93,9 +124,66 @@ export class TablePublisher {
     clearTimeout(this.ticker);
     clearTimeout(this.pending);
     this.ingresses?.stop();
+    this.secrets?.stop();
     for (const w of this.workloads) w.stop();
     for (const w of this.watches.values()) this.stopWatch(w);
     this.watches.clear();
+  }
+
+  /**
+   * The certificates published before this process led (a restart, a new leader): the store's,
+   * else the file's. A Secret that is bad now then keeps serving what it served before, rather
+   * than being withdrawn from every proxy because this process never saw it good. What is read
+   * is checked as the proxies check it (checksum, then each certificate): only a good one is kept.
+   */
+  private async seedLastGood(): Promise<void> {
+    const sources: [string, () => Promise<string | undefined>][] = [];
+    const store = this.opts.store;
+    if (store) {
+      sources.push([
+        'the state store',
+        async () => {
+          const c = await store.readCertificates();
+          return c && createHash('sha256').update(c.body).digest('hex') === c.sha256 ? c.body : undefined;
+        },
+      ]);
+    }
+    const file = this.certificatesPath;
+    if (file) sources.push([file, () => readFile(file, 'utf8')]);
+    const now = Date.now();
+    for (const [where, read] of sources) {
+      let bundle: CertificateBundle;
+      try {
+        const text = await read();
+        if (text === undefined) continue;
+        bundle = parseCertificateBundle(text, where);
+      } catch {
+        continue; // not there, or not readable: the next source, else nothing to keep
+      }
+      for (const c of bundle.certificates) {
+        try {
+          inspectCertificate(`Secret ${c.secret} tls.crt`, `Secret ${c.secret} tls.key`, c.cert, c.key, now);
+          this.lastGood.set(c.secret, { cert: c.cert, key: c.key });
+        } catch {
+          // Not good (any more): nothing to keep for that Secret.
+        }
+      }
+      return;
+    }
+  }
+
+  /** Whether the store still holds `doc`'s version; if not, a rebuild soon puts it back. */
+  private checkStore(doc: Document, version: () => Promise<string | undefined>): void {
+    if (!doc.current) return;
+    version().then(
+      (v) => {
+        if (v !== doc.inStore) {
+          doc.inStore = v ?? '';
+          this.schedule();
+        }
+      },
+      () => (doc.inStore = ''),
+    );
   }
 
   /** Starts watching members that joined (or whose connection changed), stops those that left. */
@@ -133,7 +221,12 @@ export class TablePublisher {
     if (this.pending || this.stopped) return;
     this.pending = setTimeout(() => {
       this.pending = undefined;
-      this.publishing = this.publishing.then(() => this.publish()).catch((err: unknown) => this.opts.logger.warn({ err: String(err) }, 'routing table not published this round'));
+      // The table and the certificates apart: a file one of them cannot write does not hold the other up.
+      this.publishing = this.publishing
+        .then(() => this.publish())
+        .catch((err: unknown) => this.opts.logger.warn({ err: String(err) }, 'routing table not published this round'))
+        .then(() => this.publishCertificates())
+        .catch((err: unknown) => this.opts.logger.warn({ err: String(err) }, 'TLS certificates not published this round'));
     }, this.opts.debounceMs ?? 100);
     this.pending.unref();
   }
@@ -165,42 +258,140 @@ export class TablePublisher {
     });
     // Malformed annotations are ignored; said when they change, not at every rebuild.
     const told = problems.join('\n');
-    if (told !== this.problems) {
+    if (told !== this.annotationProblems) {
       if (problems.length) this.opts.logger.warn({ problems }, 'Ingress annotations ignored in the routing table');
-      this.problems = told;
+      this.annotationProblems = told;
     }
     const content = JSON.stringify({ ...table, version: '' });
     let changed = false;
-    if (content !== this.last) {
-      this.last = content;
+    if (content !== this.table.last) {
       table.version = createHash('sha256').update(content).digest('hex').slice(0, 12);
-      this.current = { version: table.version, body: JSON.stringify(table) };
+      this.table.current = { version: table.version, body: JSON.stringify(table) };
       if (this.opts.path) {
         const tmp = `${this.opts.path}.tmp`;
         await writeFile(tmp, `${JSON.stringify(table, null, 2)}\n`);
         await rename(tmp, this.opts.path);
       }
+      // Only once written: a file that could not be written is tried again next round.
+      this.table.last = content;
       this.opts.logger.info({ version: table.version, backends: Object.keys(table.backends).length }, 'routing table published');
       changed = true;
     }
-    await this.toStore();
+    await this.documentToStore(this.table, 'routing table', (p) => this.opts.store!.publishTable(p));
     return changed;
   }
 
-  /** Puts the current table in the store unless it holds it already; one log line per outage. */
-  private async toStore(): Promise<void> {
+  /**
+   * The certificates of the Ingresses' spec.tls, from the Secrets' cache: written (file, store)
+   * when they changed; each problem told once as an Event on the Ingress and a log line (never
+   * with key material).
+   */
+  async publishCertificates(): Promise<void> {
+    await this.seeding;
+    if (this.stopped || !this.ingresses?.hasSynced() || !this.secrets?.hasSynced()) return;
+    const ingresses = this.ingresses.list().filter((i) => !i.metadata.deletionTimestamp);
+    const built = buildCertificates({ ingresses, secrets: this.secrets, lastGood: this.lastGood, now: Date.now() });
+    this.lastGood = built.good;
+    this.eventProblems(ingresses, built.problems);
+    const content = JSON.stringify(built.certificates);
+    const doc = this.certificates;
+    if (content !== doc.last) {
+      const bundle: CertificateBundle = { version: createHash('sha256').update(content).digest('hex').slice(0, 12), certificates: built.certificates };
+      doc.current = { version: bundle.version, body: JSON.stringify(bundle) };
+      const file = this.certificatesPath;
+      if (file) await writePrivateFile(file, `${JSON.stringify(bundle, null, 2)}\n`);
+      doc.last = content; // only once written, as the table's
+      this.opts.logger.info({ version: bundle.version, secrets: bundle.certificates.map((c) => c.secret), ...(file ? { file } : {}) }, 'TLS certificates published');
+    }
+    await this.documentToStore(doc, 'TLS certificates', (p) => this.opts.store!.publishCertificates(p));
+  }
+
+  private eventProblems(ingresses: readonly KObject[], problems: ReturnType<typeof buildCertificates>['problems']): void {
+    const pairs = new Set<string>();
+    const byPair = new Map<string, typeof problems>();
+    for (const p of problems) {
+      const key = `${p.ingress}|${p.secret}`;
+      byPair.set(key, [...(byPair.get(key) ?? []), p]);
+    }
+    // Pairs whose problems are gone are settled empty (forgotten): when one comes back it is news.
+    for (const ing of ingresses) {
+      const ns = ing.metadata.namespace ?? 'default';
+      const ingressKey = `${ns}/${ing.metadata.name}`;
+      const secrets = new Set((((ing.spec ?? {}) as { tls?: { secretName?: string }[] }).tls ?? []).flatMap((t) => (t.secretName ? [`${ns}/${t.secretName}`] : [])));
+      for (const secret of secrets) {
+        const key = `${ingressKey}|${secret}`;
+        pairs.add(key);
+        const found = (byPair.get(key) ?? []).map((p) => ({ reason: p.reason, message: p.message, cluster: '' }));
+        for (const p of this.certificateProblems.settle(key, found)) {
+          const problem = byPair.get(key)!.find((q) => q.reason === p.reason)!;
+          this.opts.logger.warn({ ingress: ingressKey, secret, reason: p.reason, code: problem.code }, p.message);
+          const about = { apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', metadata: { name: ing.metadata.name, namespace: ns, uid: ing.metadata.uid } } as KObject;
+          void recordEvent(this.opts.federation, about, 'Warning', p.reason, p.message);
+        }
+      }
+    }
+    for (const key of this.problemPairs) if (!pairs.has(key)) this.certificateProblems.forget(key);
+    this.problemPairs = pairs;
+  }
+
+  /** Puts `doc` in the store unless it holds it already; one log line per outage. */
+  private async documentToStore(doc: Document, what: string, put: (p: PublishedTable) => Promise<void>): Promise<void> {
     const store = this.opts.store;
-    const t = this.current;
-    if (!store || !t || this.inStore === t.version) return;
+    const d = doc.current;
+    if (!store || !d || doc.inStore === d.version) return;
     try {
-      await store.publishTable({ version: t.version, body: t.body, sha256: createHash('sha256').update(t.body).digest('hex'), publishedAt: Date.now(), publisher: `${hostname()}_${process.pid}` });
-      this.inStore = t.version;
-      if (this.storeFailing) this.opts.logger.info({ store: store.description, version: t.version }, 'routing table in the state store again');
-      this.storeFailing = false;
+      await put({ version: d.version, body: d.body, sha256: createHash('sha256').update(d.body).digest('hex'), publishedAt: Date.now(), publisher: `${hostname()}_${process.pid}` });
+      doc.inStore = d.version;
+      if (doc.failing) this.opts.logger.info({ store: store.description, version: d.version }, `${what} in the state store again`);
+      doc.failing = false;
     } catch (err) {
-      this.inStore = '';
-      if (!this.storeFailing) this.opts.logger.warn({ store: store.description, err: String(err) }, 'cannot publish the routing table to the state store; retrying every tick');
-      this.storeFailing = true;
+      doc.inStore = '';
+      if (!doc.failing) this.opts.logger.warn({ store: store.description, err: String(err) }, `cannot publish the ${what} to the state store; retrying every tick`);
+      doc.failing = true;
     }
   }
+}
+
+/** What the publisher keeps of one document it publishes (the table, the certificates). */
+interface Document {
+  /** Its content as last built (without version): a rebuild that changes nothing writes nothing. */
+  last: string;
+  /** Its version and compact JSON, as the store gets it. */
+  current?: { version: string; body: string };
+  /** The version the store is known to hold ('' = unknown or none). */
+  inStore: string;
+  /** Whether the store refused it last time (one log line per outage). */
+  failing?: boolean;
+}
+
+const TLS_SECRET_TYPE = 'kubernetes.io/tls';
+
+/**
+ * The Secrets' cache as the certificates need it: managedFields dropped, non-TLS Secrets without
+ * their data (no kubeconfig or password is held for nothing), and never the last-applied
+ * annotation, which holds a `kubectl apply`'d Secret's data in clear.
+ */
+function tlsSecretsOnly(obj: KObject): KObject {
+  const stripped = stripForCache(['kubectl.kubernetes.io/last-applied-configuration'])(obj) as KObject & { type?: string; data?: unknown };
+  if (stripped.type === TLS_SECRET_TYPE) return stripped;
+  const { data: _data, ...rest } = stripped;
+  return rest as KObject;
+}
+
+/**
+ * Writes a file only its owner can read, atomically: the temporary file is created 0600 (never
+ * readable by others, even for a moment), then renamed over the old one.
+ */
+async function writePrivateFile(path: string, text: string): Promise<void> {
+  const tmp = `${path}.tmp`;
+  // A leftover temporary from a crash may have been made with other permissions: start afresh.
+  await unlink(tmp).catch(() => {});
+  const handle = await open(tmp, 'wx', 0o600);
+  try {
+    await handle.writeFile(text);
+    await handle.chmod(0o600); // the umask may only have narrowed 0600, never widened it; made explicit
+  } finally {
+    await handle.close();
+  }
+  await rename(tmp, path);
 }

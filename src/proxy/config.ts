@@ -64,13 +64,18 @@ export const ProxyConfigSchema = z
       .strict()
       .prefault({}),
     /**
-     * Certificates for the `tls: true` listeners (static mode: PEM files, relative to this file;
-     * each is served for the names in it, the first also to clients asking for another name or
-     * none), and the TLS settings. Files are watched: a changed pair applies to new connections.
+     * Certificates for the `tls: true` listeners, and the TLS settings. Static ones: PEM files,
+     * relative to this file; each is served for the names in it, the first also to clients asking
+     * for another name or none. The federation's (federated Ingresses' spec.tls Secrets): from the
+     * fleet's store when the proxy follows the fleet's table, or from `certificatesFile`, the file
+     * `meridian controller` writes. Without a static one, a name no certificate covers gets no
+     * handshake. Files are watched: a changed pair applies to new connections.
      */
     tls: z
       .object({
-        certificates: z.array(CertificateFiles).min(1),
+        certificates: z.array(CertificateFiles).default([]),
+        /** The federation's certificates as `meridian controller` writes them (certificates.json beside --table-out). */
+        certificatesFile: z.string().min(1).optional(),
         /** A handshake not done in this long is dropped (nginx's ssl_handshake_timeout). */
         handshakeTimeoutMs: z.number().int().min(100).default(10_000),
         /** How long a session may be resumed (TLS 1.3 tickets, TLS 1.2 tickets). */
@@ -165,12 +170,15 @@ export const ProxyConfigSchema = z
   })
   .refine((c) => c.source !== 'store' || (c.table === undefined && c.tableFile === undefined), { message: '"store" takes the table from the fleet: drop table/tableFile, or say "static"', path: ['source'] })
   .refine((c) => c.source !== 'static' || c.table !== undefined || c.tableFile !== undefined, { message: '"static" needs table: or tableFile:', path: ['source'] })
-  .refine((c) => c.tls !== undefined || !c.listen.some((l) => l.tls), { message: 'a listen entry has tls: true: give the certificates as tls: { certificates: [{ certFile, keyFile }] }', path: ['tls'] });
+  .refine((c) => !c.listen.some((l) => l.tls) || (c.tls !== undefined && (c.tls.certificates.length > 0 || c.tls.certificatesFile !== undefined || followsStore(c))), {
+    message: 'a listen entry has tls: true: give the certificates as tls: { certificates: [{ certFile, keyFile }] }, or take the federation\'s: tls: { certificatesFile: FILE } (the controller\'s certificates.json), or tls: {} when the table comes from the fleet\'s store',
+    path: ['tls'],
+  });
 
 export type ProxyConfig = z.infer<typeof ProxyConfigSchema>;
 
-/** Does this proxy take its routing table from the fleet's store? */
-export function followsStore(config: ProxyConfig): boolean {
+/** Does this proxy take its routing table (and the federation's certificates, without tls.certificatesFile) from the fleet's store? */
+export function followsStore(config: { source?: 'static' | 'store' | undefined; table?: unknown; tableFile?: string | undefined }): boolean {
   return config.source === 'store' || (config.table === undefined && config.tableFile === undefined);
 }
 

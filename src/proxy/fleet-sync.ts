@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { MeridianError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { assignedTo, assignProbers, fleetVerdicts, type ProbeAssignment } from '../health/fleet-health.js';
 import type { Prober } from '../health/prober.js';
@@ -7,6 +8,7 @@ import { fleetLatency, latencyMoved } from '../routing/latency.js';
 import type { RoutingSnapshot } from '../routing/snapshot.js';
 import type { EjectionRecord, FleetMessage, FleetStore, LoadReport, LoadTotal, MemberRecord, VoteSet } from '../state/store.js';
 import type { ProxyMetrics } from './metrics.js';
+import { parseCertificateBundle, type CertificateBundle } from './tls/bundle.js';
 import type { RoutingState } from './routing-state.js';
 
 export interface FleetSyncOptions {
@@ -26,6 +28,8 @@ export interface FleetSyncOptions {
   memberTtlMs: number;
   /** Applies a table from the store; throws when it is not valid (it is then not applied). */
   applyTable: (table: unknown) => void;
+  /** When following: applies the federation's certificates from the store (the proxy has a TLS listener and no certificatesFile). */
+  applyCertificates?: (bundle: CertificateBundle) => void;
   now?: () => number;
 }
 
@@ -72,6 +76,9 @@ export class FleetSync {
   private tableVersion = '';
   private tableFetch: Promise<void> | undefined;
   private readonly rejectedTables = new Set<string>();
+  private certificatesVersion = '';
+  private certificatesFetch: Promise<void> | undefined;
+  private readonly rejectedCertificates = new Set<string>();
 
   constructor(private readonly o: FleetSyncOptions) {
     this.now = o.now ?? Date.now;
@@ -104,6 +111,7 @@ export class FleetSync {
     metrics.storeSource = () => ({ up: this.storeUp && this.fresh, lagSeconds: this.lastSyncAt ? (this.now() - this.lastSyncAt) / 1000 : Number.NaN, proxies: this.members.length });
     await store.subscribe((m) => this.onMessage(m)).catch((err: unknown) => this.failed('subscribe', err));
     if (this.o.follow) await this.fetchTable();
+    if (this.followsCertificates) await this.fetchCertificates();
     await this.gather();
     this.arm();
   }
@@ -193,11 +201,12 @@ export class FleetSync {
     const others = this.members.map((m) => m.id).filter((id) => id !== this.o.id);
     const known = new Map([...this.votes].map(([id, v]) => [id, v.version]));
     try {
-      const [members, ejections, load, version, votes] = await Promise.all([
+      const [members, ejections, load, version, certificates, votes] = await Promise.all([
         store.members(),
         store.ejections(now),
         store.readLoad(second),
         this.o.follow ? store.tableVersion() : Promise.resolve(undefined),
+        this.followsCertificates ? store.certificatesVersion() : Promise.resolve(undefined),
         store.votes(others, known),
         store.putVotes(this.o.id, this.ownVotes, this.o.memberTtlMs),
       ]);
@@ -215,6 +224,7 @@ export class FleetSync {
       if (latencyMoved(state.live.measuredRtt, measured)) state.live.setMeasuredRtt(measured);
       this.recomputeVerdicts();
       if (this.o.follow && version !== undefined && version !== this.tableVersion && !this.rejectedTables.has(version)) void this.fetchTable();
+      if (certificates !== undefined && certificates !== this.certificatesVersion && !this.rejectedCertificates.has(certificates)) void this.fetchCertificates();
     } catch (err) {
       this.failed('sync', err);
     }
@@ -343,6 +353,9 @@ export class FleetSync {
       case 'table':
         if (this.o.follow && m.version !== this.tableVersion && !this.rejectedTables.has(m.version)) void this.fetchTable();
         return;
+      case 'certificates':
+        if (this.followsCertificates && m.version !== this.certificatesVersion && !this.rejectedCertificates.has(m.version)) void this.fetchCertificates();
+        return;
       case 'votes': {
         if (m.proxy === this.o.id || !this.fresh) return;
         const was = this.votes.get(m.proxy);
@@ -403,6 +416,41 @@ export class FleetSync {
       }
     })();
     return this.tableFetch;
+  }
+
+  private get followsCertificates(): boolean {
+    return this.o.follow && this.o.applyCertificates !== undefined;
+  }
+
+  /**
+   * Fetches the federation's certificates and applies them when whole (checksum) and a bundle;
+   * each certificate is then checked by the CertificateSet. One fetch at a time; never logs a key.
+   */
+  private fetchCertificates(): Promise<void> {
+    this.certificatesFetch ??= (async () => {
+      try {
+        const c = await this.o.store.readCertificates();
+        if (!c || c.version === this.certificatesVersion || this.rejectedCertificates.has(c.version)) return;
+        const sum = createHash('sha256').update(c.body).digest('hex');
+        let bundle: CertificateBundle;
+        try {
+          if (sum !== c.sha256) throw new MeridianError('E_CERTIFICATES_INVALID', `the certificates in the store do not match their checksum (sha256 ${sum.slice(0, 12)}…, published ${c.sha256.slice(0, 12)}…): partial or altered`);
+          bundle = parseCertificateBundle(c.body, 'the certificates in the store');
+        } catch (err) {
+          this.rejectedCertificates.add(c.version);
+          this.o.logger.error({ version: c.version, code: (err as { code?: string }).code, err: (err as Error).message }, 'TLS certificates from the store rejected; keeping the last good ones');
+          return;
+        }
+        this.o.applyCertificates!(bundle);
+        this.certificatesVersion = c.version;
+        this.o.logger.info({ version: c.version, publisher: c.publisher, secrets: bundle.certificates.length }, 'TLS certificates from the store applied');
+      } catch (err) {
+        this.failed('certificates', err);
+      } finally {
+        this.certificatesFetch = undefined;
+      }
+    })();
+    return this.certificatesFetch;
   }
 
   // ---- store health ---------------------------------------------------------------------------

@@ -23,6 +23,7 @@ import { FleetSync } from './fleet-sync.js';
 import { ProxyMetrics, type ShardHealthRow } from './metrics.js';
 import { RoutingState } from './routing-state.js';
 import { ProxyServer } from './server.js';
+import type { CertificateBundle } from './tls/bundle.js';
 import { openStaticCertificates } from './tls/certificate-set.js';
 import { redirectingRoutes } from './https-redirect.js';
 
@@ -251,6 +252,8 @@ export async function startProxyWith(config: ProxyConfig, table: unknown, opts: 
       staleAfterMs: config.store.staleAfterMs,
       memberTtlMs: config.store.memberTtlMs,
       applyTable,
+      // The federation's certificates come with the fleet's table, unless a file is named for them.
+      ...(tls && !config.tls?.certificatesFile ? { applyCertificates: (bundle: CertificateBundle) => tls!.certificates.applyBundle(bundle) } : {}),
     });
     const sync = fleet;
     state.onPeriodClosed = (second, own) => sync.periodClosed(second, own);

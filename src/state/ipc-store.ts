@@ -31,7 +31,7 @@ interface Broadcast {
   message: FleetMessage;
 }
 
-const METHODS: readonly StoreMethod[] = ['publishTable', 'tableVersion', 'readTable', 'heartbeat', 'leave', 'members', 'putVotes', 'votes', 'putEjection', 'removeEjection', 'ejections', 'reportLoad', 'readLoad', 'publish'];
+const METHODS: readonly StoreMethod[] = ['publishTable', 'tableVersion', 'readTable', 'publishCertificates', 'certificatesVersion', 'readCertificates', 'heartbeat', 'leave', 'members', 'putVotes', 'votes', 'putEjection', 'removeEjection', 'ejections', 'reportLoad', 'readLoad', 'publish'];
 
 /** The primary's side: answers its workers' calls from `backend` and forwards every fleet message to all of them. */
 export function serveWorkers(backend: MemoryBackend, workers: () => Iterable<Worker>, on: (listener: (worker: Worker, message: unknown) => void) => void): void {
@@ -109,6 +109,9 @@ export class IpcStore implements FleetStore {
   publishTable = (...a: Parameters<FleetStore['publishTable']>) => this.call<void>('publishTable', ...a);
   tableVersion = () => this.call<string | undefined>('tableVersion');
   readTable = () => this.call<Awaited<ReturnType<FleetStore['readTable']>>>('readTable');
+  publishCertificates = (...a: Parameters<FleetStore['publishCertificates']>) => this.call<void>('publishCertificates', ...a);
+  certificatesVersion = () => this.call<string | undefined>('certificatesVersion');
+  readCertificates = () => this.call<Awaited<ReturnType<FleetStore['readCertificates']>>>('readCertificates');
   heartbeat = (...a: Parameters<FleetStore['heartbeat']>) => this.call<void>('heartbeat', ...a);
   leave = (...a: Parameters<FleetStore['leave']>) => this.call<void>('leave', ...a);
   members = () => this.call<Awaited<ReturnType<FleetStore['members']>>>('members');

@@ -10,6 +10,8 @@ export class FleetKeys {
   readonly prefix: string;
   /** The routing table: hash of version, body, sha256, publishedAt, publisher. */
   readonly table: string;
+  /** The federation's TLS certificates: a hash shaped as the table's. */
+  readonly certificates: string;
   /** Set of proxy ids; each one's record is `member(id)`, which expires without heartbeats. */
   readonly members: string;
   /** Hash endpoint → ejection record (JSON). */
@@ -23,6 +25,7 @@ export class FleetKeys {
     }
     this.prefix = `meridian:{${fleet}}:`;
     this.table = `${this.prefix}table`;
+    this.certificates = `${this.prefix}certificates`;
     this.members = `${this.prefix}members`;
     this.ejections = `${this.prefix}ejections`;
     this.channel = `${this.prefix}events`;

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { LOAD_TTL_MS, type EjectionRecord, type FleetMessage, type FleetStore, type LoadReport, type LoadTotal, type MemberRecord, type PublishedTable, type VoteSet } from './store.js';
+import { LOAD_TTL_MS, type EjectionRecord, type FleetMessage, type FleetStore, type LoadReport, type LoadTotal, type MemberRecord, type PublishedCertificates, type PublishedTable, type VoteSet } from './store.js';
 
 interface Expiring<T> {
   value: T;
@@ -9,6 +9,7 @@ interface Expiring<T> {
 /** One fleet's state held in this process. */
 class FleetSpace {
   table: PublishedTable | undefined;
+  certificates: PublishedCertificates | undefined;
   readonly members = new Map<string, Expiring<MemberRecord>>();
   readonly votes = new Map<string, Expiring<VoteSet>>();
   readonly ejections = new Map<string, EjectionRecord>();
@@ -78,6 +79,19 @@ export class MemoryStore implements FleetStore {
 
   async readTable(): Promise<PublishedTable | undefined> {
     return this.space.table && { ...this.space.table };
+  }
+
+  async publishCertificates(certificates: PublishedCertificates): Promise<void> {
+    this.space.certificates = { ...certificates };
+    await this.publish({ type: 'certificates', version: certificates.version });
+  }
+
+  async certificatesVersion(): Promise<string | undefined> {
+    return this.space.certificates?.version;
+  }
+
+  async readCertificates(): Promise<PublishedCertificates | undefined> {
+    return this.space.certificates && { ...this.space.certificates };
   }
 
   async heartbeat(member: MemberRecord, ttlMs: number): Promise<void> {

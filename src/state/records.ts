@@ -33,6 +33,7 @@ const EjectionSchema = z.object({
 
 const MessageSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('table'), version: z.string() }),
+  z.object({ type: z.literal('certificates'), version: z.string() }),
   z.object({ type: z.literal('votes'), proxy: z.string().min(1), votes: VoteSetSchema }),
   z.object({ type: z.literal('ejection'), record: EjectionSchema }),
   z.object({ type: z.literal('recovered'), endpoint: z.string().min(1), at: z.number(), by: z.string() }),

@@ -3,7 +3,7 @@ import { Redis, Cluster, type ClusterOptions, type RedisOptions } from 'ioredis'
 import { FleetKeys } from './keys.js';
 import { parseEjection, parseMember, parseMessage, parseVotes } from './records.js';
 import type { RedisTarget } from './redis-target.js';
-import { LOAD_SCALE, LOAD_TTL_MS, type EjectionRecord, type FleetMessage, type FleetStore, type LoadReport, type LoadTotal, type MemberRecord, type PublishedTable, type VoteSet } from './store.js';
+import { LOAD_SCALE, LOAD_TTL_MS, type EjectionRecord, type FleetMessage, type FleetStore, type LoadReport, type LoadTotal, type MemberRecord, type PublishedCertificates, type PublishedTable, type VoteSet } from './store.js';
 
 export interface RedisStoreOptions {
   /** A command that takes longer fails (and the proxy falls back on what it knows). */
@@ -152,8 +152,7 @@ export class RedisStore implements FleetStore {
   }
 
   async publishTable(t: PublishedTable): Promise<void> {
-    // One HSET: a reader sees the whole new table or the whole old one, never a mix.
-    await this.cmd.hset(this.keys.table, { version: t.version, body: t.body, sha256: t.sha256, publishedAt: String(t.publishedAt), publisher: t.publisher });
+    await this.putDocument(this.keys.table, t);
     await this.publish({ type: 'table', version: t.version });
   }
 
@@ -162,7 +161,29 @@ export class RedisStore implements FleetStore {
   }
 
   async readTable(): Promise<PublishedTable | undefined> {
-    const h = await this.cmd.hgetall(this.keys.table);
+    return this.readDocument(this.keys.table);
+  }
+
+  async publishCertificates(c: PublishedCertificates): Promise<void> {
+    await this.putDocument(this.keys.certificates, c);
+    await this.publish({ type: 'certificates', version: c.version });
+  }
+
+  async certificatesVersion(): Promise<string | undefined> {
+    return (await this.cmd.hget(this.keys.certificates, 'version')) ?? undefined;
+  }
+
+  async readCertificates(): Promise<PublishedCertificates | undefined> {
+    return this.readDocument(this.keys.certificates);
+  }
+
+  private async putDocument(key: string, d: PublishedTable): Promise<void> {
+    // One HSET: a reader sees the whole new document or the whole old one, never a mix.
+    await this.cmd.hset(key, { version: d.version, body: d.body, sha256: d.sha256, publishedAt: String(d.publishedAt), publisher: d.publisher });
+  }
+
+  private async readDocument(key: string): Promise<PublishedTable | undefined> {
+    const h = await this.cmd.hgetall(key);
     if (h.version === undefined || h.body === undefined || h.sha256 === undefined) return undefined;
     return { version: h.version, body: h.body, sha256: h.sha256, publishedAt: Number(h.publishedAt ?? 0), publisher: h.publisher ?? '' };
   }

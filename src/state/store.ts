@@ -18,6 +18,13 @@ export interface PublishedTable {
   publisher: string;
 }
 
+/**
+ * The federation's TLS certificates as the controller published them (a CertificateBundle as
+ * JSON: private keys included, so the store must be as private as the proxies' own key files).
+ * Same envelope as the table: content-hash version, body, checksum.
+ */
+export type PublishedCertificates = PublishedTable;
+
 /** One proxy of the fleet, as its heartbeat registers it. */
 export interface MemberRecord {
   id: string;
@@ -77,6 +84,7 @@ export interface LoadTotal {
 /** Notifications between the fleet's processes (pub/sub): the faster path beside the periodic sync. */
 export type FleetMessage =
   | { type: 'table'; version: string }
+  | { type: 'certificates'; version: string }
   | { type: 'votes'; proxy: string; votes: VoteSet }
   | { type: 'ejection'; record: EjectionRecord }
   | { type: 'recovered'; endpoint: string; at: number; by: string };
@@ -93,6 +101,11 @@ export interface FleetStore {
   /** The version of the published table, or undefined when none is. */
   tableVersion(): Promise<string | undefined>;
   readTable(): Promise<PublishedTable | undefined>;
+
+  publishCertificates(certificates: PublishedCertificates): Promise<void>;
+  /** The version of the published certificates, or undefined when none are. */
+  certificatesVersion(): Promise<string | undefined>;
+  readCertificates(): Promise<PublishedCertificates | undefined>;
 
   /** Registers or refreshes a proxy; it is gone `ttlMs` after its last heartbeat. */
   heartbeat(member: MemberRecord, ttlMs: number): Promise<void>;

@@ -41,9 +41,10 @@ export function register(program: Command): void {
     .option('--member-write-burst <n>', 'writes a member may take at once after a quiet spell', '100')
     .option('--metrics-addr <host:port>', '/metrics and /healthz', '127.0.0.1:9902')
     .option('--table-out <file>', 'publish the proxies\' routing table (JSON) to this file, for `meridian proxy` with tableFile')
-    .option('--redis <url>', 'publish the routing table to the fleet in this Redis, for proxies with no table of their own (default REDIS_URL)')
+    .option('--certificates-out <file>', 'publish the federated Ingresses\' TLS certificates (JSON with private keys, mode 0600) to this file, for `meridian proxy` with tls.certificatesFile; default certificates.json beside --table-out')
+    .option('--redis <url>', 'publish the routing table (and TLS certificates) to the fleet in this Redis, for proxies with no table of their own (default REDIS_URL)')
     .option('--fleet <name>', 'the fleet to publish to', 'default')
-    .action(async (flags: { kubeconfig?: string; federationContext: string; globalVip?: string; probeInterval: string; probeFailureThreshold: string; resync: string; memberWriteQps: string; memberWriteBurst: string; metricsAddr: string; tableOut?: string; redis?: string; fleet: string }) => {
+    .action(async (flags: { kubeconfig?: string; federationContext: string; globalVip?: string; probeInterval: string; probeFailureThreshold: string; resync: string; memberWriteQps: string; memberWriteBurst: string; metricsAddr: string; tableOut?: string; certificatesOut?: string; redis?: string; fleet: string }) => {
       const memberWriteRate = { qps: positive(flags.memberWriteQps, 'member-write-qps', false), burst: positive(flags.memberWriteBurst, 'member-write-burst', true) };
       const kubeconfig = defaultKubeconfig(flags.kubeconfig);
       const kubeconfigText = await readFile(kubeconfig, 'utf8').catch(() => {
@@ -69,6 +70,7 @@ export function register(program: Command): void {
         memberWriteRate,
         metricsAddress: flags.metricsAddr,
         ...(flags.tableOut ? { tableOut: flags.tableOut } : {}),
+        ...(flags.certificatesOut ? { certificatesOut: flags.certificatesOut } : {}),
         ...(store ? { store } : {}),
         logger,
         onLeadershipLost: () => {

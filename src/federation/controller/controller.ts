@@ -38,6 +38,8 @@ export interface ControllerOptions {
   leaseTiming?: LeaseTiming;
   /** Publish the proxies' routing table to this file (JSON) while leading. */
   tableOut?: string;
+  /** Publish the federated Ingresses' TLS certificates to this file (default: certificates.json beside tableOut). */
+  certificatesOut?: string;
   /** …and/or to the fleet's state store, for proxies that follow it (`meridian proxy --redis`). */
   store?: FleetStore;
   /** Called when leadership is lost; the process should stop (the CLI exits). */
@@ -153,9 +155,19 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     opts.logger,
   );
   const publisher =
-    opts.tableOut || opts.store
-      ? new TablePublisher({ federation, registry, ...(opts.tableOut ? { path: opts.tableOut } : {}), ...(opts.store ? { store: opts.store } : {}), intervalMs: 1_000, logger: opts.logger })
+    opts.tableOut || opts.certificatesOut || opts.store
+      ? new TablePublisher({
+          federation,
+          registry,
+          ...(opts.tableOut ? { path: opts.tableOut } : {}),
+          ...(opts.certificatesOut ? { certificatesPath: opts.certificatesOut } : {}),
+          ...(opts.store ? { store: opts.store } : {}),
+          ...(opts.eventRepeat ? { eventRepeat: opts.eventRepeat } : {}),
+          intervalMs: 1_000,
+          logger: opts.logger,
+        })
       : undefined;
+  if (publisher) metrics.watchCertificates(() => publisher.certificateProblemCounts());
   // Standby replicas serve /healthz and /metrics but reconcile nothing until they lead.
   const leading = elector
     .run(() => {

@@ -1,5 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ClusterState } from '../registry/health.js';
+import { CERTIFICATE_PROBLEM_REASONS } from '../../ingress-sync/build-certificates.js';
 import { PROBLEM_REASONS } from './problems.js';
 import type { SyncMetrics } from './sync-controller.js';
 
@@ -49,6 +50,7 @@ export class ControllerMetrics implements SyncMetrics {
     registers: [this.registry],
   });
   private sources: ControllerSources = { clusters: () => [], kinds: () => [] };
+  private certificateProblems: () => Map<string, number> = () => new Map();
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'meridian_controller_' });
     const sources = () => this.sources;
@@ -80,6 +82,17 @@ export class ControllerMetrics implements SyncMetrics {
         for (const k of sources().kinds()) for (const reason of PROBLEM_REASONS) this.set({ kind: k.kind, reason }, k.problems.get(reason) ?? 0);
       },
     });
+    const certificateProblems = () => this.certificateProblems();
+    new Gauge({
+      name: 'meridian_controller_tls_certificate_problems',
+      help: 'Federated Ingresses × TLS Secrets (spec.tls) with a standing problem, by reason (TLSSecretNotFound; TLSCertificateRejected: wrong type, incomplete, does not parse, key mismatch, expired, not yet valid — the last good certificate stays published; TLSHostNotCovered)',
+      labelNames: ['reason'],
+      registers,
+      collect() {
+        const counts = certificateProblems();
+        for (const reason of CERTIFICATE_PROBLEM_REASONS) this.set({ reason }, counts.get(reason) ?? 0);
+      },
+    });
     new Gauge({
       name: 'meridian_controller_cluster_ready',
       help: '1 when the member cluster is Ready',
@@ -105,6 +118,11 @@ export class ControllerMetrics implements SyncMetrics {
   /** Where the scrape-time gauges read from (the registry and the sync loops). */
   watch(sources: ControllerSources): void {
     this.sources = sources;
+  }
+
+  /** Where the certificate problem gauge reads from (the table publisher). */
+  watchCertificates(source: () => Map<string, number>): void {
+    this.certificateProblems = source;
   }
 
   /**

@@ -1,9 +1,11 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { Registry } from 'prom-client';
+import type { MeridianError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
+import { parseCertificateBundle, type CertificateBundle } from './bundle.js';
 import { CertificateError, contentHash, inspectCertificate, readCertificateFiles, type LoadedCertificate } from './certificates.js';
 import { TlsContexts, type SessionSettings } from './contexts.js';
 import { TlsMetrics } from './metrics.js';
@@ -16,6 +18,8 @@ export interface CertificateFiles {
 
 export interface CertificateSetOptions {
   files: readonly CertificateFiles[];
+  /** The federation's certificates as a file the controller writes (watched as the files are); else they come by applyBundle(). */
+  bundleFile?: string;
   sessionTimeoutSeconds: number;
   /** How often the files are looked at when no change event came (fs.watch misses some: NFS, some overlays). */
   pollIntervalMs: number;
@@ -30,14 +34,24 @@ const TICKET_KEY_LIFETIME_MS = 12 * 3600_000;
 const SETTLE_MS = 200;
 
 /**
- * The proxy's certificates (static mode: files named in the config), checked at start and kept
- * current: a changed file is re-read and, when it passes the same checks as at start, applied to
- * new connections (the contexts are rebuilt; open connections keep theirs). One that fails keeps
- * the last good pair in use and is reported once per content (a log line with its code, and
- * meridian_proxy_tls_certificate_errors_total{reason}). Key material is never logged.
+ * The proxy's certificates, checked and kept current, from two sources: files named in the config
+ * (static), and the federation's (the Secrets of federated Ingresses' spec.tls, as a bundle from
+ * the fleet's store or a file the controller writes). A changed file or Secret is checked as at
+ * start and, when it passes, applied to new connections (the contexts are rebuilt; open
+ * connections keep theirs). One that fails keeps the last good pair in use and is reported once
+ * per content (a log line with its code, and meridian_proxy_tls_certificate_errors_total{reason}).
+ * Static certificates come first: they win a name both have, and the first is the default;
+ * without one, names no certificate covers get none (strict SNI). Key material is never logged.
  */
 export class CertificateSet {
+  /** The static certificates, by the index of their files. */
   private certs: LoadedCertificate[];
+  /** The federation's, by Secret (`namespace/name`), in the bundle's order. */
+  private federated = new Map<string, LoadedCertificate>();
+  /** Per Secret, the content whose failure was last reported. */
+  private readonly federatedReported = new Map<string, string>();
+  /** Hash of the bundle file's text last applied or refused (a poll that finds it unchanged does nothing). */
+  private bundleFileSeen: string | undefined;
   private session: SessionSettings;
   private contexts: TlsContexts;
   private readonly listeners: ((contexts: TlsContexts) => void)[] = [];
@@ -58,9 +72,9 @@ export class CertificateSet {
     this.now = opts.now ?? Date.now;
     this.certs = certs;
     this.session = { timeoutSeconds: opts.sessionTimeoutSeconds, ticketKeys: randomBytes(48) };
-    this.contexts = new TlsContexts(certs, this.session);
+    this.contexts = this.build();
     this.reported = certs.map(() => undefined);
-    opts.metrics.certificatesInUse(certs);
+    opts.metrics.certificatesInUse(this.contexts.certs);
     this.warnShadowed();
   }
 
@@ -79,7 +93,84 @@ export class CertificateSet {
     }
     const set = new CertificateSet(opts, certs);
     for (const c of certs) opts.logger.info({ certFile: c.certFile, names: c.names, keyType: c.keyType, notAfter: new Date(c.notAfter).toISOString(), fingerprint: c.fingerprint }, 'TLS certificate loaded');
+    // The federation's file may not be written yet (the controller starts later): start without it.
+    if (opts.bundleFile) await set.readBundleFile();
     return set;
+  }
+
+  /** The contexts for the certificates in use: static first, then the federation's. */
+  private build(): TlsContexts {
+    return new TlsContexts([...this.certs, ...this.federated.values()], this.session, this.certs.length > 0);
+  }
+
+  /**
+   * The federation's certificates now (the whole set: a Secret not in it is no longer served).
+   * Each is checked as a file is; one that fails keeps that Secret's last good certificate.
+   */
+  applyBundle(bundle: CertificateBundle): void {
+    const now = this.now();
+    const next = new Map<string, LoadedCertificate>();
+    let changed = false;
+    for (const entry of bundle.certificates) {
+      const inUse = this.federated.get(entry.secret);
+      const hash = contentHash(entry.cert, entry.key);
+      if (inUse?.contentHash === hash) {
+        next.set(entry.secret, inUse);
+        this.federatedReported.delete(entry.secret);
+        continue;
+      }
+      const label = `Secret ${entry.secret}`;
+      try {
+        const loaded = inspectCertificate(label, label, entry.cert, entry.key, now);
+        next.set(entry.secret, loaded);
+        changed = true;
+        this.federatedReported.delete(entry.secret);
+        this.opts.logger.info({ secret: entry.secret, ingresses: entry.ingresses, names: loaded.names, keyType: loaded.keyType, notAfter: new Date(loaded.notAfter).toISOString(), fingerprint: loaded.fingerprint, ...(inUse ? { previous: inUse.fingerprint } : {}) }, inUse ? 'TLS certificate from the federation rotated: new connections use it' : 'TLS certificate from the federation loaded');
+      } catch (err) {
+        if (!(err instanceof CertificateError)) throw err;
+        if (inUse) next.set(entry.secret, inUse);
+        if (this.federatedReported.get(entry.secret) === hash) continue;
+        this.federatedReported.set(entry.secret, hash);
+        this.opts.metrics.certificateError(err.problem);
+        this.opts.logger.error({ secret: entry.secret, code: err.code, err: err.message, ...(inUse ? { keeping: inUse.fingerprint, notAfter: new Date(inUse.notAfter).toISOString() } : {}) }, inUse ? 'TLS certificate from the federation not taken; the last good one stays in use' : 'TLS certificate from the federation not taken; its names have no certificate');
+      }
+    }
+    for (const [secret, c] of this.federated) {
+      if (next.has(secret)) continue;
+      changed = true;
+      this.federatedReported.delete(secret);
+      this.opts.logger.info({ secret, names: c.names, fingerprint: c.fingerprint }, 'TLS certificate no longer named by any federated Ingress: withdrawn');
+    }
+    if (!changed) return;
+    this.federated = next;
+    this.rebuilt();
+  }
+
+  /** Reads the federation's file, if it changed: applied when it is a bundle; else the last one stays (reported once). */
+  private async readBundleFile(): Promise<void> {
+    const file = this.opts.bundleFile!;
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
+      if (this.bundleFileSeen === code) return;
+      this.bundleFileSeen = code;
+      this.opts.logger.warn({ code: 'E_CERTIFICATES_UNREADABLE', file, err: code }, 'the federation\'s certificates file cannot be read; serving what was last read from it (the controller writes it once it runs: --certificates-out, or beside --table-out)');
+      return;
+    }
+    const seen = createHash('sha256').update(text).digest('hex');
+    if (seen === this.bundleFileSeen) return;
+    this.bundleFileSeen = seen;
+    let bundle: CertificateBundle;
+    try {
+      bundle = parseCertificateBundle(text, file);
+    } catch (err) {
+      const e = err as MeridianError;
+      this.opts.logger.error({ code: e.code, err: e.message, hint: e.hint }, 'the federation\'s certificates file is not valid; the last good certificates stay in use');
+      return;
+    }
+    this.applyBundle(bundle);
   }
 
   get current(): TlsContexts {
@@ -93,7 +184,7 @@ export class CertificateSet {
 
   /** Starts watching the files (change events on their folders, and a poll of their stats), and rotating ticket keys. */
   watch(): void {
-    const dirs = new Set(this.opts.files.flatMap((f) => [dirname(f.certFile), dirname(f.keyFile)]));
+    const dirs = new Set([...this.opts.files.flatMap((f) => [dirname(f.certFile), dirname(f.keyFile)]), ...(this.opts.bundleFile ? [dirname(this.opts.bundleFile)] : [])]);
     for (const dir of dirs) {
       try {
         // The folder, not the file: a file replaced by rename (certbot, a Kubernetes Secret volume's
@@ -143,22 +234,23 @@ export class CertificateSet {
   /** Whether any file's identity (inode, size, mtime, ctime — through symlinks) moved since the last look. */
   private async stampsChanged(): Promise<boolean> {
     let changed = false;
-    for (const f of this.opts.files) {
-      for (const file of [f.certFile, f.keyFile]) {
-        const s = await stat(file).then(
-          (st) => `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`,
-          (err: NodeJS.ErrnoException) => `error:${err.code}`,
-        );
-        if (this.stamps.get(file) !== s) {
-          if (this.stamps.has(file)) changed = true;
-          this.stamps.set(file, s);
-        }
+    const files = this.opts.files.flatMap((f) => [f.certFile, f.keyFile]);
+    if (this.opts.bundleFile) files.push(this.opts.bundleFile);
+    for (const file of files) {
+      const s = await stat(file).then(
+        (st) => `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`,
+        (err: NodeJS.ErrnoException) => `error:${err.code}`,
+      );
+      if (this.stamps.get(file) !== s) {
+        if (this.stamps.has(file)) changed = true;
+        this.stamps.set(file, s);
       }
     }
     return changed;
   }
 
   private async reloadOnce(): Promise<void> {
+    if (this.opts.bundleFile) await this.readBundleFile();
     const now = this.now();
     const next = this.certs.slice();
     let rotated = false;
@@ -189,9 +281,14 @@ export class CertificateSet {
     }
     if (!rotated) return;
     this.certs = next;
+    this.rebuilt();
+  }
+
+  /** The certificates in use changed: new contexts for new connections, and the metrics and warnings that go with them. */
+  private rebuilt(): void {
     this.opts.metrics.certificateRotations.inc();
-    this.opts.metrics.certificatesInUse(next);
-    this.apply(new TlsContexts(next, this.session));
+    this.apply(this.build());
+    this.opts.metrics.certificatesInUse(this.contexts.certs);
     this.warnShadowed();
   }
 
@@ -205,7 +302,7 @@ export class CertificateSet {
 
   private rotateTicketKeys(): void {
     this.session = { timeoutSeconds: this.session.timeoutSeconds, ticketKeys: randomBytes(48) };
-    this.apply(new TlsContexts(this.certs, this.session));
+    this.apply(this.build());
   }
 
   private apply(contexts: TlsContexts): void {
@@ -215,18 +312,21 @@ export class CertificateSet {
 
   private warnShadowed(): void {
     for (const s of this.contexts.index.shadowed) {
-      this.opts.logger.warn({ name: s.name, served: this.certs[s.used]!.certFile, ignored: this.certs[s.ignored]!.certFile }, 'two certificates name the same host: the first listed serves it');
+      const certs = this.contexts.certs;
+      this.opts.logger.warn({ name: s.name, served: certs[s.used]!.certFile, ignored: certs[s.ignored]!.certFile }, 'two certificates name the same host: the first listed serves it (the config\'s files before the federation\'s)');
     }
   }
 }
 
 /**
- * Static mode: the config's `tls.certificates` (paths relative to the config file), loaded,
- * checked and watched, with the TLS metrics on the proxy's registry. Throws the first bad
- * certificate's CertificateError (a start-up error with its code and what to do).
+ * The config's `tls`: its `certificates` files and its `certificatesFile` (the federation's, as
+ * the controller writes it; paths relative to the config file), loaded, checked and watched, with
+ * the TLS metrics on the proxy's registry. Throws the first bad certificate file's
+ * CertificateError (a start-up error with its code and what to do); the federation's file never
+ * stops a start (it may not be written yet, and a bad Secret is the federation's to fix).
  */
 export async function openStaticCertificates(
-  tls: { certificates: readonly CertificateFiles[]; sessionTimeoutSeconds: number; pollIntervalMs: number },
+  tls: { certificates: readonly CertificateFiles[]; certificatesFile?: string | undefined; sessionTimeoutSeconds: number; pollIntervalMs: number },
   configPath: string,
   registry: Registry,
   logger: Logger,
@@ -235,6 +335,7 @@ export async function openStaticCertificates(
   const base = dirname(resolve(configPath));
   const certificates = await CertificateSet.open({
     files: tls.certificates.map((c) => ({ certFile: resolve(base, c.certFile), keyFile: resolve(base, c.keyFile) })),
+    ...(tls.certificatesFile ? { bundleFile: resolve(base, tls.certificatesFile) } : {}),
     sessionTimeoutSeconds: tls.sessionTimeoutSeconds,
     pollIntervalMs: tls.pollIntervalMs,
     metrics,

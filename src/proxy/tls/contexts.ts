@@ -55,6 +55,10 @@ export function protocolOptions(defaultType: KeyType): SecureContextOptions {
  * The secure contexts for one set of certificates, built once (a handshake only looks one up):
  * the server's own context is the default certificate's; SNI picks among the rest. Immutable: a
  * rotation builds a new one, which new connections use; open ones keep theirs.
+ *
+ * There may be no default (`withDefault` false: the proxy has no certificate of its own, only the
+ * federation's, perhaps none yet): the server's own context then has no certificate, so a
+ * handshake for a name no certificate covers fails, and one for a covered name gets its context.
  */
 export class TlsContexts {
   readonly index: SniIndex;
@@ -64,33 +68,44 @@ export class TlsContexts {
   constructor(
     readonly certs: readonly LoadedCertificate[],
     private readonly session: SessionSettings,
+    withDefault = true,
   ) {
-    this.index = buildSniIndex(certs);
-    this.protocol = protocolOptions(certs[this.index.fallback]!.keyType);
+    this.index = buildSniIndex(certs, withDefault);
+    // No default certificate: no slot of the server's own to keep last, any order serves.
+    this.protocol = protocolOptions(this.defaultCertificate?.keyType ?? 'ecdsa');
     this.contexts = certs.map((c) => createSecureContext({ ...this.protocol, key: c.key, cert: c.cert, sessionIdContext: SESSION_ID_CONTEXT }));
   }
 
-  /** Options for the server's own context: the default certificate, the protocol settings, the session settings. */
+  /** What clients asking for an unknown name (or none) get; undefined when they get no certificate. */
+  get defaultCertificate(): LoadedCertificate | undefined {
+    return this.certs[this.index.fallback];
+  }
+
+  /** Options for the server's own context: the default certificate (if any), the protocol settings, the session settings. */
   serverOptions(): SecureContextOptions {
-    const c = this.certs[this.index.fallback]!;
+    const c = this.defaultCertificate;
     return {
       ...this.protocol,
-      key: c.key,
-      cert: c.cert,
+      ...(c ? { key: c.key, cert: c.cert } : {}),
       sessionIdContext: SESSION_ID_CONTEXT,
       ticketKeys: this.session.ticketKeys,
       sessionTimeout: this.session.timeoutSeconds,
     };
   }
 
-  /** The context for a client's SNI name; undefined for the default (the server's own context). */
+  /** The context for a client's SNI name; undefined for the server's own context (the default certificate, or none). */
   contextFor(servername: string): SecureContext | undefined {
     const { cert, match } = selectCertificate(this.index, servername);
-    return match === 'default' ? undefined : this.contexts[cert];
+    return match === 'default' || match === 'none' ? undefined : this.contexts[cert];
   }
 
-  /** Whether `other` serves the same default certificate with the same settings (so the server's own context can stay). */
+  /** Whether a client asking for `servername` (or none) gets a certificate. */
+  serves(servername: string | undefined | false | null): boolean {
+    return selectCertificate(this.index, servername).match !== 'none';
+  }
+
+  /** Whether `other` serves the same default certificate (or none) with the same settings (so the server's own context can stay). */
   sameDefault(other: TlsContexts): boolean {
-    return other.certs[other.index.fallback]!.contentHash === this.certs[this.index.fallback]!.contentHash && other.session === this.session;
+    return other.defaultCertificate?.contentHash === this.defaultCertificate?.contentHash && other.session === this.session;
   }
 }

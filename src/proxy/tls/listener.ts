@@ -81,7 +81,10 @@ export class TlsListener {
     // would be written to a socket that never became TLS: counted and closed here instead.
     for (const l of this.server.listeners('tlsClientError')) this.server.removeListener('tlsClientError', l as (...args: unknown[]) => void);
     this.server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
-      metrics.handshakeErrors.inc({ reason: handshakeFailure(err) });
+      let reason = handshakeFailure(err);
+      // No certificate for the name asked (strict SNI): OpenSSL calls it no shared cipher, or no signature algorithm.
+      if ((reason === 'cipher' || reason === 'other') && !certificates.current.serves((socket as TLSSocket & { servername?: string | false | null }).servername)) reason = 'no-certificate';
+      metrics.handshakeErrors.inc({ reason });
       socket.destroy();
     });
     this.server.on('secureConnection', (socket: TLSSocket) => metrics.handshake(socket.getProtocol() ?? 'unknown', socket.isSessionReused()));

@@ -2,7 +2,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import type { CertificateProblem, LoadedCertificate } from './certificates.js';
 
 /** Why a TLS handshake failed: the `reason` label of meridian_proxy_tls_handshake_errors_total. */
-export type HandshakeFailure = 'timeout' | 'protocol' | 'cipher' | 'plain-http' | 'certificate-refused' | 'reset' | 'other';
+export type HandshakeFailure = 'timeout' | 'protocol' | 'cipher' | 'plain-http' | 'certificate-refused' | 'no-certificate' | 'reset' | 'other';
 
 /** Why the proxy closed an HTTP/2 connection itself: the `kind` label of meridian_proxy_http2_abuse_total. */
 export type Http2Abuse = 'rapid-reset' | 'ping-flood' | 'settings-flood' | 'flood' | 'invalid-frames' | 'protocol-error';
@@ -30,7 +30,7 @@ export class TlsMetrics {
       labelNames: ['reason'],
       registers,
     });
-    this.certificateRotations = new Counter({ name: 'meridian_proxy_tls_certificate_rotations_total', help: 'Changed certificate files applied to new connections', registers });
+    this.certificateRotations = new Counter({ name: 'meridian_proxy_tls_certificate_rotations_total', help: 'Changes of the certificates in use (a file, or a federated Ingress\'s Secret) applied to new connections', registers });
     this.certificateExpiry = new Gauge({
       name: 'meridian_proxy_tls_certificate_expiry_timestamp_seconds',
       help: 'notAfter of each certificate in use (Unix seconds), by its first name and file: alert on this minus time()',
@@ -42,7 +42,7 @@ export class TlsMetrics {
     this.handshakes = new Counter({ name: 'meridian_proxy_tls_handshakes_total', help: 'Completed TLS handshakes, by protocol version and whether the session was resumed', labelNames: ['protocol', 'resumed'], registers });
     this.handshakeErrors = new Counter({
       name: 'meridian_proxy_tls_handshake_errors_total',
-      help: 'TLS handshakes that failed, by reason: timeout (tls.handshakeTimeoutMs), protocol (no common version), cipher, plain-http, certificate-refused (by the client), reset, other',
+      help: 'TLS handshakes that failed, by reason: timeout (tls.handshakeTimeoutMs), protocol (no common version), cipher, plain-http, certificate-refused (by the client), no-certificate (none for the name asked: no certificate of the proxy\'s own, and none from the federation covers it), reset, other',
       labelNames: ['reason'],
       registers,
     });

@@ -6,22 +6,25 @@
  * exactly; else one whose wildcard covers it (`*.example.com` covers `a.example.com`, one label
  * deep — not `example.com`, not `a.b.example.com`, RFC 6125 §6.4.3); else the default, the first
  * certificate listed (also what a client that sends no name gets). When several certificates name
- * the same host the first listed wins.
+ * the same host the first listed wins. Without a default (no certificate of the proxy's own, only
+ * the federation's) a name no certificate covers gets none: the handshake fails (HAProxy's
+ * strict-sni), rather than a stranger's certificate.
  */
 export interface SniIndex {
   /** Host name → certificate index. */
   readonly exact: ReadonlyMap<string, number>;
   /** Parent domain of a wildcard (`example.com` for `*.example.com`) → certificate index. */
   readonly wildcard: ReadonlyMap<string, number>;
-  /** The certificate for unknown names and for clients that send none: the first. */
+  /** The certificate for unknown names and for clients that send none: the first; -1 when there is none (strict). */
   readonly fallback: number;
   /** Names listed by more than one certificate: only `used` serves them. */
   readonly shadowed: readonly { name: string; used: number; ignored: number }[];
 }
 
-export type SniMatch = 'exact' | 'wildcard' | 'default';
+export type SniMatch = 'exact' | 'wildcard' | 'default' | 'none';
 
-export function buildSniIndex(certs: readonly { names: readonly string[] }[]): SniIndex {
+/** `withDefault`: whether the first certificate also serves names none covers (else: strict, they get none). */
+export function buildSniIndex(certs: readonly { names: readonly string[] }[], withDefault = true): SniIndex {
   const exact = new Map<string, number>();
   const wildcard = new Map<string, number>();
   const shadowed: { name: string; used: number; ignored: number }[] = [];
@@ -44,12 +47,13 @@ export function buildSniIndex(certs: readonly { names: readonly string[] }[]): S
       else if (prior !== i) shadowed.push({ name, used: prior, ignored: i });
     }
   });
-  return { exact, wildcard, fallback: 0, shadowed };
+  return { exact, wildcard, fallback: withDefault && certs.length > 0 ? 0 : -1, shadowed };
 }
 
-/** The certificate for `servername` (as the client sent it; undefined when it sent none), and why. */
-export function selectCertificate(index: SniIndex, servername: string | undefined | false): { cert: number; match: SniMatch } {
-  if (!servername) return { cert: index.fallback, match: 'default' };
+/** The certificate for `servername` (as the client sent it; undefined when it sent none), and why; cert -1 (match 'none') for no certificate. */
+export function selectCertificate(index: SniIndex, servername: string | undefined | false | null): { cert: number; match: SniMatch } {
+  const fallback = { cert: index.fallback, match: index.fallback < 0 ? 'none' : 'default' } as const;
+  if (!servername) return fallback;
   let name = servername.toLowerCase();
   if (name.endsWith('.')) name = name.slice(0, -1);
   const e = index.exact.get(name);
@@ -59,5 +63,5 @@ export function selectCertificate(index: SniIndex, servername: string | undefine
     const w = index.wildcard.get(name.slice(dot + 1));
     if (w !== undefined) return { cert: w, match: 'wildcard' };
   }
-  return { cert: index.fallback, match: 'default' };
+  return fallback;
 }

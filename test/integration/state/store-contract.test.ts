@@ -53,6 +53,20 @@ function contract(name: string, open: (fleet: string) => Promise<FleetStore>, cl
       await waitFor(() => got.some((m) => m.type === 'table' && m.version === 'abc'), { what: 'table notification', timeoutMs: 3000 });
     });
 
+    it('publishes the certificates beside the table, apart from it, with their own notification', async () => {
+      const a = await openStore('certs');
+      const b = await openStore('certs');
+      const got: FleetMessage[] = [];
+      await b.subscribe((m) => got.push(m));
+      expect(await b.certificatesVersion()).toBeUndefined();
+      const published = { version: 'c1', body: '{"version":"c1","certificates":[]}', sha256: 'beef', publishedAt: 7, publisher: 'ctl' };
+      await a.publishCertificates(published);
+      expect(await b.certificatesVersion()).toBe('c1');
+      expect(await b.readCertificates()).toEqual(published);
+      expect(await b.tableVersion()).toBeUndefined();
+      await waitFor(() => got.some((m) => m.type === 'certificates' && m.version === 'c1'), { what: 'certificates notification', timeoutMs: 3000 });
+    });
+
     it('keeps fleets apart', async () => {
       const a = await openStore('fleet-a');
       const b = await openStore('fleet-b');

@@ -69,6 +69,10 @@ describe('certificates at start-up: a bad one is an error with a stable code and
   it('asks for certificates when a listener has tls: true and there are none', () => {
     expect(() => parseProxyConfig({ listen: [{ port: 8443, tls: true }], table })).toThrow(/tls: a listen entry has tls: true: give the certificates/);
     expect(() => parseProxyConfig({ listen: [{ port: 8443, tsl: true }], table })).toThrow(/listen\.0/);
+    // No certificate of its own: the federation's, from a file or with the fleet's table.
+    expect(() => parseProxyConfig({ listen: [{ port: 8443, tls: true }], tls: {}, table })).toThrow(/or tls: \{\} when the table comes from the fleet's store/);
+    expect(parseProxyConfig({ listen: [{ port: 8443, tls: true }], tls: { certificatesFile: 'certificates.json' }, table }).tls).toMatchObject({ certificates: [], certificatesFile: 'certificates.json' });
+    expect(parseProxyConfig({ listen: [{ port: 8443, tls: true }], tls: {}, store: { redis: 'redis://127.0.0.1:1' } }).tls?.certificates).toEqual([]);
   });
 
   it('meridian proxy exits with the code and the hint on stderr', async () => {

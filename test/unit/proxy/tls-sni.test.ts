@@ -41,4 +41,13 @@ describe('SNI certificate selection', () => {
     expect(pick('anything.com')).toEqual({ cert: 0, match: 'default' });
     expect(pick('web.example.org')).toEqual({ cert: 0, match: 'default' });
   });
+
+  it('without a default (only the federation\'s certificates, or none yet), gives unknown names and nameless clients no certificate', () => {
+    const strict = buildSniIndex([{ names: ['a.test'] }, { names: ['*.w.test'] }], false);
+    expect(selectCertificate(strict, 'a.test')).toEqual({ cert: 0, match: 'exact' });
+    expect(selectCertificate(strict, 'x.w.test')).toEqual({ cert: 1, match: 'wildcard' });
+    expect(selectCertificate(strict, 'b.test')).toEqual({ cert: -1, match: 'none' });
+    expect(selectCertificate(strict, undefined)).toEqual({ cert: -1, match: 'none' });
+    expect(selectCertificate(buildSniIndex([]), 'a.test')).toEqual({ cert: -1, match: 'none' });
+  });
 });

@@ -1,0 +1,157 @@
+import type { KObject } from '../kube/rest.js';
+import { CertificateError, inspectCertificate, type CertificateProblem } from '../proxy/tls/certificates.js';
+import type { BundleCertificate } from '../proxy/tls/bundle.js';
+import { buildSniIndex, selectCertificate } from '../proxy/tls/sni.js';
+import type { ObjectsByKey } from './build-table.js';
+
+/** A Secret's certificate and key (PEM), as last taken. */
+export interface SecretPair {
+  cert: string;
+  key: string;
+}
+
+export interface CertificateInputs {
+  /** Federated Ingresses (networking.k8s.io/v1 form; `spec.tls` is the same in extensions/v1beta1). */
+  ingresses: readonly KObject[];
+  /** Federated Secrets by `namespace/name`. */
+  secrets: ObjectsByKey;
+  /** Per Secret, the content last taken from it: what a Secret that went bad keeps serving. */
+  lastGood: ReadonlyMap<string, SecretPair>;
+  /** ms since the epoch: certificates are judged valid or expired against it. */
+  now: number;
+}
+
+/** The Event reasons problems are recorded under on the Ingress. */
+export const CERTIFICATE_PROBLEM_REASONS = ['TLSSecretNotFound', 'TLSCertificateRejected', 'TLSHostNotCovered'] as const;
+export type CertificateProblemReason = (typeof CERTIFICATE_PROBLEM_REASONS)[number];
+
+/** Something wrong with a Secret an Ingress names in `spec.tls`: reported on that Ingress. */
+export interface IngressCertificateProblem {
+  /** The Ingress, `namespace/name`. */
+  ingress: string;
+  /** The Secret, `namespace/name`. */
+  secret: string;
+  reason: CertificateProblemReason;
+  /** The stable E_TLS_* code. */
+  code: string;
+  /** `E_…: ` what is wrong and what to do; never key material. */
+  message: string;
+}
+
+export interface CertificateBuild {
+  /** One per referenced Secret that has (or had) a good certificate, sorted by Secret. */
+  certificates: BundleCertificate[];
+  problems: IngressCertificateProblem[];
+  /** The content taken from each referenced Secret (newly good, or kept): the next build's lastGood. */
+  good: Map<string, SecretPair>;
+}
+
+const TLS_SECRET_TYPE = 'kubernetes.io/tls';
+const CREATE = 'kubectl create secret tls NAME --cert=CERT --key=KEY';
+
+/** What to do about each problem inspectCertificate finds, said for a Secret rather than for files. */
+const SECRET_HINTS: Record<CertificateProblem, string> = {
+  unreadable: `Recreate the Secret (${CREATE})`,
+  'cert-invalid': 'Put the PEM certificate chain in tls.crt, the server\'s certificate first',
+  'key-invalid': 'Put an unencrypted PEM private key in tls.key (`openssl pkey -in KEY -out KEY.plain` removes a passphrase)',
+  'key-mismatch': `Put the key tls.crt was issued for in tls.key (${CREATE} --dry-run=client -o yaml | kubectl apply -f -)`,
+  'key-unsupported': 'Use an ECDSA (P-256 or P-384) or an RSA (2048 bits or more) key',
+  expired: 'Renew the certificate and update the Secret',
+  'not-yet-valid': 'The certificate\'s notBefore is in the future: check the issuer\'s clock, or wait until it is valid',
+};
+
+interface Reference {
+  ingresses: string[];
+  hosts: string[];
+}
+
+/**
+ * The certificates the proxies should serve, from the federated Ingresses' `spec.tls` (hosts and
+ * a Secret of the Ingress's own namespace) and the federated Secrets: one entry per referenced
+ * Secret, checked as a TLS server would use it (inspectCertificate). A Secret that is missing,
+ * of the wrong type, incomplete or fails a check keeps the content last taken from it (if any)
+ * and is reported on every Ingress naming it; a good certificate that does not cover a host the
+ * Ingress lists for it is served, and reported. Pure: time comes in as `now`.
+ */
+export function buildCertificates(input: CertificateInputs): CertificateBuild {
+  const refs = new Map<string, Reference>();
+  for (const ing of input.ingresses) {
+    const ns = ing.metadata.namespace ?? 'default';
+    const ingressKey = `${ns}/${ing.metadata.name}`;
+    const tls = ((ing.spec ?? {}) as { tls?: { hosts?: string[]; secretName?: string }[] }).tls ?? [];
+    for (const t of tls) {
+      // No secretName: the Ingress asks for the default certificate (static files); nothing to fetch.
+      if (!t.secretName) continue;
+      const secretKey = `${ns}/${t.secretName}`;
+      let ref = refs.get(secretKey);
+      if (!ref) refs.set(secretKey, (ref = { ingresses: [], hosts: [] }));
+      if (!ref.ingresses.includes(ingressKey)) ref.ingresses.push(ingressKey);
+      for (const h of t.hosts ?? []) {
+        const host = h.toLowerCase();
+        if (!ref.hosts.includes(host)) ref.hosts.push(host);
+      }
+    }
+  }
+
+  const certificates: BundleCertificate[] = [];
+  const problems: IngressCertificateProblem[] = [];
+  const good = new Map<string, SecretPair>();
+  for (const secretKey of [...refs.keys()].sort()) {
+    const ref = refs.get(secretKey)!;
+    // Sorted: the bundle (and its version) must not change with the order the caches list objects in.
+    ref.ingresses.sort();
+    ref.hosts.sort();
+    const report = (reason: CertificateProblemReason, code: string, message: string) => {
+      for (const ingress of ref.ingresses) problems.push({ ingress, secret: secretKey, reason, code, message: `${code}: ${message}` });
+    };
+    const taken = takeSecret(secretKey, input.secrets.get(secretKey), input.now);
+    let pair: SecretPair | undefined;
+    if ('problem' in taken) {
+      pair = input.lastGood.get(secretKey);
+      const keeping = pair ? 'the proxies keep serving the certificate last taken from it' : 'no certificate from it is served until it is fixed';
+      report(taken.problem.reason, taken.problem.code, `${taken.problem.message}; ${keeping}. ${taken.problem.hint}`);
+    } else {
+      pair = { cert: taken.cert, key: taken.key };
+      const index = buildSniIndex([{ names: taken.names }], false);
+      const uncovered = ref.hosts.filter((h) => selectCertificate(index, h).match === 'none');
+      if (uncovered.length) {
+        report(
+          'TLSHostNotCovered',
+          'E_TLS_HOST_NOT_COVERED',
+          `Secret ${secretKey}: its certificate (${taken.names.join(', ') || 'no names'}) does not cover ${uncovered.join(', ')}; clients asking for ${uncovered.length > 1 ? 'them' : 'it'} get another certificate and refuse it. Issue a certificate for every host in spec.tls[].hosts, or list only the hosts it covers`,
+        );
+      }
+    }
+    if (!pair) continue;
+    good.set(secretKey, pair);
+    certificates.push({ secret: secretKey, ingresses: ref.ingresses, hosts: ref.hosts, cert: pair.cert, key: pair.key });
+  }
+  return { certificates, problems, good };
+}
+
+type Taken = { cert: string; key: string; names: string[] } | { problem: { reason: CertificateProblemReason; code: string; message: string; hint: string } };
+
+/** A Secret's certificate and key when it holds a usable pair; else what is wrong with it. */
+function takeSecret(secretKey: string, secret: KObject | undefined, now: number): Taken {
+  if (!secret) {
+    return { problem: { reason: 'TLSSecretNotFound', code: 'E_TLS_SECRET_NOT_FOUND', message: `Secret ${secretKey}, named in spec.tls, does not exist in the federation`, hint: `Create it in the Ingress's namespace (${CREATE})` } };
+  }
+  const type = (secret as { type?: string }).type;
+  if (type !== TLS_SECRET_TYPE) {
+    return { problem: { reason: 'TLSCertificateRejected', code: 'E_TLS_SECRET_TYPE', message: `Secret ${secretKey} is of type ${type ?? 'Opaque'}, not ${TLS_SECRET_TYPE}`, hint: `Recreate it as a TLS Secret (${CREATE})` } };
+  }
+  const data = ((secret as { data?: Record<string, string> }).data ?? {}) as Record<string, string | undefined>;
+  const missing = ['tls.crt', 'tls.key'].filter((k) => !data[k]);
+  if (missing.length) {
+    return { problem: { reason: 'TLSCertificateRejected', code: 'E_TLS_SECRET_INCOMPLETE', message: `Secret ${secretKey} has no ${missing.join(' and no ')}`, hint: `A TLS Secret holds tls.crt and tls.key (${CREATE})` } };
+  }
+  const cert = Buffer.from(data['tls.crt']!, 'base64').toString('utf8');
+  const key = Buffer.from(data['tls.key']!, 'base64').toString('utf8');
+  try {
+    const loaded = inspectCertificate(`Secret ${secretKey} tls.crt`, `Secret ${secretKey} tls.key`, cert, key, now);
+    return { cert, key, names: loaded.names };
+  } catch (err) {
+    if (!(err instanceof CertificateError)) throw err;
+    return { problem: { reason: 'TLSCertificateRejected', code: err.code, message: err.message, hint: SECRET_HINTS[err.problem] } };
+  }
+}

@@ -1,0 +1,57 @@
+import { z } from 'zod';
+import { MeridianError } from '../../common/errors.js';
+
+/**
+ * The federation's certificates as the controller hands them to the proxies (through the fleet's
+ * store, or a file the controller writes): one entry per TLS Secret a federated Ingress names in
+ * `spec.tls`, already checked by the controller, checked again by each proxy before use. Holds
+ * private keys: whatever stores it must be as private as a key file (the file is 0600).
+ */
+export interface CertificateBundle {
+  /** Content hash of the certificates (the store's version of them). */
+  version: string;
+  /** Sorted by `secret`. */
+  certificates: BundleCertificate[];
+}
+
+export interface BundleCertificate {
+  /** The Secret it came from, `namespace/name`: its identity across rotations. */
+  secret: string;
+  /** The Ingresses naming it (`namespace/name`), for logs. */
+  ingresses: string[];
+  /** The hosts those Ingresses list for it (informational: SNI selects by the certificate's own names). */
+  hosts: string[];
+  /** PEM: the certificate chain (tls.crt), and the private key (tls.key). */
+  cert: string;
+  key: string;
+}
+
+const BundleSchema = z.object({
+  version: z.string(),
+  certificates: z.array(
+    z.object({
+      secret: z.string().regex(/^[^/\s]+\/[^/\s]+$/),
+      ingresses: z.array(z.string()),
+      hosts: z.array(z.string()),
+      cert: z.string(),
+      key: z.string(),
+    }),
+  ),
+});
+
+/** A bundle read from JSON text (`where` names the source in the error): E_CERTIFICATES_INVALID when it is not one. */
+export function parseCertificateBundle(text: string, where: string): CertificateBundle {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new MeridianError('E_CERTIFICATES_INVALID', `${where}: not JSON (${(err as Error).message.split('\n')[0]})`, 'the certificates file is written by `meridian controller` (beside --table-out, or --certificates-out): point tls.certificatesFile at it');
+  }
+  const parsed = BundleSchema.safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    // The issue's path and message only: never the value, which may be a private key.
+    throw new MeridianError('E_CERTIFICATES_INVALID', `${where}: ${issue.path.join('.') || '(root)'}: ${issue.message}`, 'the certificates file is written by `meridian controller`: do not edit it; check both run the same version of Meridian');
+  }
+  return parsed.data;
+}

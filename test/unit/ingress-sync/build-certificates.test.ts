@@ -1,0 +1,104 @@
+import { readFile } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildCertificates, type SecretPair } from '../../../src/ingress-sync/build-certificates.js';
+import type { KObject } from '../../../src/kube/rest.js';
+import { TestCA, type CertFiles } from '../../helpers/tls-certs.js';
+import { tempDir } from '../../helpers/tmp.js';
+
+const ingress = (ns: string, name: string, tls: { hosts?: string[]; secretName?: string }[]): KObject => ({ metadata: { name, namespace: ns }, spec: { tls, defaultBackend: { service: { name: 'web', port: { number: 80 } } } } }) as KObject;
+const b64 = (text: string) => Buffer.from(text).toString('base64');
+const tlsSecret = (ns: string, name: string, pair: SecretPair, type = 'kubernetes.io/tls'): KObject => ({ metadata: { name, namespace: ns }, type, data: { 'tls.crt': b64(pair.cert), 'tls.key': b64(pair.key) } }) as KObject;
+const read = async (f: CertFiles): Promise<SecretPair> => ({ cert: await readFile(f.cert, 'utf8'), key: await readFile(f.key, 'utf8') });
+
+describe('certificates for the proxies from federated Ingresses\' spec.tls and Secrets', () => {
+  let dir: Awaited<ReturnType<typeof tempDir>>;
+  let good: SecretPair;
+  let renewed: SecretPair;
+  let expired: SecretPair;
+  let mismatched: SecretPair;
+  let wildcard: SecretPair;
+  const now = Date.now();
+
+  beforeAll(async () => {
+    dir = await tempDir();
+    const ca = await TestCA.create(dir.path);
+    const [a, a2, old, w, other] = await Promise.all([
+      ca.issue('a', { names: ['a.test', 'www.a.test'] }),
+      ca.issue('a2', { names: ['a.test', 'www.a.test'] }),
+      ca.issue('old', { names: ['a.test'], start: '20200101000000Z', end: '20200201000000Z' }),
+      ca.issue('w', { names: ['*.w.test'] }),
+      ca.issue('other', { names: ['other.test'] }),
+    ]);
+    [good, renewed, expired, wildcard] = await Promise.all([read(a), read(a2), read(old), read(w)]);
+    mismatched = { cert: good.cert, key: (await read(other)).key };
+  });
+  afterAll(() => dir?.remove());
+
+  const build = (ingresses: KObject[], secrets: KObject[], lastGood = new Map<string, SecretPair>()) =>
+    buildCertificates({ ingresses, secrets: new Map(secrets.map((s) => [`${s.metadata.namespace}/${s.metadata.name}`, s])), lastGood, now });
+
+  it('publishes a good Secret once, for every Ingress naming it, with the hosts they list', () => {
+    const out = build([ingress('shop', 'one', [{ hosts: ['a.test'], secretName: 'a-tls' }]), ingress('shop', 'two', [{ hosts: ['WWW.a.test'], secretName: 'a-tls' }])], [tlsSecret('shop', 'a-tls', good)]);
+    expect(out.problems).toEqual([]);
+    expect(out.certificates).toEqual([{ secret: 'shop/a-tls', ingresses: ['shop/one', 'shop/two'], hosts: ['a.test', 'www.a.test'], cert: good.cert, key: good.key }]);
+    expect(out.good.get('shop/a-tls')).toEqual(good);
+  });
+
+  it('uses only the Secret of the Ingress\'s own namespace', () => {
+    const out = build([ingress('shop', 'one', [{ hosts: ['a.test'], secretName: 'a-tls' }])], [tlsSecret('other', 'a-tls', good)]);
+    expect(out.certificates).toEqual([]);
+    expect(out.problems).toEqual([expect.objectContaining({ ingress: 'shop/one', secret: 'shop/a-tls', reason: 'TLSSecretNotFound', code: 'E_TLS_SECRET_NOT_FOUND' })]);
+  });
+
+  it('ignores a spec.tls entry without a Secret (it asks for the default certificate)', () => {
+    expect(build([ingress('shop', 'one', [{ hosts: ['a.test'] }])], [])).toEqual({ certificates: [], problems: [], good: new Map() });
+  });
+
+  const bad: [string, () => KObject | undefined, string, string, RegExp][] = [
+    ['missing', () => undefined, 'TLSSecretNotFound', 'E_TLS_SECRET_NOT_FOUND', /does not exist in the federation.*kubectl create secret tls/],
+    ['of another type', () => tlsSecret('shop', 'a-tls', good, 'Opaque'), 'TLSCertificateRejected', 'E_TLS_SECRET_TYPE', /type Opaque, not kubernetes\.io\/tls/],
+    ['without tls.key', () => ({ metadata: { name: 'a-tls', namespace: 'shop' }, type: 'kubernetes.io/tls', data: { 'tls.crt': b64(good.cert) } }) as KObject, 'TLSCertificateRejected', 'E_TLS_SECRET_INCOMPLETE', /has no tls\.key/],
+    ['not PEM', () => tlsSecret('shop', 'a-tls', { cert: 'hello', key: good.key }), 'TLSCertificateRejected', 'E_TLS_CERT_INVALID', /tls\.crt: not a certificate/],
+    ['with another certificate\'s key', () => tlsSecret('shop', 'a-tls', mismatched), 'TLSCertificateRejected', 'E_TLS_KEY_MISMATCH', /not the private key of/],
+    ['expired', () => tlsSecret('shop', 'a-tls', expired), 'TLSCertificateRejected', 'E_TLS_CERT_EXPIRED', /expired on .*renew the certificate and update the Secret/i],
+  ];
+  it.each(bad)('a Secret %s keeps the last good certificate, reported on each Ingress with its code and what to do', (_what, secret, reason, code, message) => {
+    const s = secret();
+    const ingresses = [ingress('shop', 'one', [{ hosts: ['a.test'], secretName: 'a-tls' }]), ingress('shop', 'two', [{ hosts: ['a.test'], secretName: 'a-tls' }])];
+    const kept = build(ingresses, s ? [s] : [], new Map([['shop/a-tls', good]]));
+    expect(kept.certificates.map((c) => c.cert)).toEqual([good.cert]);
+    expect(kept.good.get('shop/a-tls')).toEqual(good);
+    expect(kept.problems.map((p) => [p.ingress, p.reason, p.code])).toEqual([
+      ['shop/one', reason, code],
+      ['shop/two', reason, code],
+    ]);
+    expect(kept.problems[0]!.message).toMatch(new RegExp(`^${code}: `));
+    expect(kept.problems[0]!.message).toMatch(message);
+    expect(kept.problems[0]!.message).toMatch(/keep serving the certificate last taken from it/);
+    // Never any key material in what is reported.
+    for (const p of kept.problems) expect(p.message).not.toMatch(/PRIVATE KEY|MII|MHc/);
+    // With nothing good before, nothing is published for it.
+    const none = build(ingresses, s ? [s] : []);
+    expect(none.certificates).toEqual([]);
+    expect(none.problems[0]!.message).toMatch(/no certificate from it is served until it is fixed/);
+  });
+
+  it('takes a renewed certificate over the last good one', () => {
+    const out = build([ingress('shop', 'one', [{ hosts: ['a.test'], secretName: 'a-tls' }])], [tlsSecret('shop', 'a-tls', renewed)], new Map([['shop/a-tls', good]]));
+    expect(out.certificates[0]!.cert).toBe(renewed.cert);
+    expect(out.good.get('shop/a-tls')).toEqual(renewed);
+  });
+
+  it('serves a certificate that does not cover a listed host, and warns about that host (a wildcard one label deep)', () => {
+    const out = build([ingress('shop', 'one', [{ hosts: ['x.w.test', 'w.test', 'a.b.w.test'], secretName: 'w-tls' }])], [tlsSecret('shop', 'w-tls', wildcard)]);
+    expect(out.certificates.map((c) => c.secret)).toEqual(['shop/w-tls']);
+    expect(out.problems).toEqual([expect.objectContaining({ reason: 'TLSHostNotCovered', code: 'E_TLS_HOST_NOT_COVERED' })]);
+    expect(out.problems[0]!.message).toMatch(/\(\*\.w\.test\) does not cover a\.b\.w\.test, w\.test;/);
+  });
+
+  it('forgets a Secret no Ingress names any more', () => {
+    const out = build([ingress('shop', 'one', [{ hosts: ['a.test'], secretName: 'b-tls' }])], [tlsSecret('shop', 'a-tls', good), tlsSecret('shop', 'b-tls', renewed)], new Map([['shop/a-tls', good]]));
+    expect([...out.good.keys()]).toEqual(['shop/b-tls']);
+    expect(out.certificates.map((c) => c.secret)).toEqual(['shop/b-tls']);
+  });
+});

@@ -1,0 +1,87 @@
+import { readFile } from 'node:fs/promises';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BundleCertificate } from '../../../src/proxy/tls/bundle.js';
+import { CertificateSet } from '../../../src/proxy/tls/certificate-set.js';
+import { TlsMetrics } from '../../../src/proxy/tls/metrics.js';
+import { selectCertificate } from '../../../src/proxy/tls/sni.js';
+import { TestCA, type CertFiles } from '../../helpers/tls-certs.js';
+import { tempDir } from '../../helpers/tmp.js';
+
+describe('the proxy\'s certificates from its files and from the federation', () => {
+  let dir: Awaited<ReturnType<typeof tempDir>>;
+  let staticA: CertFiles;
+  const federated: Record<string, BundleCertificate> = {};
+  const entry = async (secret: string, f: CertFiles): Promise<BundleCertificate> => ({ secret, ingresses: [], hosts: [], cert: await readFile(f.cert, 'utf8'), key: await readFile(f.key, 'utf8') });
+
+  beforeAll(async () => {
+    dir = await tempDir();
+    const ca = await TestCA.create(dir.path);
+    const [a, fedA, b, b2, expired] = await Promise.all([
+      ca.issue('a', { names: ['a.test'] }),
+      ca.issue('fed-a', { names: ['a.test', 'www.a.test'] }),
+      ca.issue('b', { names: ['b.test'] }),
+      ca.issue('b2', { names: ['b.test'] }),
+      ca.issue('old', { names: ['b.test'], start: '20200101000000Z', end: '20200201000000Z' }),
+    ]);
+    staticA = a;
+    Object.assign(federated, { a: await entry('shop/a', fedA), b: await entry('shop/b', b), b2: await entry('shop/b', b2), expired: await entry('shop/b', expired) });
+  });
+  afterAll(() => dir?.remove());
+
+  const open = async (files: CertFiles[]) => {
+    const metrics = new TlsMetrics(new Registry());
+    const set = await CertificateSet.open({ files: files.map((f) => ({ certFile: f.cert, keyFile: f.key })), sessionTimeoutSeconds: 300, pollIntervalMs: 60_000, metrics, logger: pino({ level: 'silent' }) });
+    const errors = async (reason: string) => (await metrics.certificateErrors.get()).values.find((v) => v.labels.reason === reason)?.value ?? 0;
+    const pick = (name: string | undefined) => {
+      const { cert, match } = selectCertificate(set.current.index, name);
+      return { file: set.current.certs[cert]?.certFile, match };
+    };
+    return { set, errors, pick, rotations: async () => (await metrics.certificateRotations.get()).values[0]?.value ?? 0 };
+  };
+
+  it('puts the config\'s files first: they win a name both have, and the first of them is the default', async () => {
+    const { set, pick } = await open([staticA]);
+    set.applyBundle({ version: '1', certificates: [federated.a!, federated.b!] });
+    expect(pick('a.test')).toEqual({ file: staticA.cert, match: 'exact' });
+    expect(pick('www.a.test')).toEqual({ file: 'Secret shop/a', match: 'exact' });
+    expect(pick('b.test')).toEqual({ file: 'Secret shop/b', match: 'exact' });
+    expect(pick('nowhere.test')).toEqual({ file: staticA.cert, match: 'default' });
+    expect(set.current.serves(undefined)).toBe(true);
+  });
+
+  it('without files, starts with no certificate and serves only the names the federation\'s cover', async () => {
+    const { set, pick } = await open([]);
+    expect(set.current.certs).toEqual([]);
+    expect(set.current.serves('b.test')).toBe(false);
+    let changed = 0;
+    set.onChange(() => changed++);
+    set.applyBundle({ version: '1', certificates: [federated.b!] });
+    expect(changed).toBe(1);
+    expect(pick('b.test')).toEqual({ file: 'Secret shop/b', match: 'exact' });
+    expect(pick('a.test')).toEqual({ file: undefined, match: 'none' });
+    expect(set.current.serves(undefined)).toBe(false);
+  });
+
+  it('rotates a changed Secret, keeps the last good one when the new one fails (counted once), and withdraws a Secret no longer listed', async () => {
+    const { set, pick, errors, rotations } = await open([]);
+    set.applyBundle({ version: '1', certificates: [federated.b!] });
+    const first = set.current.certs[0]!.fingerprint;
+    set.applyBundle({ version: '1', certificates: [federated.b!] });
+    expect(await rotations()).toBe(1); // the same content again changes nothing
+
+    set.applyBundle({ version: '2', certificates: [federated.expired!] });
+    set.applyBundle({ version: '2', certificates: [federated.expired!] });
+    expect(set.current.certs[0]!.fingerprint).toBe(first);
+    expect(await errors('expired')).toBe(1);
+
+    set.applyBundle({ version: '3', certificates: [federated.b2!] });
+    expect(set.current.certs[0]!.fingerprint).not.toBe(first);
+    expect(pick('b.test').match).toBe('exact');
+
+    set.applyBundle({ version: '4', certificates: [] });
+    expect(set.current.certs).toEqual([]);
+    expect(await rotations()).toBe(3);
+  });
+});
