@@ -90,7 +90,7 @@ export function walkthrough(o: WalkthroughOptions): string {
     pad('node dist/cli/main.js sandbox fault --scope region pods-up asia-east1', ''),
     pad(curl(`-H 'X-Forwarded-For: 133.11.0.1' `), 'Tokyo: asia-east1 again within seconds'),
     '',
-    `HTTPS on ${fleet ? o.tlsVips.join(', ') : o.tlsVips[0]} (HTTP/2 and HTTP/1.1) with a certificate from a Secret in the federation:`,
+    `HTTPS on ${fleet ? o.tlsVips.join(', ') : o.tlsVips[0]} (HTTP/2 and HTTP/1.1): no certificate until an Ingress names a TLS Secret in the federation:`,
     `  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -noenc -days 30 -subj /CN=${HTTPS_HOST} \\`,
     `    -addext subjectAltName=DNS:${HTTPS_HOST} -keyout ${key} -out ${cert}`,
     `  kubectl --context=federation-cluster create secret tls nginx-tls --cert ${cert} --key ${key}`,
