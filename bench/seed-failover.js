@@ -15,7 +15,7 @@ const faultAtMs = Number(values['fault-at']) * 1000;
 const connections = Number(values.connections);
 const CLIENT = '127.17.0.250'; // inside gce-asia-east1-b (member 1: 127.17.0.0/16)
 
-const seed = await startSeedDemo({ name: 'seed-failover', vipPort: 18080, adminPort: 19911 });
+const seed = await startSeedDemo({ name: 'seed-failover', vipPort: 18080, vipTlsPort: 18443, adminPort: 19911 });
 const { kubectl, fault } = seed;
 const agent = new Agent({ keepAlive: true, maxSockets: connections });
 const get = () => askVip(seed.vip, agent, CLIENT);

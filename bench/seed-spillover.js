@@ -13,7 +13,7 @@ const rate = Number(values.rate);
 const seconds = Number(values.seconds);
 const CLIENT = '127.17.0.250'; // inside gce-asia-east1-b
 
-const seed = await startSeedDemo({ name: 'seed-spillover', vipPort: 18081, adminPort: 19912 });
+const seed = await startSeedDemo({ name: 'seed-spillover', vipPort: 18081, vipTlsPort: 18444, adminPort: 19912 });
 await seed.kubectl('--context=federation-cluster', 'annotate', 'ingress', 'nginx', `meridian.dev/max-rate-per-endpoint=${values['max-rate']}`);
 const agent = new Agent({ keepAlive: true, maxSockets: 50 });
 const get = async () => {

@@ -13,12 +13,12 @@ export const root = join(new URL('.', import.meta.url).pathname, '..', '..');
 const cli = join(root, 'dist', 'cli', 'main.js');
 
 /** Starts the demo and creates the seed's objects; resolves once `ready` and the objects exist. */
-export async function startSeedDemo({ name, vipPort, adminPort }) {
+export async function startSeedDemo({ name, vipPort, vipTlsPort, adminPort }) {
   const work = mkdtempSync(join(tmpdir(), `meridian-${name}-`));
   const kubeconfig = join(work, 'kubeconfig');
   const vip = { host: '127.0.0.1', port: vipPort };
   // --empty: the benches create the seed's objects with kubectl themselves, as the blog post does.
-  const demo = spawn(process.execPath, [cli, 'demo', '--empty', '--kubeconfig', kubeconfig, '--vip', `${vip.host}:${vip.port}`, '--proxy-admin', `127.0.0.1:${adminPort}`, '--controller-metrics', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const demo = spawn(process.execPath, [cli, 'demo', '--empty', '--kubeconfig', kubeconfig, '--vip', `${vip.host}:${vip.port}`, '--vip-tls', `${vip.host}:${vipTlsPort}`, '--proxy-admin', `127.0.0.1:${adminPort}`, '--controller-metrics', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise((resolve, reject) => {
     let out = '';
     demo.stdout.on('data', (d) => {

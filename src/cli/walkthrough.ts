@@ -7,6 +7,10 @@ export interface WalkthroughOptions {
   kubeconfig: string;
   /** host:port of each proxy's VIP; the first is the one the examples use. */
   vips: string[];
+  /** host:port of each proxy's HTTPS VIP (`--vip-tls`), in the same order. */
+  tlsVips: string[];
+  /** Where the walkthrough's certificate and key go, as the user should type it (`.meridian/sandbox` in the README). */
+  certificateDir: string;
   proxyAdmin: string;
   controllerMetrics: string;
   /** The single proxy's config file (for `meridian route --config`). */
@@ -25,14 +29,28 @@ export const WORLD_CLIENTS = [
   { city: 'São Paulo', ip: '177.71.128.1', region: 'us-central1' },
 ] as const;
 
+/** The name the walkthrough's certificate is for, served over HTTPS once its Secret is in the federation. */
+export const HTTPS_HOST = 'nginx.example.com';
+
 /** A pod address inside gce-asia-east1-b (its pod range is 127.17.0.0/16), for the in-cluster client. */
 export const IN_CLUSTER_CLIENT = '127.17.0.250';
+
+/** `host:port` (host maybe `[v6]`) as [host as curl --resolve takes it, port]. */
+function splitHostPort(hostPort: string): [string, string] {
+  const i = hostPort.lastIndexOf(':');
+  return [hostPort.slice(0, i), hostPort.slice(i + 1)];
+}
 
 export function walkthrough(o: WalkthroughOptions): string {
   const vip = o.vips[0]!;
   const fleet = o.vips.length > 1;
   const pad = (cmd: string, note: string) => (note ? `  ${cmd.padEnd(71)} # ${note}` : `  ${cmd}`);
   const curl = (args: string) => `curl ${args}http://${vip}/`;
+  const [tlsHost, tlsPort] = splitHostPort(o.tlsVips[0]!);
+  const cert = `${o.certificateDir}/nginx.pem`;
+  const key = `${o.certificateDir}/nginx.key`;
+  const curlHttps = (args: string) => `curl ${args}--cacert ${cert} --resolve ${HTTPS_HOST}:${tlsPort}:${tlsHost} https://${HTTPS_HOST}:${tlsPort}/`;
+  const tlsSpec = JSON.stringify({ spec: { tls: [{ hosts: [HTTPS_HOST], secretName: 'nginx-tls' }] } });
   const lines = [
     '',
     `Meridian demo: a federation API and 9 member clusters in 3 regions, the federation controller,`,
@@ -71,6 +89,17 @@ export function walkthrough(o: WalkthroughOptions): string {
     pad(curl(`-H 'X-Forwarded-For: 133.11.0.1' `), 'Tokyo: served from us-central1'),
     pad('node dist/cli/main.js sandbox fault --scope region pods-up asia-east1', ''),
     pad(curl(`-H 'X-Forwarded-For: 133.11.0.1' `), 'Tokyo: asia-east1 again within seconds'),
+    '',
+    `HTTPS on ${fleet ? o.tlsVips.join(', ') : o.tlsVips[0]} (HTTP/2 and HTTP/1.1): no certificate until an Ingress names a TLS Secret in the federation:`,
+    `  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -noenc -days 30 -subj /CN=${HTTPS_HOST} \\`,
+    `    -addext subjectAltName=DNS:${HTTPS_HOST} -keyout ${key} -out ${cert}`,
+    `  kubectl --context=federation-cluster create secret tls nginx-tls --cert ${cert} --key ${key}`,
+    `  kubectl --context=federation-cluster patch ingress nginx --type merge -p '${tlsSpec}'`,
+    pad(curlHttps(''), 'served over HTTPS within seconds'),
+    pad(curlHttps('-sI --http2 '), 'HTTP/2 200'),
+    pad('kubectl --context=federation-cluster annotate ingress nginx meridian.dev/ssl-redirect=true', ''),
+    pad(`curl -sI -H 'Host: ${HTTPS_HOST}' http://${vip}/`, `308, Location: https://${HTTPS_HOST}:${tlsPort}/`),
+    pad('kubectl --context=federation-cluster annotate ingress nginx meridian.dev/ssl-redirect-', 'plain HTTP served again'),
     '',
     `Controller metrics: http://${o.controllerMetrics}/metrics   Proxy admin: http://${o.proxyAdmin}/debug/table`,
     `Status page: http://${o.proxyAdmin}/ui/   (what the world's traffic does, live)`,

@@ -37,6 +37,17 @@ export async function freePortRun(count: number): Promise<number> {
   throw new Error(`no run of ${count} free ports found below 32768`);
 }
 
+/** Free ports for `meridian demo --proxies N`: runs of N for --vip, --vip-tls and --proxy-admin, none overlapping another. */
+export async function demoPorts(proxies: number): Promise<{ vip: number; vipTls: number; admin: number }> {
+  const starts: number[] = [];
+  while (starts.length < 3) {
+    const start = await freePortRun(proxies);
+    if (starts.every((s) => Math.abs(s - start) >= proxies)) starts.push(start);
+  }
+  const [vip, vipTls, admin] = starts as [number, number, number];
+  return { vip, vipTls, admin };
+}
+
 /** One Redis command over a raw socket (RESP inline), for a readiness check that needs no client. */
 function ping(port: number): Promise<boolean> {
   return new Promise((resolve) => {

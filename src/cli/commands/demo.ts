@@ -1,7 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { dirname, join } from 'node:path';
+import { dirname, isAbsolute, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { parse } from 'yaml';
@@ -83,12 +83,19 @@ async function waitServing(vips: string[], timeoutMs: number): Promise<void> {
 
 interface DemoFlags {
   vip: string;
+  vipTls: string;
   proxyAdmin: string;
   controllerMetrics: string;
   empty?: boolean;
   proxies: string;
   redis?: string;
   observe?: boolean;
+}
+
+/** A path as the user should type it from where the demo runs: relative when it lies below, short enough to read in a command. */
+function asTyped(path: string): string {
+  const rel = relative(process.cwd(), path);
+  return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : path;
 }
 
 /** Where Prometheus reaches a server bound on `host` (a wildcard bind is reached on loopback). */
@@ -120,6 +127,7 @@ async function observe(targets: { proxies: string[]; controllers: string[] }): P
 export function register(program: Command): void {
   addSandboxFlags(program.command('demo').description('run the seed walkthrough locally: sandbox federation, controller and proxies, the global site up when it says ready (`npm start`)'))
     .option('--vip <host:port>', 'where the proxy listens: the global VIP of the demo (with --proxies N, the first of N consecutive ports)', '127.0.0.1:8080')
+    .option('--vip-tls <host:port>', 'where the proxy serves HTTPS (HTTP/2 and HTTP/1.1) with the certificates of the federated Ingresses\' spec.tls Secrets (with --proxies N, the first of N consecutive ports)', '127.0.0.1:8443')
     .option('--proxy-admin <host:port>', 'the proxy\'s admin port (the first of N)', '127.0.0.1:9901')
     .option('--controller-metrics <host:port>', 'the controller\'s /metrics (port 0: any free port)', '127.0.0.1:9900')
     .option('--empty', 'do not create the seed\'s objects: create them yourself as the blog post does')
@@ -129,18 +137,28 @@ export function register(program: Command): void {
     .action(async (flags: Parameters<typeof sandboxOptions>[0] & DemoFlags) => {
       const level = process.env.MERIDIAN_LOG_LEVEL ?? 'warn';
       const vip = hostPort(flags.vip, '--vip');
+      const vipTls = hostPort(flags.vipTls, '--vip-tls');
       const admin = hostPort(flags.proxyAdmin, '--proxy-admin');
       const metricsAt = hostPort(flags.controllerMetrics, '--controller-metrics', true);
       const n = Number(flags.proxies);
       if (!Number.isInteger(n) || n < 1 || n > 16) throw new MeridianError('E_CLI_ARG', `--proxies must be an integer from 1 to 16, not "${flags.proxies}"`);
-      if (vip.port < admin.port + n && admin.port < vip.port + n) {
-        throw new MeridianError('E_CLI_ARG', `--vip ${flags.vip} and --proxy-admin ${flags.proxyAdmin} overlap for ${n} proxies (each takes ${n} ports from there)`, 'move one of them further away');
-      }
-      for (const [start, flag] of [[vip.port, '--vip'], [admin.port, '--proxy-admin']] as const) {
-        if (metricsAt.port >= start && metricsAt.port < start + n) throw new MeridianError('E_CLI_ARG', `--controller-metrics port ${metricsAt.port} is one of the ${n} ports ${flag} takes`, 'choose another port for one of them');
+      // Ports only, whatever the hosts: 127.0.0.1 and 0.0.0.0 collide too.
+      const ranges = [
+        { start: vip.port, flag: '--vip', value: flags.vip },
+        { start: vipTls.port, flag: '--vip-tls', value: flags.vipTls },
+        { start: admin.port, flag: '--proxy-admin', value: flags.proxyAdmin },
+      ];
+      for (const [i, a] of ranges.entries()) {
+        for (const b of ranges.slice(i + 1)) {
+          if (a.start < b.start + n && b.start < a.start + n) {
+            throw new MeridianError('E_CLI_ARG', `${a.flag} ${a.value} and ${b.flag} ${b.value} overlap for ${n} ${n > 1 ? 'proxies' : 'proxy'} (each takes ${n} ${n > 1 ? 'consecutive ports' : 'port'} from there)`, 'move one of them further away');
+          }
+        }
+        if (metricsAt.port >= a.start && metricsAt.port < a.start + n) throw new MeridianError('E_CLI_ARG', `--controller-metrics port ${metricsAt.port} is one of the ${n} ports ${a.flag} takes`, 'choose another port for one of them');
       }
       const fleet = n > 1 || flags.redis !== undefined;
       const vips = Array.from({ length: n }, (_, i) => `${vip.host}:${vip.port + i}`);
+      const tlsVips = Array.from({ length: n }, (_, i) => `${vipTls.host}:${vipTls.port + i}`);
       const [{ startSandbox }, { startController }, { startProxy }] = await Promise.all([
         import('../../sandbox/sandbox.js'),
         import('../../federation/controller/controller.js'),
@@ -192,19 +210,19 @@ export function register(program: Command): void {
         });
         let proxy: Awaited<ReturnType<typeof startProxy>> | undefined;
         const configLines = (i: number) => [
-          `listen: [{ host: ${vip.host}, port: ${vip.port + i} }]`,
+          `listen: [{ host: ${vip.host}, port: ${vip.port + i} }, { host: ${vipTls.host}, port: ${vipTls.port + i}, tls: true }]`,
           `admin: { host: ${admin.host}, port: ${admin.port + i} }`,
           'region: us-central1',
           `trustedProxies: [${LOOPBACK.map((c) => `"${c}"`).join(', ')}]`,
         ];
         if (!fleet) {
           const proxyConfig = join(dir, 'proxy.yaml');
-          await writeFile(proxyConfig, [...configLines(0), 'tableFile: routing-table.json', ''].join('\n'));
+          await writeFile(proxyConfig, [...configLines(0), 'tableFile: routing-table.json', '# The federation\'s certificates, as the controller writes them beside its table (none until an Ingress names a TLS Secret).', 'tls: { certificatesFile: certificates.json }', ''].join('\n'));
           proxy = await startProxy({ configPath: proxyConfig, logger: createLogger('proxy', level) });
         } else {
           for (let i = 0; i < n; i++) {
             const file = join(dir, `proxy-${i + 1}.yaml`);
-            await writeFile(file, [...configLines(i), `store: { redis: "${redisUrl}", fleet: demo }`, ''].join('\n'));
+            await writeFile(file, [...configLines(i), `store: { redis: "${redisUrl}", fleet: demo }`, '# The federation\'s certificates, from the fleet\'s store as the controller publishes them.', 'tls: {}', ''].join('\n'));
             const child = spawn(process.execPath, [CLI, 'proxy', '--config', file], { env: { ...process.env, MERIDIAN_LOG_LEVEL: level, MERIDIAN_PROXY_ID: `demo-proxy-${i + 1}` }, stdio: ['ignore', 'pipe', 'inherit'] });
             children.push(child);
             await new Promise<void>((resolve, reject) => {
@@ -229,6 +247,8 @@ export function register(program: Command): void {
           walkthrough({
             kubeconfig: sb.kubeconfigPath,
             vips,
+            tlsVips,
+            certificateDir: asTyped(dirname(sb.kubeconfigPath)),
             proxyAdmin: flags.proxyAdmin,
             controllerMetrics: controller.metricsUrl.replace(/^http:\/\//, ''),
             proxyConfig: join(dirname(sb.kubeconfigPath), 'proxy.yaml'),

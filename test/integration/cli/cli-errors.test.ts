@@ -104,13 +104,19 @@ describe('the CLI: version, defaults and start-up errors users meet', () => {
     const bin = join(dir.path, 'bin');
     await mkdir(bin);
     await symlink(process.execPath, join(bin, 'node'));
-    const r = await meridian(['demo', '--proxies', '2', '--kubeconfig', join(dir.path, 'demo-noredis', 'kubeconfig'), '--vip', `127.0.0.1:${await freePort()}`, '--proxy-admin', `127.0.0.1:${await freePort()}`, '--controller-metrics', '127.0.0.1:0'], { PATH: bin });
+    const r = await meridian(['demo', '--proxies', '2', '--kubeconfig', join(dir.path, 'demo-noredis', 'kubeconfig'), '--vip', `127.0.0.1:${await freePort()}`, '--vip-tls', `127.0.0.1:${await freePort()}`, '--proxy-admin', `127.0.0.1:${await freePort()}`, '--controller-metrics', '127.0.0.1:0'], { PATH: bin });
     expect(r.code).toBe(2);
     expectOneError(r.stderr, 'E_DEMO_NO_REDIS', /needs Redis, and redis-server is not installed/);
   });
 
+  it('a demo whose HTTPS VIPs overlap its plain ones is refused before anything starts', async () => {
+    const r = await meridian(['demo', '--proxies', '2', '--kubeconfig', join(dir.path, 'demo-overlap', 'kubeconfig'), '--vip', '127.0.0.1:28080', '--vip-tls', '127.0.0.1:28081', '--proxy-admin', '127.0.0.1:29901']);
+    expect(r.code).toBe(2);
+    expectOneError(r.stderr, 'E_CLI_ARG', /--vip 127\.0\.0\.1:28080 and --vip-tls 127\.0\.0\.1:28081 overlap for 2 proxies/);
+  });
+
   it('a demo whose VIP is taken stops cleanly with E_ADDR_IN_USE', async () => {
-    const r = await meridian(['demo', '--empty', '--kubeconfig', join(dir.path, 'demo-taken', 'kubeconfig'), '--vip', `127.0.0.1:${takenPort}`, '--proxy-admin', `127.0.0.1:${await freePort()}`, '--controller-metrics', '127.0.0.1:0']);
+    const r = await meridian(['demo', '--empty', '--kubeconfig', join(dir.path, 'demo-taken', 'kubeconfig'), '--vip', `127.0.0.1:${takenPort}`, '--vip-tls', `127.0.0.1:${await freePort()}`, '--proxy-admin', `127.0.0.1:${await freePort()}`, '--controller-metrics', '127.0.0.1:0']);
     expect(r.code).toBe(2);
     expectOneError(r.stderr, 'E_ADDR_IN_USE', new RegExp(`the proxy cannot listen on 127\\.0\\.0\\.1:${takenPort}`));
   });

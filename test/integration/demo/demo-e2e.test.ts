@@ -1,13 +1,24 @@
+import { execFile } from 'node:child_process';
 import { request } from 'node:http';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { IN_CLUSTER_CLIENT, WORLD_CLIENTS } from '../../../src/cli/walkthrough.js';
+import { HTTPS_HOST, IN_CLUSTER_CLIENT, WORLD_CLIENTS } from '../../../src/cli/walkthrough.js';
 import { Kubectl, pathKubectl } from '../../helpers/kubectl.js';
 import { sandboxFault, startDemo, type DemoProcess } from '../../helpers/demo-process.js';
 import { freePort } from '../../helpers/redis.js';
 import { tempDir } from '../../helpers/tmp.js';
 import { waitFor } from '../../helpers/wait.js';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+/** A command line as a user pastes it into a shell at the repo's root: its exit and its output. */
+function shell(command: string, env: NodeJS.ProcessEnv): Promise<{ ok: boolean; out: string }> {
+  return new Promise((resolve) => {
+    execFile('sh', ['-c', command], { cwd: ROOT, env: { ...process.env, ...env }, timeout: 20_000 }, (err, stdout, stderr) => resolve({ ok: !err, out: `${stdout}${stderr}` }));
+  });
+}
 
 /** One GET of the VIP, as a client at `xff` (or from `localAddress`): the zone that served it. */
 function ask(vip: string, opts: { xff?: string; localAddress?: string } = {}): Promise<{ status: number; zone?: string }> {
@@ -32,6 +43,7 @@ describe('meridian demo, end to end', () => {
   let dir: Awaited<ReturnType<typeof tempDir>>;
   let demo: DemoProcess | undefined;
   let vip = '';
+  let tlsPort = 0;
   let readyAt = 0;
   let k: Kubectl;
   const fed = (...args: string[]) => k.ok(['--context', 'federation-cluster', ...args]);
@@ -40,7 +52,8 @@ describe('meridian demo, end to end', () => {
   beforeAll(async () => {
     dir = await tempDir();
     vip = `127.0.0.1:${await freePort()}`;
-    demo = await startDemo(['--kubeconfig', join(dir.path, 'kubeconfig'), '--vip', vip, '--proxy-admin', `127.0.0.1:${await freePort()}`, '--controller-metrics', '127.0.0.1:0']);
+    tlsPort = await freePort();
+    demo = await startDemo(['--kubeconfig', join(dir.path, 'kubeconfig'), '--vip', vip, '--vip-tls', `127.0.0.1:${tlsPort}`, '--proxy-admin', `127.0.0.1:${await freePort()}`, '--controller-metrics', '127.0.0.1:0']);
     readyAt = performance.now();
     k = new Kubectl(pathKubectl(), join(dir.path, 'kubeconfig'), join(dir.path, 'cache'));
   }, 120_000);
@@ -98,4 +111,44 @@ describe('meridian demo, end to end', () => {
     await waitFor(async () => (await ask(vip, { xff: tokyo })).zone?.startsWith('asia-east1'), { what: 'Tokyo served from Asia again', timeoutMs: 10_000, intervalMs: 50 });
     expect(performance.now() - back).toBeLessThan(5_000);
   }, 30_000);
+
+  // Last: it leaves the Ingress with spec.tls (the steps above do not care) and plain HTTP served again.
+  it('HTTPS as the walkthrough prints it: openssl, a TLS Secret and spec.tls with kubectl, curl over HTTP/1.1 and HTTP/2, then the ssl-redirect annotation', async () => {
+    const section = /^HTTPS on .*\n((?: {2}.*\n)+)/m.exec(demo!.output())?.[1];
+    expect(section, demo!.output()).toBeDefined();
+    // A step is a line indented by two; deeper lines continue it (the shell joins `\` + newline).
+    const steps = section!.split(/\n(?= {2}\S)/).map((s) => s.trim()).filter(Boolean);
+    const commandOf = (step: string) => step.replace(/\s+# .*$/, '');
+    // As printed, but with kubectl's discovery cache in the test's folder rather than ~/.kube.
+    const env = { KUBECONFIG: join(dir.path, 'kubeconfig') };
+    const runStep = (step: string) => shell(step.replace(/^kubectl /, `kubectl --cache-dir ${join(dir.path, 'cache')} `), env);
+    const once = async (step: string) => {
+      const r = await runStep(step);
+      expect(r.ok, `${step}\n${r.out}`).toBe(true);
+    };
+    // The certificate and the annotation reach the proxy within seconds, as the walkthrough says.
+    const until = (check: (out: string) => boolean) => async (step: string) => {
+      let last = '';
+      await waitFor(async () => {
+        const r = await runStep(step);
+        last = r.out;
+        return r.ok && check(r.out);
+      }, { what: step, timeoutMs: 10_000, intervalMs: 100 }).catch((err: Error) => {
+        throw new Error(`${err.message}; its last output:\n${last}`);
+      });
+    };
+    const expected: [RegExp, (step: string) => Promise<void>][] = [
+      [/^openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 .*-days 30 .*subjectAltName=DNS:nginx\.example\.com /s, once],
+      [/^kubectl --context=federation-cluster create secret tls nginx-tls /, once],
+      [/^kubectl --context=federation-cluster patch ingress nginx /, once],
+      [/^curl --cacert /, until((out) => /You are being served from us-central1-[abc]/.test(out))],
+      [/^curl -sI --http2 /, until((out) => /^HTTP\/2 200/.test(out))],
+      [/^kubectl .* meridian\.dev\/ssl-redirect=true$/, once],
+      [new RegExp(`^curl -sI -H 'Host: ${HTTPS_HOST}' http://${vip}/$`), until((out) => /^HTTP\/1\.1 308 /.test(out) && out.includes(`location: https://${HTTPS_HOST}:${tlsPort}/\r\n`))],
+      [/^kubectl .* meridian\.dev\/ssl-redirect-$/, once],
+    ];
+    expect(steps.map(commandOf).map((c, i) => expected[i]?.[0].test(c) ?? c), section).toEqual(expected.map(() => true));
+    for (const [i, step] of steps.entries()) await expected[i]![1](step);
+    await waitFor(async () => (await ask(vip)).status === 200, { what: 'plain HTTP served again', timeoutMs: 10_000, intervalMs: 100 });
+  }, 60_000);
 });

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CLI } from '../../helpers/proxy-process.js';
-import { freePortRun } from '../../helpers/redis.js';
+import { demoPorts } from '../../helpers/redis.js';
 import { tempDir } from '../../helpers/tmp.js';
 import { waitFor } from '../../helpers/wait.js';
 
@@ -18,10 +18,8 @@ describe('meridian demo --proxies 2', () => {
   it('runs two proxy processes sharing one fleet through a redis-server of its own, and stops them all', async () => {
     const dir = await tempDir();
     cleanup.push(() => dir.remove());
-    const vip = await freePortRun(2);
-    let admin = await freePortRun(2);
-    while (Math.abs(admin - vip) < 2) admin = await freePortRun(2);
-    const demo = spawn(process.execPath, [CLI, 'demo', '--empty', '--proxies', '2', '--kubeconfig', join(dir.path, 'kubeconfig'), '--vip', `127.0.0.1:${vip}`, '--proxy-admin', `127.0.0.1:${admin}`, '--controller-metrics', '127.0.0.1:0'], { env: { ...process.env, MERIDIAN_LOG_LEVEL: 'silent' } });
+    const { vip, vipTls, admin } = await demoPorts(2);
+    const demo = spawn(process.execPath, [CLI, 'demo', '--empty', '--proxies', '2', '--kubeconfig', join(dir.path, 'kubeconfig'), '--vip', `127.0.0.1:${vip}`, '--vip-tls', `127.0.0.1:${vipTls}`, '--proxy-admin', `127.0.0.1:${admin}`, '--controller-metrics', '127.0.0.1:0'], { env: { ...process.env, MERIDIAN_LOG_LEVEL: 'silent' } });
     let out = '';
     demo.stdout.on('data', (d: Buffer) => (out += d.toString()));
     demo.stderr.on('data', (d: Buffer) => (out += d.toString()));

@@ -8,7 +8,7 @@ import { IN_CLUSTER_CLIENT, WORLD_CLIENTS } from '../../../src/cli/walkthrough.j
 import { dashboardExprs, metricNames, ruleExprs, withoutThresholds, type GrafanaDashboard } from '../../helpers/promql.js';
 import { sandboxFault, startDemo, type DemoProcess } from '../../helpers/demo-process.js';
 import { CLI } from '../../helpers/proxy-process.js';
-import { freePortRun } from '../../helpers/redis.js';
+import { demoPorts } from '../../helpers/redis.js';
 import { tempDir } from '../../helpers/tmp.js';
 import { waitFor } from '../../helpers/wait.js';
 
@@ -63,10 +63,10 @@ describe('meridian demo --observe', () => {
 
   beforeAll(async () => {
     dir = await tempDir();
-    vip = await freePortRun(2);
-    let admin = await freePortRun(2);
-    while (Math.abs(admin - vip) < 2) admin = await freePortRun(2);
-    demo = await startDemo(['--observe', '--proxies', '2', '--kubeconfig', join(dir.path, 'kubeconfig'), '--vip', `127.0.0.1:${vip}`, '--proxy-admin', `127.0.0.1:${admin}`, '--controller-metrics', '127.0.0.1:0']);
+    const ports = await demoPorts(2);
+    vip = ports.vip;
+    const { vipTls, admin } = ports;
+    demo = await startDemo(['--observe', '--proxies', '2', '--kubeconfig', join(dir.path, 'kubeconfig'), '--vip', `127.0.0.1:${vip}`, '--vip-tls', `127.0.0.1:${vipTls}`, '--proxy-admin', `127.0.0.1:${admin}`, '--controller-metrics', '127.0.0.1:0']);
     prometheus = /^Prometheus: (http:\/\/127\.0\.0\.1:\d+)/m.exec(demo.output())?.[1] ?? '';
     if (!prometheus) throw new Error(`the demo printed no Prometheus URL: ${demo.output()}`);
   }, 120_000);
@@ -164,10 +164,8 @@ describe('meridian demo --observe without Prometheus installed', () => {
   it('says so, with what to do, and goes on', async () => {
     const dir = await tempDir();
     const empty = await tempDir();
-    const vip = await freePortRun(1);
-    let admin = await freePortRun(1);
-    while (admin === vip) admin = await freePortRun(1);
-    const demo = spawn(process.execPath, [CLI, 'demo', '--observe', '--empty', '--kubeconfig', join(dir.path, 'kubeconfig'), '--vip', `127.0.0.1:${vip}`, '--proxy-admin', `127.0.0.1:${admin}`, '--controller-metrics', '127.0.0.1:0'], {
+    const { vip, vipTls, admin } = await demoPorts(1);
+    const demo = spawn(process.execPath, [CLI, 'demo', '--observe', '--empty', '--kubeconfig', join(dir.path, 'kubeconfig'), '--vip', `127.0.0.1:${vip}`, '--vip-tls', `127.0.0.1:${vipTls}`, '--proxy-admin', `127.0.0.1:${admin}`, '--controller-metrics', '127.0.0.1:0'], {
       env: { ...process.env, PATH: empty.path, MERIDIAN_LOG_LEVEL: 'silent' },
     });
     let out = '';

@@ -37,7 +37,7 @@ describe('proxy config validation', () => {
   ])('rejects %j with a message naming the field', (raw, message) => {
     expect(() => parseProxyConfig(raw)).toThrow(message);
   });
-  it.each(['static.yaml', 'fleet.yaml'])('accepts the example config examples/proxy/%s', async (file) => {
+  it.each(['static.yaml', 'fleet.yaml', 'https.yaml', 'fleet-https.yaml'])('accepts the example config examples/proxy/%s', async (file) => {
     const { loadProxyConfig } = await import('../../../src/proxy/config.js');
     const { config } = await loadProxyConfig(join(process.cwd(), 'examples', 'proxy', file));
     expect(config.listen.length).toBeGreaterThan(0);

@@ -73,7 +73,7 @@ describe('the status page at /ui, in a browser, against the demo', () => {
     dir = await tempDir();
     vip = `127.0.0.1:${await freePort()}`;
     admin = `127.0.0.1:${await freePort()}`;
-    demo = await startDemo(['--kubeconfig', join(dir.path, 'kubeconfig'), '--vip', vip, '--proxy-admin', admin, '--controller-metrics', '127.0.0.1:0'], { intervalMs: 50 });
+    demo = await startDemo(['--kubeconfig', join(dir.path, 'kubeconfig'), '--vip', vip, '--vip-tls', `127.0.0.1:${await freePort()}`, '--proxy-admin', admin, '--controller-metrics', '127.0.0.1:0'], { intervalMs: 50 });
 
     // Clients around the world, ~40 requests a second in all, until the tests end (2 min at most).
     const deadline = Date.now() + 120_000;
