@@ -16,6 +16,8 @@ export class FleetKeys {
   readonly ejections: string;
   /** Pub/sub channel of FleetMessages. */
   readonly channel: string;
+  /** Hash of the session-ticket key record: generation, key, createdAt. */
+  readonly ticketKeys: string;
 
   constructor(readonly fleet: string) {
     if (!FLEET_NAME.test(fleet)) {
@@ -26,6 +28,7 @@ export class FleetKeys {
     this.members = `${this.prefix}members`;
     this.ejections = `${this.prefix}ejections`;
     this.channel = `${this.prefix}events`;
+    this.ticketKeys = `${this.prefix}ticket-keys`;
   }
 
   member(id: string): string {
