@@ -24,6 +24,8 @@ export interface FleetSyncOptions {
   probersPerEndpoint: number;
   staleAfterMs: number;
   memberTtlMs: number;
+  /** The fleet's session-ticket key (TLS listeners only): read with the rest each second, and on its message. */
+  ticketKeys?: { refresh(): Promise<void>; heard(generation: number): Promise<void> };
   /** Applies a table from the store; throws when it is not valid (it is then not applied). */
   applyTable: (table: unknown) => void;
   now?: () => number;
@@ -215,6 +217,7 @@ export class FleetSync {
       if (latencyMoved(state.live.measuredRtt, measured)) state.live.setMeasuredRtt(measured);
       this.recomputeVerdicts();
       if (this.o.follow && version !== undefined && version !== this.tableVersion && !this.rejectedTables.has(version)) void this.fetchTable();
+      this.o.ticketKeys?.refresh().catch((err: unknown) => this.failed('ticket-keys', err));
     } catch (err) {
       this.failed('sync', err);
     }
@@ -370,6 +373,9 @@ export class FleetSync {
         if (e !== undefined) state.applyRecovery(e, m.at, this.now());
         return;
       }
+      case 'ticket-keys':
+        this.o.ticketKeys?.heard(m.generation).catch((err: unknown) => this.failed('ticket-keys', err));
+        return;
     }
   }
 

@@ -24,6 +24,7 @@ import { ProxyMetrics, type ShardHealthRow } from './metrics.js';
 import { RoutingState } from './routing-state.js';
 import { ProxyServer } from './server.js';
 import { openStaticCertificates } from './tls/certificate-set.js';
+import { FleetTicketKeys } from './tls/ticket-keys.js';
 
 export interface RunningProxy {
   addresses: AddressInfo[];
@@ -238,6 +239,18 @@ export async function startProxyWith(config: ProxyConfig, table: unknown, opts: 
       staleAfterMs: config.store.staleAfterMs,
       memberTtlMs: config.store.memberTtlMs,
       applyTable,
+      // One session-ticket key for the fleet: a client resumes on any proxy (and any worker).
+      ...(tls && config.tls
+        ? {
+            ticketKeys: new FleetTicketKeys({
+              store,
+              target: tls.certificates,
+              rotationMs: config.tls.ticketKeyRotationSeconds * 1000,
+              logger,
+              onGeneration: (g) => tls.metrics.ticketKeyGeneration.set(g),
+            }),
+          }
+        : {}),
     });
     const sync = fleet;
     state.onPeriodClosed = (second, own) => sync.periodClosed(second, own);

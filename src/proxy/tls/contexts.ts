@@ -64,10 +64,18 @@ export class TlsContexts {
   constructor(
     readonly certs: readonly LoadedCertificate[],
     private readonly session: SessionSettings,
+    built?: TlsContexts,
   ) {
-    this.index = buildSniIndex(certs);
-    this.protocol = protocolOptions(certs[this.index.fallback]!.keyType);
-    this.contexts = certs.map((c) => createSecureContext({ ...this.protocol, key: c.key, cert: c.cert, sessionIdContext: SESSION_ID_CONTEXT }));
+    this.index = built?.index ?? buildSniIndex(certs);
+    this.protocol = built?.protocol ?? protocolOptions(certs[this.index.fallback]!.keyType);
+    // No ticket keys here: Node seals and opens every ticket with the server's own context's
+    // keys, whichever context SNI chose (it takes only the certificate from that one; tested).
+    this.contexts = built?.contexts ?? certs.map((c) => createSecureContext({ ...this.protocol, key: c.key, cert: c.cert, sessionIdContext: SESSION_ID_CONTEXT }));
+  }
+
+  /** The same certificates (their contexts reused, not rebuilt) with other session settings. */
+  withSession(session: SessionSettings): TlsContexts {
+    return new TlsContexts(this.certs, session, this);
   }
 
   /** Options for the server's own context: the default certificate, the protocol settings, the session settings. */
