@@ -19,6 +19,12 @@ import type { FleetStore, TicketKeyRecord } from '../../state/store.js';
  * announcement makes every proxy switch within about a second, keeping that window short, and
  * with the default 12 h period against 5 min sessions it touches a small share of resumptions.
  *
+ * Which contexts need it: only the server's own. Node seals and opens every ticket with that
+ * context's key, whichever certificate SNI chose (it copies the chosen context's certificate into
+ * the connection, not its ticket key), so a session for any name resumes on any proxy. And
+ * node:cluster hands every `--workers` process the first worker's key when it listens: workers
+ * shared a key before this, but only until the first rotation, which each made on its own.
+ *
  * The key is a secret: it is never logged, never on the status page, never in a metric (the
  * generation is: meridian_proxy_tls_ticket_key_generation).
  */
