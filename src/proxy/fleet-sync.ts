@@ -25,7 +25,7 @@ export interface FleetSyncOptions {
   staleAfterMs: number;
   memberTtlMs: number;
   /** The fleet's session-ticket key (TLS listeners only): read with the rest each second, and on its message. */
-  ticketKeys?: { refresh(): Promise<void>; heard(generation: number): Promise<void> };
+  ticketKeys?: { refresh(): Promise<void>; heard(generation: number): Promise<void>; storeUnreachable(): void };
   /** Applies a table from the store; throws when it is not valid (it is then not applied). */
   applyTable: (table: unknown) => void;
   now?: () => number;
@@ -220,6 +220,7 @@ export class FleetSync {
       this.o.ticketKeys?.refresh().catch((err: unknown) => this.failed('ticket-keys', err));
     } catch (err) {
       this.failed('sync', err);
+      this.o.ticketKeys?.storeUnreachable();
     }
     if (this.fresh && this.now() - this.lastSyncAt > this.o.staleAfterMs) this.becomeStale();
   }

@@ -94,7 +94,7 @@ export class FleetTicketKeys {
           await this.refreshOnce();
         } while (this.again);
       } catch (err) {
-        this.fallBack();
+        this.storeUnreachable();
         throw err;
       }
     })().finally(() => (this.running = undefined));
@@ -132,8 +132,12 @@ export class FleetTicketKeys {
     this.o.logger.info({ generation }, generation ? 'session-ticket key of the fleet in use' : 'session-ticket key of this process in use: the fleet\'s store has been unreachable for two rotation periods');
   }
 
-  /** The store unreachable: keep the fleet's key (peers resume on it) until two periods old, then use one of this process's own. */
-  private fallBack(): void {
+  /**
+   * The store could not be read (here, or by the fleet's periodic read, which then does not ask
+   * for the key): keep the fleet's key (peers resume on it) until it is two periods old, then use
+   * one of this process's own, replaced as often.
+   */
+  storeUnreachable(): void {
     const now = this.now();
     // Never read yet: the certificates' own key, rotated by them, is still in use.
     if (!this.installed || now - this.installed.createdAt < 2 * this.o.rotationMs) return;

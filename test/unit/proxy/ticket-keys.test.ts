@@ -93,9 +93,19 @@ describe('fleet session-ticket keys', () => {
     await expect(a.keys.refresh()).rejects.toThrow('store unreachable');
     expect([a.keys.generation, a.current()]).toEqual([1, fleetKey]);
     clock.now += 1;
-    await expect(a.keys.refresh()).rejects.toThrow('store unreachable');
+    // As the fleet's periodic read tells it, without a read of its own.
+    a.keys.storeUnreachable();
     expect(a.keys.generation).toBe(0);
     expect(a.current()).not.toBe(fleetKey);
+    // Its own key is replaced as often while the store stays out of reach.
+    const own = a.current();
+    clock.now += 2 * 12 * HOUR - 1;
+    await expect(a.keys.refresh()).rejects.toThrow('store unreachable');
+    expect(a.current()).toBe(own);
+    clock.now += 1;
+    a.keys.storeUnreachable();
+    expect([a.keys.generation, a.installed.length]).toEqual([0, 3]);
+    expect(a.current()).not.toBe(own);
     // Back: another proxy rotated meanwhile (or the key expired); this one takes the fleet's.
     const other = proxy(new MemoryStore(backend, 'f'), clock, 0xcc);
     await other.keys.refresh();
