@@ -80,6 +80,11 @@ export const ProxyConfigSchema = z
         handshakeTimeoutMs: z.number().int().min(100).default(10_000),
         /** How long a session may be resumed (TLS 1.3 tickets, TLS 1.2 tickets). */
         sessionTimeoutSeconds: z.number().int().min(1).max(7 * 86_400).default(300),
+        /**
+         * The session-ticket key is replaced this often: by the fleet (one key in the state store,
+         * shared by every proxy and worker) or, without a store, by each process for itself.
+         */
+        ticketKeyRotationSeconds: z.number().int().min(1).default(12 * 3600),
         /** Certificate files are looked at this often besides change events (which some filesystems never send). */
         pollIntervalMs: z.number().int().min(100).default(5_000),
         /**

@@ -26,6 +26,8 @@ export interface FleetSyncOptions {
   probersPerEndpoint: number;
   staleAfterMs: number;
   memberTtlMs: number;
+  /** The fleet's session-ticket key (TLS listeners only): read with the rest each second, and on its message. */
+  ticketKeys?: { refresh(): Promise<void>; heard(generation: number): Promise<void>; storeUnreachable(): void };
   /** Applies a table from the store; throws when it is not valid (it is then not applied). */
   applyTable: (table: unknown) => void;
   /** When following: applies the federation's certificates from the store (the proxy has a TLS listener and no certificatesFile). */
@@ -225,8 +227,10 @@ export class FleetSync {
       this.recomputeVerdicts();
       if (this.o.follow && version !== undefined && version !== this.tableVersion && !this.rejectedTables.has(version)) void this.fetchTable();
       if (certificates !== undefined && certificates !== this.certificatesVersion && !this.rejectedCertificates.has(certificates)) void this.fetchCertificates();
+      this.o.ticketKeys?.refresh().catch((err: unknown) => this.failed('ticket-keys', err));
     } catch (err) {
       this.failed('sync', err);
+      this.o.ticketKeys?.storeUnreachable();
     }
     if (this.fresh && this.now() - this.lastSyncAt > this.o.staleAfterMs) this.becomeStale();
   }
@@ -383,6 +387,9 @@ export class FleetSync {
         if (e !== undefined) state.applyRecovery(e, m.at, this.now());
         return;
       }
+      case 'ticket-keys':
+        this.o.ticketKeys?.heard(m.generation).catch((err: unknown) => this.failed('ticket-keys', err));
+        return;
     }
   }
 

@@ -26,6 +26,7 @@ import { ProxyServer } from './server.js';
 import type { CertificateBundle } from './tls/bundle.js';
 import { openStaticCertificates } from './tls/certificate-set.js';
 import { redirectingRoutes } from './https-redirect.js';
+import { FleetTicketKeys } from './tls/ticket-keys.js';
 
 export interface RunningProxy {
   addresses: AddressInfo[];
@@ -254,6 +255,18 @@ export async function startProxyWith(config: ProxyConfig, table: unknown, opts: 
       applyTable,
       // The federation's certificates come with the fleet's table, unless a file is named for them.
       ...(tls && !config.tls?.certificatesFile ? { applyCertificates: (bundle: CertificateBundle) => tls!.certificates.applyBundle(bundle) } : {}),
+      // One session-ticket key for the fleet: a client resumes on any proxy (and any worker).
+      ...(tls && config.tls
+        ? {
+            ticketKeys: new FleetTicketKeys({
+              store,
+              target: tls.certificates,
+              rotationMs: config.tls.ticketKeyRotationSeconds * 1000,
+              logger,
+              onGeneration: (g) => tls.metrics.ticketKeyGeneration.set(g),
+            }),
+          }
+        : {}),
     });
     const sync = fleet;
     state.onPeriodClosed = (second, own) => sync.periodClosed(second, own);

@@ -31,7 +31,7 @@ interface Broadcast {
   message: FleetMessage;
 }
 
-const METHODS: readonly StoreMethod[] = ['publishTable', 'tableVersion', 'readTable', 'publishCertificates', 'certificatesVersion', 'readCertificates', 'heartbeat', 'leave', 'members', 'putVotes', 'votes', 'putEjection', 'removeEjection', 'ejections', 'reportLoad', 'readLoad', 'publish'];
+const METHODS: readonly StoreMethod[] = ['publishTable', 'tableVersion', 'readTable', 'publishCertificates', 'certificatesVersion', 'readCertificates', 'heartbeat', 'leave', 'members', 'putVotes', 'votes', 'putEjection', 'removeEjection', 'ejections', 'reportLoad', 'readLoad', 'ticketKeys', 'rotateTicketKeys', 'publish'];
 
 /** The primary's side: answers its workers' calls from `backend` and forwards every fleet message to all of them. */
 export function serveWorkers(backend: MemoryBackend, workers: () => Iterable<Worker>, on: (listener: (worker: Worker, message: unknown) => void) => void): void {
@@ -122,6 +122,8 @@ export class IpcStore implements FleetStore {
   ejections = (...a: Parameters<FleetStore['ejections']>) => this.call<Awaited<ReturnType<FleetStore['ejections']>>>('ejections', ...a);
   reportLoad = (...a: Parameters<FleetStore['reportLoad']>) => this.call<void>('reportLoad', ...a);
   readLoad = (...a: Parameters<FleetStore['readLoad']>) => this.call<Awaited<ReturnType<FleetStore['readLoad']>>>('readLoad', ...a);
+  ticketKeys = () => this.call<Awaited<ReturnType<FleetStore['ticketKeys']>>>('ticketKeys');
+  rotateTicketKeys = (...a: Parameters<FleetStore['rotateTicketKeys']>) => this.call<boolean>('rotateTicketKeys', ...a);
   publish = (...a: Parameters<FleetStore['publish']>) => this.call<void>('publish', ...a);
 
   async subscribe(handler: (message: FleetMessage) => void): Promise<void> {

@@ -18,6 +18,8 @@ export class FleetKeys {
   readonly ejections: string;
   /** Pub/sub channel of FleetMessages. */
   readonly channel: string;
+  /** Hash of the session-ticket key record: generation, key, createdAt. */
+  readonly ticketKeys: string;
 
   constructor(readonly fleet: string) {
     if (!FLEET_NAME.test(fleet)) {
@@ -29,6 +31,7 @@ export class FleetKeys {
     this.members = `${this.prefix}members`;
     this.ejections = `${this.prefix}ejections`;
     this.channel = `${this.prefix}events`;
+    this.ticketKeys = `${this.prefix}ticket-keys`;
   }
 
   member(id: string): string {

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { LOAD_TTL_MS, type EjectionRecord, type FleetMessage, type FleetStore, type LoadReport, type LoadTotal, type MemberRecord, type PublishedCertificates, type PublishedTable, type VoteSet } from './store.js';
+import { LOAD_TTL_MS, type EjectionRecord, type FleetMessage, type FleetStore, type LoadReport, type LoadTotal, type MemberRecord, type PublishedCertificates, type PublishedTable, type TicketKeyRecord, type VoteSet } from './store.js';
 
 interface Expiring<T> {
   value: T;
@@ -14,6 +14,7 @@ class FleetSpace {
   readonly votes = new Map<string, Expiring<VoteSet>>();
   readonly ejections = new Map<string, EjectionRecord>();
   readonly load = new Map<number, Expiring<LoadTotal>>();
+  ticketKeys: Expiring<TicketKeyRecord> | undefined;
   readonly events = new EventEmitter();
 }
 
@@ -162,6 +163,25 @@ export class MemoryStore implements FleetStore {
   async readLoad(second: number): Promise<LoadTotal | undefined> {
     const t = live(this.space.load, second, this.now);
     return t && { proxies: t.proxies, shards: new Map([...t.shards].map(([k, v]) => [k, { ...v }])), groups: new Map(t.groups) };
+  }
+
+  private liveTicketKeys(): TicketKeyRecord | undefined {
+    const held = this.space.ticketKeys;
+    if (held && held.expiresAt <= this.now) this.space.ticketKeys = undefined;
+    return this.space.ticketKeys?.value;
+  }
+
+  async ticketKeys(): Promise<TicketKeyRecord | undefined> {
+    const held = this.liveTicketKeys();
+    return held && { ...held };
+  }
+
+  async rotateTicketKeys(expectedGeneration: number, record: TicketKeyRecord, ttlMs: number): Promise<boolean> {
+    // The compare and the set with no await between them: no other caller's can come in between.
+    if ((this.liveTicketKeys()?.generation ?? 0) !== expectedGeneration) return false;
+    this.space.ticketKeys = { value: { ...record }, expiresAt: this.now + ttlMs };
+    await this.publish({ type: 'ticket-keys', generation: record.generation });
+    return true;
   }
 
   async publish(message: FleetMessage): Promise<void> {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { EjectionRecord, FleetMessage, MemberRecord, VoteSet } from './store.js';
+import type { EjectionRecord, FleetMessage, MemberRecord, TicketKeyRecord, VoteSet } from './store.js';
 
 /**
  * What comes out of the store is checked before use: another version of Meridian, a hand edit
@@ -37,7 +37,21 @@ const MessageSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('votes'), proxy: z.string().min(1), votes: VoteSetSchema }),
   z.object({ type: z.literal('ejection'), record: EjectionSchema }),
   z.object({ type: z.literal('recovered'), endpoint: z.string().min(1), at: z.number(), by: z.string() }),
+  z.object({ type: z.literal('ticket-keys'), generation: z.number().int().positive() }),
 ]);
+
+/** Node's ticketKeys are exactly 48 bytes: anything else would make setTicketKeys throw. */
+export const TICKET_KEY_BYTES = 48;
+
+/** A ticket key record from its stored fields (a Redis hash's strings); undefined unless whole and 48 bytes. */
+export function parseTicketKeys(fields: Record<string, string | number | undefined>): TicketKeyRecord | undefined {
+  const generation = Number(fields.generation);
+  const createdAt = Number(fields.createdAt);
+  const key = fields.key;
+  if (!Number.isSafeInteger(generation) || generation < 1 || !Number.isFinite(createdAt) || typeof key !== 'string') return undefined;
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(key) || Buffer.from(key, 'base64').length !== TICKET_KEY_BYTES) return undefined;
+  return { generation, key, createdAt };
+}
 
 function parseWith<T>(schema: z.ZodType<T>, text: string | null | undefined): T | undefined {
   if (text === null || text === undefined) return undefined;

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { Redis, Cluster, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { FleetKeys } from './keys.js';
-import { parseEjection, parseMember, parseMessage, parseVotes } from './records.js';
+import { parseEjection, parseMember, parseMessage, parseTicketKeys, parseVotes } from './records.js';
 import type { RedisTarget } from './redis-target.js';
-import { LOAD_SCALE, LOAD_TTL_MS, type EjectionRecord, type FleetMessage, type FleetStore, type LoadReport, type LoadTotal, type MemberRecord, type PublishedCertificates, type PublishedTable, type VoteSet } from './store.js';
+import { LOAD_SCALE, LOAD_TTL_MS, type EjectionRecord, type FleetMessage, type FleetStore, type LoadReport, type LoadTotal, type MemberRecord, type PublishedCertificates, type PublishedTable, type TicketKeyRecord, type VoteSet } from './store.js';
 
 export interface RedisStoreOptions {
   /** A command that takes longer fails (and the proxy falls back on what it knows). */
@@ -26,11 +26,26 @@ redis.call('HINCRBY', KEYS[1], 'n', 1)
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 1`;
 
+/**
+ * The ticket key's compare-and-set: replaced only while the stored generation is the one the
+ * caller read (a missing or unreadable one counts as 0), so of proxies rotating at once one wins.
+ * ARGV: expected generation, TTL ms, generation, key, createdAt.
+ */
+const ROTATE_TICKET_KEYS = `
+local current = tonumber(redis.call('HGET', KEYS[1], 'generation')) or 0
+if current ~= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'generation', ARGV[3], 'key', ARGV[4], 'createdAt', ARGV[5])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1`;
+
 type Client = Redis | Cluster;
 
 /** Connection errors that retrying will not mend: wrong credentials, an untrusted certificate. */
 const FATAL = /WRONGPASS|NOAUTH|invalid password|invalid username-password|certificate|self[- ]signed|unable to verify/i;
-type WithLoad = Client & { meridianReportLoad(key: string, ...args: (string | number)[]): Promise<number> };
+type WithLoad = Client & {
+  meridianReportLoad(key: string, ...args: (string | number)[]): Promise<number>;
+  meridianRotateTicketKeys(key: string, ...args: (string | number)[]): Promise<number>;
+};
 
 /**
  * The fleet's state in Redis (standalone, Sentinel or Cluster) through ioredis. Commands issued
@@ -108,6 +123,7 @@ export class RedisStore implements FleetStore {
       this.sub = new Redis({ ...where, ...subscriber, retryStrategy: retry });
     }
     this.cmd.defineCommand('meridianReportLoad', { numberOfKeys: 1, lua: REPORT_LOAD });
+    this.cmd.defineCommand('meridianRotateTicketKeys', { numberOfKeys: 1, lua: ROTATE_TICKET_KEYS });
     this.cmd.on('ready', () => this.setUp(true));
     this.cmd.on('error', (err: Error) => {
       this.lastError = err.message;
@@ -269,6 +285,21 @@ export class RedisStore implements FleetStore {
 
   async readLoad(second: number): Promise<LoadTotal | undefined> {
     return parseLoad(await this.cmd.hgetall(this.keys.load(second)));
+  }
+
+  async ticketKeys(): Promise<TicketKeyRecord | undefined> {
+    const h = await this.cmd.hgetall(this.keys.ticketKeys);
+    if (Object.keys(h).length === 0) return undefined;
+    const record = parseTicketKeys(h);
+    if (!record) this.opts.onInvalid?.('ticket-keys', this.keys.ticketKeys);
+    return record;
+  }
+
+  async rotateTicketKeys(expectedGeneration: number, r: TicketKeyRecord, ttlMs: number): Promise<boolean> {
+    const won = await this.cmd.meridianRotateTicketKeys(this.keys.ticketKeys, expectedGeneration, ttlMs, r.generation, r.key, r.createdAt);
+    if (won !== 1) return false;
+    await this.publish({ type: 'ticket-keys', generation: r.generation });
+    return true;
   }
 
   async publish(message: FleetMessage): Promise<void> {

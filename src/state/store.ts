@@ -81,13 +81,26 @@ export interface LoadTotal {
   groups: Map<string, number>;
 }
 
+/**
+ * The fleet's session-ticket key: every proxy seals and opens TLS session tickets with it, so a
+ * client resumes on any proxy behind the VIP. A secret: never logged, never on a status page.
+ */
+export interface TicketKeyRecord {
+  /** 1 for the fleet's first key, one more at each rotation: what a compare-and-set compares. */
+  generation: number;
+  /** 48 random bytes, base64 (Node's ticketKeys: name, HMAC secret, AES key). */
+  key: string;
+  createdAt: number;
+}
+
 /** Notifications between the fleet's processes (pub/sub): the faster path beside the periodic sync. */
 export type FleetMessage =
   | { type: 'table'; version: string }
   | { type: 'certificates'; version: string }
   | { type: 'votes'; proxy: string; votes: VoteSet }
   | { type: 'ejection'; record: EjectionRecord }
-  | { type: 'recovered'; endpoint: string; at: number; by: string };
+  | { type: 'recovered'; endpoint: string; at: number; by: string }
+  | { type: 'ticket-keys'; generation: number };
 
 export interface FleetStore {
   /** Where it is, for logs and errors: never a password. */
@@ -124,6 +137,16 @@ export interface FleetStore {
   /** Adds one proxy's load of wall-clock second `second` to the fleet's sum of it. */
   reportLoad(second: number, report: LoadReport): Promise<void>;
   readLoad(second: number): Promise<LoadTotal | undefined>;
+
+  /** The fleet's session-ticket key, or undefined when none was made yet (or it does not parse). */
+  ticketKeys(): Promise<TicketKeyRecord | undefined>;
+  /**
+   * Replaces the ticket key only if the stored one's generation is still `expectedGeneration` (0:
+   * none stored), and then announces it (a `ticket-keys` message). Resolves whether it did: of
+   * proxies proposing the same next generation at once, exactly one wins; the rest read it.
+   * The record expires `ttlMs` after its last rotation (a fleet that stopped leaves no secret).
+   */
+  rotateTicketKeys(expectedGeneration: number, record: TicketKeyRecord, ttlMs: number): Promise<boolean>;
 
   publish(message: FleetMessage): Promise<void>;
   /** Messages from every process of the fleet (its own included). */

@@ -21,6 +21,8 @@ export interface CertificateSetOptions {
   /** The federation's certificates as a file the controller writes (watched as the files are); else they come by applyBundle(). */
   bundleFile?: string;
   sessionTimeoutSeconds: number;
+  /** This process's own ticket key is replaced this often (until the fleet's is installed). */
+  ticketKeyRotationMs: number;
   /** How often the files are looked at when no change event came (fs.watch misses some: NFS, some overlays). */
   pollIntervalMs: number;
   metrics: TlsMetrics;
@@ -28,8 +30,6 @@ export interface CertificateSetOptions {
   now?: () => number;
 }
 
-/** Session-ticket keys are replaced this often: a key kept for the process's life would let one leak decrypt every session it sealed. */
-const TICKET_KEY_LIFETIME_MS = 12 * 3600_000;
 /** Writers replace a certificate and its key one after the other: changes are read once this long after the last event. */
 const SETTLE_MS = 200;
 
@@ -60,6 +60,8 @@ export class CertificateSet {
   private readonly stamps = new Map<string, string>();
   private watchers: FSWatcher[] = [];
   private timers: NodeJS.Timeout[] = [];
+  /** Replaces this process's own ticket key; stopped once the fleet's keys are installed. */
+  private ownKeyRotation: NodeJS.Timeout | undefined;
   private settle: NodeJS.Timeout | undefined;
   private reloading: Promise<void> | undefined;
   private again = false;
@@ -182,7 +184,11 @@ export class CertificateSet {
     this.listeners.push(listener);
   }
 
-  /** Starts watching the files (change events on their folders, and a poll of their stats), and rotating ticket keys. */
+  /**
+   * Starts watching the files (change events on their folders, and a poll of their stats), and
+   * rotating this process's own ticket key: a key kept for the process's life would let one leak
+   * decrypt every session it sealed.
+   */
   watch(): void {
     const dirs = new Set([...this.opts.files.flatMap((f) => [dirname(f.certFile), dirname(f.keyFile)]), ...(this.opts.bundleFile ? [dirname(this.opts.bundleFile)] : [])]);
     for (const dir of dirs) {
@@ -199,13 +205,25 @@ export class CertificateSet {
     void this.stampsChanged();
     this.timers.push(
       setInterval(() => void this.stampsChanged().then((c) => c && this.changed()), this.opts.pollIntervalMs).unref(),
-      setInterval(() => this.rotateTicketKeys(), TICKET_KEY_LIFETIME_MS).unref(),
     );
+    this.ownKeyRotation = setInterval(() => this.useTicketKeys(randomBytes(48)), this.opts.ticketKeyRotationMs).unref();
+  }
+
+  /**
+   * The fleet's session-ticket key (48 bytes), for new connections from now on: a client resumes
+   * on any proxy holding the same key. This process stops rotating its own key; whoever calls
+   * this rotates. Never logged.
+   */
+  installTicketKeys(keys: Buffer): void {
+    clearInterval(this.ownKeyRotation);
+    this.ownKeyRotation = undefined;
+    this.useTicketKeys(keys);
   }
 
   close(): void {
     for (const w of this.watchers) w.close();
     for (const t of this.timers) clearInterval(t);
+    clearInterval(this.ownKeyRotation);
     clearTimeout(this.settle);
     this.watchers = [];
     this.timers = [];
@@ -300,9 +318,9 @@ export class CertificateSet {
     this.opts.logger.error({ code: err.code, err: err.message, hint: err.hint, keeping: inUse.fingerprint, notAfter: new Date(inUse.notAfter).toISOString() }, 'TLS certificate not taken; the last good one stays in use');
   }
 
-  private rotateTicketKeys(): void {
-    this.session = { timeoutSeconds: this.session.timeoutSeconds, ticketKeys: randomBytes(48) };
-    this.apply(this.build());
+  private useTicketKeys(keys: Buffer): void {
+    this.session = { timeoutSeconds: this.session.timeoutSeconds, ticketKeys: keys };
+    this.apply(this.contexts.withSession(this.session));
   }
 
   private apply(contexts: TlsContexts): void {
@@ -326,7 +344,7 @@ export class CertificateSet {
  * stops a start (it may not be written yet, and a bad Secret is the federation's to fix).
  */
 export async function openStaticCertificates(
-  tls: { certificates: readonly CertificateFiles[]; certificatesFile?: string | undefined; sessionTimeoutSeconds: number; pollIntervalMs: number },
+  tls: { certificates: readonly CertificateFiles[]; certificatesFile?: string | undefined; sessionTimeoutSeconds: number; ticketKeyRotationSeconds: number; pollIntervalMs: number },
   configPath: string,
   registry: Registry,
   logger: Logger,
@@ -337,6 +355,7 @@ export async function openStaticCertificates(
     files: tls.certificates.map((c) => ({ certFile: resolve(base, c.certFile), keyFile: resolve(base, c.keyFile) })),
     ...(tls.certificatesFile ? { bundleFile: resolve(base, tls.certificatesFile) } : {}),
     sessionTimeoutSeconds: tls.sessionTimeoutSeconds,
+    ticketKeyRotationMs: tls.ticketKeyRotationSeconds * 1000,
     pollIntervalMs: tls.pollIntervalMs,
     metrics,
     logger,

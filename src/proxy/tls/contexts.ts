@@ -69,11 +69,19 @@ export class TlsContexts {
     readonly certs: readonly LoadedCertificate[],
     private readonly session: SessionSettings,
     withDefault = true,
+    built?: TlsContexts,
   ) {
-    this.index = buildSniIndex(certs, withDefault);
+    this.index = built?.index ?? buildSniIndex(certs, withDefault);
     // No default certificate: no slot of the server's own to keep last, any order serves.
-    this.protocol = protocolOptions(this.defaultCertificate?.keyType ?? 'ecdsa');
-    this.contexts = certs.map((c) => createSecureContext({ ...this.protocol, key: c.key, cert: c.cert, sessionIdContext: SESSION_ID_CONTEXT }));
+    this.protocol = built?.protocol ?? protocolOptions(this.defaultCertificate?.keyType ?? 'ecdsa');
+    // No ticket keys here: Node seals and opens every ticket with the server's own context's
+    // keys, whichever context SNI chose (it takes only the certificate from that one; tested).
+    this.contexts = built?.contexts ?? certs.map((c) => createSecureContext({ ...this.protocol, key: c.key, cert: c.cert, sessionIdContext: SESSION_ID_CONTEXT }));
+  }
+
+  /** The same certificates (their contexts reused, not rebuilt) with other session settings. */
+  withSession(session: SessionSettings): TlsContexts {
+    return new TlsContexts(this.certs, session, this.index.fallback >= 0, this);
   }
 
   /** What clients asking for an unknown name (or none) get; undefined when they get no certificate. */

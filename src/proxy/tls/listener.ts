@@ -87,15 +87,23 @@ export class TlsListener {
       metrics.handshakeErrors.inc({ reason });
       socket.destroy();
     });
-    this.server.on('secureConnection', (socket: TLSSocket) => metrics.handshake(socket.getProtocol() ?? 'unknown', socket.isSessionReused()));
+    // Per connection, the least that does the job: one shared close handler (no closure, no
+    // once-wrapper per socket), and one 'secureConnection' listener for both of its jobs.
+    const sockets = this.sockets;
+    function forget(this: Socket): void {
+      sockets.delete(this);
+    }
     this.server.on('connection', (socket: Socket) => {
-      this.sockets.add(socket);
-      socket.once('close', () => this.sockets.delete(socket));
+      sockets.add(socket);
+      socket.on('close', forget);
     });
     // Node makes the HTTP/2 session inside its own 'secureConnection' listener and announces it
     // there: a listener put before it knows which socket the session that follows is on.
     let connecting: TLSSocket | undefined;
-    this.server.prependListener('secureConnection', (socket: TLSSocket) => (connecting = socket));
+    this.server.prependListener('secureConnection', (socket: TLSSocket) => {
+      connecting = socket;
+      metrics.handshake(socket.getProtocol() ?? 'unknown', socket.isSessionReused());
+    });
     this.server.on('session', (session) => {
       this.sessions.add(session);
       session.once('close', () => this.sessions.delete(session));

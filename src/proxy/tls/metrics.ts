@@ -18,6 +18,8 @@ export class TlsMetrics {
   readonly handshakes: Counter<'protocol' | 'resumed'>;
   readonly handshakeErrors: Counter<'reason'>;
   readonly http2Abuse: Counter<'kind'>;
+  /** The fleet's ticket key generation in use; 0 for this process's own key (never the key itself). */
+  readonly ticketKeyGeneration: Gauge;
   /** Read at scrape time: HTTP/2 connections open now. */
   http2SessionSource: () => number = () => 0;
   private readonly handshakeChildren = new Map<string, Counter.Internal>();
@@ -51,6 +53,13 @@ export class TlsMetrics {
       help: 'HTTP/2 connections closed by the proxy for abuse: rapid-reset (CVE-2023-44487), ping-flood, settings-flood, flood (frames queued faster than read), invalid-frames, protocol-error',
       labelNames: ['kind'],
       registers,
+    });
+    this.ticketKeyGeneration = new Gauge({
+      name: 'meridian_proxy_tls_ticket_key_generation',
+      help: 'Generation of the session-ticket key in use: the fleet\'s (every proxy the same within a second of a rotation), or 0 for this process\'s own (no store, or out of reach for two rotation periods)',
+      registers,
+      // Across --workers, the lowest: a worker that has not switched shows.
+      aggregator: 'min',
     });
     const source = () => this.http2SessionSource();
     new Gauge({

@@ -120,6 +120,35 @@ function contract(name: string, open: (fleet: string) => Promise<FleetStore>, cl
       expect(total?.groups.get('web|asia-east1')).toBeCloseTo(32.5, 6);
       expect(await s.readLoad(second - 100)).toBeUndefined();
     });
+
+    it('rotates the ticket key by compare-and-set: of proposals for the same generation one wins, and it is announced', async () => {
+      const a = await openStore('tickets');
+      const b = await openStore('tickets');
+      const heard: FleetMessage[] = [];
+      await b.subscribe((m) => heard.push(m));
+      expect(await a.ticketKeys()).toBeUndefined();
+      const key = (fill: number) => Buffer.alloc(48, fill).toString('base64');
+      const first = { generation: 1, key: key(1), createdAt: 10 };
+      expect(await a.rotateTicketKeys(0, first, 60_000)).toBe(true);
+      expect(await b.ticketKeys()).toEqual(first);
+      // Two proxies that both read generation 1 propose generation 2 at once: exactly one wins.
+      const won = await Promise.all([a.rotateTicketKeys(1, { generation: 2, key: key(2), createdAt: 20 }, 60_000), b.rotateTicketKeys(1, { generation: 2, key: key(3), createdAt: 21 }, 60_000)]);
+      expect(won.filter(Boolean)).toHaveLength(1);
+      expect((await a.ticketKeys())?.key).toBe(won[0] ? key(2) : key(3));
+      // A stale proposal (it read generation 0 or 1) changes nothing.
+      expect(await a.rotateTicketKeys(0, { generation: 1, key: key(4), createdAt: 30 }, 60_000)).toBe(false);
+      expect(await a.rotateTicketKeys(1, { generation: 2, key: key(4), createdAt: 30 }, 60_000)).toBe(false);
+      expect((await b.ticketKeys())?.generation).toBe(2);
+      await waitFor(() => heard.filter((m) => m.type === 'ticket-keys').length === 2, { what: 'two ticket-keys messages', timeoutMs: 3000 });
+      expect(heard.filter((m) => m.type === 'ticket-keys')).toEqual([{ type: 'ticket-keys', generation: 1 }, { type: 'ticket-keys', generation: 2 }]);
+    });
+
+    it('lets a ticket key expire when no proxy rotates it', async () => {
+      const s = await openStore('tickets-expiry');
+      expect(await s.rotateTicketKeys(0, { generation: 1, key: Buffer.alloc(48, 9).toString('base64'), createdAt: 1 }, 150)).toBe(true);
+      await waitFor(async () => (await s.ticketKeys()) === undefined, { what: 'the key to expire', timeoutMs: 3000 });
+      expect(await s.rotateTicketKeys(0, { generation: 1, key: Buffer.alloc(48, 8).toString('base64'), createdAt: 2 }, 5_000)).toBe(true);
+    });
   });
 }
 
@@ -161,6 +190,8 @@ describe('RedisStore against values it cannot read', () => {
     await raw.set('meridian:{bad}:votes-version:p', '3');
     await raw.set('meridian:{bad}:votes:p', '[]');
     await raw.hset('meridian:{bad}:ejections', 'e', 'nope');
+    // A key of the wrong length would make Node's setTicketKeys throw: unreadable, and replaceable.
+    await raw.hset('meridian:{bad}:ticket-keys', 'generation', 'x', 'key', Buffer.alloc(32).toString('base64'), 'createdAt', '1');
     const got: FleetMessage[] = [];
     await store.subscribe((m) => got.push(m));
     await raw.publish('meridian:{bad}:events', '{"type":"unheard-of"}');
@@ -168,9 +199,14 @@ describe('RedisStore against values it cannot read', () => {
     expect((await store.members()).map((m) => m.id)).toEqual(['good']);
     expect(await store.votes(['p'], new Map())).toEqual(new Map());
     expect(await store.ejections(Date.now())).toEqual([]);
+    expect(await store.ticketKeys()).toBeUndefined();
     await waitFor(() => got.length === 1, { what: 'the valid message', timeoutMs: 3000 });
     expect(got).toEqual([{ type: 'table', version: 'v9' }]);
-    expect(invalid.sort()).toEqual(['ejection', 'member', 'member', 'message', 'votes']);
+    expect(invalid.sort()).toEqual(['ejection', 'member', 'member', 'message', 'ticket-keys', 'votes']);
+    // The unreadable key counts as none: a proxy's first proposal replaces it.
+    const good = { generation: 1, key: Buffer.alloc(48, 1).toString('base64'), createdAt: 5 };
+    expect(await store.rotateTicketKeys(0, good, 5_000)).toBe(true);
+    expect(await store.ticketKeys()).toEqual(good);
     raw.disconnect();
   });
 

@@ -32,7 +32,7 @@ describe('the proxy\'s certificates from its files and from the federation', () 
 
   const open = async (files: CertFiles[]) => {
     const metrics = new TlsMetrics(new Registry());
-    const set = await CertificateSet.open({ files: files.map((f) => ({ certFile: f.cert, keyFile: f.key })), sessionTimeoutSeconds: 300, pollIntervalMs: 60_000, metrics, logger: pino({ level: 'silent' }) });
+    const set = await CertificateSet.open({ files: files.map((f) => ({ certFile: f.cert, keyFile: f.key })), sessionTimeoutSeconds: 300, ticketKeyRotationMs: 43_200_000, pollIntervalMs: 60_000, metrics, logger: pino({ level: 'silent' }) });
     const errors = async (reason: string) => (await metrics.certificateErrors.get()).values.find((v) => v.labels.reason === reason)?.value ?? 0;
     const pick = (name: string | undefined) => {
       const { cert, match } = selectCertificate(set.current.index, name);
