@@ -15,7 +15,7 @@ import { PROXY_ERRORS, rawProxyError, sendProxyError, type ProxyErrorCode } from
 import { intake, intakeH2 } from './intake.js';
 import { openTunnel } from './tunnel.js';
 import { RetryBudget } from './retry-budget.js';
-import { clientAddress, downstreamResponseHeaders, forwardStyle, upstreamRequestHeaders, withoutPseudoHeaders, type ForwardStyle } from './headers.js';
+import { clientAddress, downstreamResponseHeaders, forwardStyle, upstreamRequestHeaders, type ForwardStyle } from './headers.js';
 import { Http2Exchange, Http2Guard } from './http2.js';
 import type { CertificateSet } from './tls/certificate-set.js';
 import { TlsListener } from './tls/listener.js';
@@ -359,7 +359,7 @@ export class ProxyServer {
     const facts = clientFacts(state, client.ip);
     const decision = choose(facts, snap, state.live, backend, this.rng, undefined, this.scratch);
     if (decision.endpoint < 0) return this.refuseH2(ex, 'E_NO_BACKEND', start, noShardOf(snap.backends[backend]!));
-    const headers = upstreamRequestHeaders(withoutPseudoHeaders(h), peer, client.peerTrusted, style, it.host);
+    const headers = upstreamRequestHeaders(h, peer, client.peerTrusted, style, it.host);
     if (expect !== undefined) ex.writeContinue();
     this.inFlight++;
     this.retryBudget.countRequest();
