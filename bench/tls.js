@@ -168,7 +168,13 @@ const median = (xs) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2
 const range = (xs) => `${Math.round(Math.min(...xs))}–${Math.round(Math.max(...xs))}`;
 const label = { h1: 'HTTPS/1.1 keep-alive req/s', h2: 'HTTP/2 req/s', full: 'full handshakes/s (1.3)', resumed: 'resumed handshakes/s (1.2)' };
 console.log(`\n${'measure'.padEnd(28)} ${'meridian'.padStart(10)} ${'(range)'.padStart(13)} ${'µs/op'.padStart(7)} ${'nginx'.padStart(10)} ${'(range)'.padStart(13)} ${'µs/op'.padStart(7)}  cpu ratio  rate ratio  ${'bare node'.padStart(10)} ${'µs/op'.padStart(7)}  ${'h2 core'.padStart(10)} ${'µs/op'.padStart(7)}`);
-const rowOf = (xs) => (xs.length ? { perSecond: median(xs.map((x) => x.perSecond)), usPerOp: median(xs.map((x) => x.usPerOp)), range: range(xs.map((x) => x.perSecond)), usRange: range(xs.map((x) => x.usPerOp)), errors: xs.some((x) => x.errors) } : undefined);
+// A round in which the loader got nothing through (seen once on a loaded VM) has no CPU per
+// request: it is left out of the medians and the row is marked (errors).
+const rowOf = (xs) => {
+  if (!xs.length) return undefined;
+  const ok = xs.filter((x) => x.perSecond > 0);
+  return { perSecond: median(ok.map((x) => x.perSecond)), usPerOp: median(ok.map((x) => x.usPerOp)), range: range(ok.map((x) => x.perSecond)), usRange: range(ok.map((x) => x.usPerOp)), errors: ok.length < xs.length || xs.some((x) => x.errors) };
+};
 const summary = {};
 for (const kind of kinds) {
   const m = results.meridian[kind];
@@ -176,7 +182,7 @@ for (const kind of kinds) {
   const row = { meridian: rowOf(m), nginx: rowOf(n), bare: rowOf(results['bare node https'][kind]), core: rowOf(results['bare node h2 core'][kind]) };
   summary[kind] = row;
   console.log(
-    `${label[kind].padEnd(28)} ${String(Math.round(row.meridian.perSecond)).padStart(10)} ${row.meridian.range.padStart(13)} ${row.meridian.usPerOp.toFixed(1).padStart(7)} ${String(Math.round(row.nginx.perSecond)).padStart(10)} ${row.nginx.range.padStart(13)} ${row.nginx.usPerOp.toFixed(1).padStart(7)}  ${(row.meridian.usPerOp / row.nginx.usPerOp).toFixed(2).padStart(9)}  ${(row.meridian.perSecond / row.nginx.perSecond).toFixed(2).padStart(10)}  ${String(Math.round(row.bare.perSecond)).padStart(10)} ${row.bare.usPerOp.toFixed(1).padStart(7)}  ${row.core ? `${String(Math.round(row.core.perSecond)).padStart(10)} ${row.core.usPerOp.toFixed(1).padStart(7)}` : ''}${row.meridian.errors || row.nginx.errors ? '  (errors)' : ''}`,
+    `${label[kind].padEnd(28)} ${String(Math.round(row.meridian.perSecond)).padStart(10)} ${row.meridian.range.padStart(13)} ${row.meridian.usPerOp.toFixed(1).padStart(7)} ${String(Math.round(row.nginx.perSecond)).padStart(10)} ${row.nginx.range.padStart(13)} ${row.nginx.usPerOp.toFixed(1).padStart(7)}  ${(row.meridian.usPerOp / row.nginx.usPerOp).toFixed(2).padStart(9)}  ${(row.meridian.perSecond / row.nginx.perSecond).toFixed(2).padStart(10)}  ${String(Math.round(row.bare.perSecond)).padStart(10)} ${row.bare.usPerOp.toFixed(1).padStart(7)}  ${row.core ? `${String(Math.round(row.core.perSecond)).padStart(10)} ${row.core.usPerOp.toFixed(1).padStart(7)}` : ''}${[row.meridian, row.nginx, row.bare, row.core].some((r) => r?.errors) ? '  (errors)' : ''}`,
   );
   console.log(
     `${'  µs/op ranges'.padEnd(28)} meridian ${row.meridian.usRange}, nginx ${row.nginx.usRange}, bare node ${row.bare.usRange}${row.core ? `, h2 core ${row.core.usRange}` : ''}`,

@@ -6,7 +6,7 @@ import { h2, h2request, makeCerts, origin, startTlsProxy, tableFor, type Certs, 
 
 const IDLE_MS = 400;
 
-describe('HTTP/2 connections: closed when idle, drained with GOAWAY', () => {
+describe('HTTP/2 connections and streams: closed when idle, an upload held to its deadline, drained with GOAWAY', () => {
   let dir: Awaited<ReturnType<typeof tempDir>>;
   let certs: Certs;
   let app: Origin;
@@ -16,7 +16,7 @@ describe('HTTP/2 connections: closed when idle, drained with GOAWAY', () => {
     dir = await tempDir('meridian-tls-drain-');
     certs = await makeCerts(dir.path);
     app = await origin('app');
-    p = await startTlsProxy(dir.path, [certs.a], tableFor(app), { http2: { idleTimeoutMs: IDLE_MS } });
+    p = await startTlsProxy(dir.path, [certs.a], tableFor(app), { http2: { idleTimeoutMs: IDLE_MS }, limits: { headersTimeoutMs: 300, requestTimeoutMs: 300 } });
   }, 60_000);
 
   afterAll(async () => {
@@ -49,6 +49,22 @@ describe('HTTP/2 connections: closed when idle, drained with GOAWAY', () => {
     expect(goawayAt - idleFrom).toBeGreaterThanOrEqual(IDLE_MS - 20);
     expect(goawayAt - idleFrom).toBeLessThan(IDLE_MS + 400);
     await waitFor(() => s.closed || s.destroyed, { timeoutMs: 5_000, intervalMs: 20, what: 'the connection closed' });
+  });
+
+  it('answers 408 E_CLIENT_TIMEOUT to an upload not in within limits.requestTimeoutMs, and the connection serves on', async () => {
+    const s = h2(p.tlsPort, 'a.test', await readFile(certs.ca.ca, 'utf8'));
+    try {
+      const upload = s.request({ ':method': 'POST', ':path': '/upload' }, { endStream: false });
+      upload.write('a first chunk, and nothing more');
+      const answer = await new Promise<{ status: number; code: unknown }>((resolve, reject) => {
+        upload.on('response', (h) => resolve({ status: Number(h[':status']), code: h['x-meridian-error'] }));
+        upload.on('error', reject);
+      });
+      expect(answer).toEqual({ status: 408, code: 'E_CLIENT_TIMEOUT' });
+      expect((await h2request(s, { ':path': '/after' })).status).toBe(200);
+    } finally {
+      s.close();
+    }
   });
 
   it('finishes the streams in flight, sends GOAWAY so no new one starts, then closes', async () => {
