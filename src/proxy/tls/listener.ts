@@ -24,7 +24,6 @@ export interface TlsListenerOptions {
 export type Http2StreamHandler = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]) => void;
 type Http1Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
-
 /** What a failed handshake's error says went wrong (OpenSSL's reason, as Node's code). */
 export function handshakeFailure(err: NodeJS.ErrnoException): HandshakeFailure {
   const code = err.code ?? '';
@@ -65,7 +64,9 @@ export class TlsListener {
         // passes this: the client sees a stream error, no answer. Twice the limit here, so a list
         // up to twice too large reaches the request path, which answers 431 (as over HTTP/1.1,
         // and as nginx and Envoy do); only one past that is reset. The setting is advisory for
-        // the client (§6.5.2), the 431 is the limit.
+        // the client (§6.5.2), the 431 is the limit. (A request sent before the client has
+        // acknowledged these SETTINGS is held to nghttp2's default instead, 64 KiB: nghttp,
+        // which does not wait, gets 431 up to that.)
         maxHeaderListSize: 2 * opts.http2.maxHeaderListBytes,
         enablePush: false,
       },
