@@ -147,6 +147,9 @@ describe('HTTPS listeners: TLS 1.2/1.3, SNI, ALPN, HTTP/2 into the same request 
       expect([up.status, JSON.parse(up.body).bytes, JSON.parse(up.body).method]).toEqual([200, 300 * 1024, 'POST']);
       const declared = await h2request(s, { ':method': 'POST', ':path': '/upload', 'content-length': String(2 * 1024 * 1024) }, Buffer.alloc(2 * 1024 * 1024, 1));
       expect([declared.status, declared.headers['x-meridian-error']]).toEqual([413, 'E_BODY_TOO_LARGE']);
+      // Without a Content-Length the body is counted on its way upstream, and stopped at the limit.
+      const undeclared = await h2request(s, { ':method': 'POST', ':path': '/upload' }, Buffer.alloc(2 * 1024 * 1024, 1));
+      expect([undeclared.status, undeclared.headers['x-meridian-error']]).toEqual([413, 'E_BODY_TOO_LARGE']);
       // The connection lives on: a stream is refused, not the connection.
       expect((await h2request(s, { ':path': '/after' })).status).toBe(200);
     } finally {
