@@ -10,6 +10,10 @@
 // As bench/proxy.js: origin and loaders on CPU 0, the proxy on CPU 1 (taskset); each round starts
 // every proxy afresh and warms it up; rounds interleaved, the order rotating; medians and ranges.
 // Run on a quiet machine: npm run build && node bench/tls.js [--duration 5] [--rounds 3] [--only h2,h1,full,resumed]
+//   [--compare DIST] (adds Meridian from another build's dist/, as bench/proxy.js's --compare: e.g.
+//   .bench/before/dist, with package.json and geoip/ beside it) [--h2-rps N] (h2load offers N
+//   requests/s per connection instead of saturating: CPU per request then compares at the same
+//   load — at saturation a slower proxy batches more per read and write, which flatters it)
 import { execFile, execFileSync, fork, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,7 +22,7 @@ import { parseArgs, promisify } from 'node:util';
 import { hasTaskset, pin, pinBenchToCpu0, startNginx as startNginxWorker, stop } from './lib/processes.js';
 
 const run = promisify(execFile);
-const { values } = parseArgs({ options: { duration: { type: 'string', default: '5' }, rounds: { type: 'string', default: '3' }, only: { type: 'string', default: '' } } });
+const { values } = parseArgs({ options: { duration: { type: 'string', default: '5' }, rounds: { type: 'string', default: '3' }, only: { type: 'string', default: '' }, compare: { type: 'string' }, 'h2-rps': { type: 'string' } } });
 const duration = Number(values.duration);
 const rounds = Number(values.rounds);
 const here = new URL('.', import.meta.url).pathname;
@@ -50,7 +54,7 @@ process.on('exit', () => {
 });
 const track = (child) => (started.add(child), child.once('exit', () => started.delete(child)), child);
 
-async function startMeridian(port, originPort) {
+async function startMeridian(port, originPort, dist = join(here, '..', 'dist')) {
   const config = join(work, `meridian-${port}.yaml`);
   writeFileSync(
     config,
@@ -69,7 +73,7 @@ async function startMeridian(port, originPort) {
       `        - { cluster: local, region: us-central1, endpoints: [{ address: 127.0.0.1, port: ${originPort} }] }`,
     ].join('\n'),
   );
-  const child = track(spawn(process.execPath, [join(here, '..', 'dist', 'cli', 'main.js'), 'proxy', '--config', config], { env: { ...process.env, MERIDIAN_LOG_LEVEL: 'silent' }, stdio: ['ignore', 'pipe', 'ignore'] }));
+  const child = track(spawn(process.execPath, [join(dist, 'cli', 'main.js'), 'proxy', '--config', config], { env: { ...process.env, MERIDIAN_LOG_LEVEL: 'silent' }, stdio: ['ignore', 'pipe', 'ignore'] }));
   await new Promise((resolve, reject) => {
     child.stdout.once('data', resolve);
     child.once('exit', (code) => reject(new Error(`meridian exited with ${code} before listening`)));
@@ -103,7 +107,8 @@ const measures = {
     return { ops, seconds, errors };
   },
   async h2(port, seconds) {
-    const { stdout } = await run(h2loadBin, ['-c10', '-m10', '-t1', `-D${seconds}`, '--warm-up-time=0', `https://127.0.0.1:${port}/`]);
+    const rate = values['h2-rps'] ? [`--rps=${values['h2-rps']}`] : [];
+    const { stdout } = await run(h2loadBin, ['-c10', '-m10', '-t1', ...rate, `-D${seconds}`, '--warm-up-time=0', `https://127.0.0.1:${port}/`]);
     const ops = Number(/requests: \d+ total, \d+ started, (\d+) done/.exec(stdout)[1]);
     // With -D, requests still out at the deadline count as failed: errors are the errored ones.
     const errored = Number(/(\d+) errored/.exec(stdout)?.[1] ?? 0);
@@ -144,6 +149,8 @@ const targets = [
   // The same on node:http2's core API: what the compat request/response objects cost.
   { name: 'bare node h2 core', port: 19204, start: startBareServer('bare-undici-h2-core.js'), kinds: ['h2'] },
 ];
+const compared = values.compare ? `meridian@${values.compare}` : undefined;
+if (compared) targets.push({ name: compared, port: 19205, start: (port, o) => startMeridian(port, o, values.compare) });
 const kinds = values.only ? values.only.split(',').filter((k) => k in measures) : Object.keys(measures);
 const results = Object.fromEntries(targets.map((t) => [t.name, Object.fromEntries(kinds.map((k) => [k, []]))]));
 for (let round = 0; round < rounds; round++) {
@@ -187,6 +194,10 @@ for (const kind of kinds) {
   console.log(
     `${'  µs/op ranges'.padEnd(28)} meridian ${row.meridian.usRange}, nginx ${row.nginx.usRange}, bare node ${row.bare.usRange}${row.core ? `, h2 core ${row.core.usRange}` : ''}`,
   );
+  if (compared) {
+    const c = (row.compared = rowOf(results[compared][kind]));
+    console.log(`${`  ${compared}`.padEnd(28)} ${String(Math.round(c.perSecond)).padStart(10)} ${c.range.padStart(13)} ${c.usPerOp.toFixed(1).padStart(7)} µs/op (${c.usRange}); meridian/it ${(row.meridian.usPerOp / c.usPerOp).toFixed(2)}${c.errors ? '  (errors)' : ''}`);
+  }
 }
 mkdirSync(join(here, 'results'), { recursive: true });
 const file = join(here, 'results', `tls-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
