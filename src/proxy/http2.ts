@@ -20,8 +20,9 @@ type ExchangeEvent = 'close' | 'drain' | 'finish';
  * request path reads them (Attempt, sendProxyError, limitedBody): one object per stream over the
  * stream itself. Node's compat layer (Http2ServerRequest, a Readable, and Http2ServerResponse,
  * with 11 stream listeners, two closures and their state per request) cost 10–30 % of the CPU
- * of an HTTP/2 request (bench/tls.js: bare node h2 core against bare node https, 37–47 µs
- * against 41–62 in four runs); Meridian's own HTTP/2 requests took ~20 % less on the core API.
+ * of an HTTP/2 request (bench/tls.js: bare node h2 core against bare node https, medians
+ * 0.66–0.91 of it in eight runs on a shared VM); Meridian's took 0.78–1.02 of what they took on
+ * the compat layer (median 0.82, five interleaved A/B runs, two at a fixed offered load).
  *
  * As node:http means them: `writableEnded` once the proxy ended the response, `writableFinished`
  * once it also went out (a stream the client reset is finished too, but not delivered),
