@@ -1,6 +1,7 @@
 // HTTPS at the edge: Meridian against nginx (one worker) with the same ECDSA P-256 certificate, in
-// front of the same origin, and a bare Node HTTPS proxy (servers/bare-undici-tls.js: what Node's
-// TLS and HTTP stacks cost by themselves), measured in one run (issue 15's targets: CPU per request within 2× of
+// front of the same origin, and bare Node HTTPS proxies (servers/bare-undici-tls.js: what Node's
+// TLS and HTTP stacks cost by themselves, HTTP/2 through the compat API as Meridian's; for HTTP/2
+// also servers/bare-undici-h2-core.js, on the core 'stream' API), measured in one run (issue 15's targets: CPU per request within 2× of
 // nginx's, handshakes per second within 1.5× of nginx's).
 //  - keep-alive HTTPS/1.1: wrk, 50 connections (requests/s, proxy CPU µs per request)
 //  - HTTP/2: h2load (Debian's nghttp2-client), 10 connections × 10 streams
@@ -8,7 +9,11 @@
 //  - resumed handshakes per second: openssl s_time -reuse -tls1_2 (session tickets)
 // As bench/proxy.js: origin and loaders on CPU 0, the proxy on CPU 1 (taskset); each round starts
 // every proxy afresh and warms it up; rounds interleaved, the order rotating; medians and ranges.
-// Run on a quiet machine: npm run build && node bench/tls.js [--duration 5] [--rounds 3]
+// Run on a quiet machine: npm run build && node bench/tls.js [--duration 5] [--rounds 3] [--only h2,h1,full,resumed]
+//   [--compare DIST] (adds Meridian from another build's dist/, as bench/proxy.js's --compare: e.g.
+//   .bench/before/dist, with package.json and geoip/ beside it) [--h2-rps N] (h2load offers N
+//   requests/s per connection instead of saturating: CPU per request then compares at the same
+//   load — at saturation a slower proxy batches more per read and write, which flatters it)
 import { execFile, execFileSync, fork, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,7 +22,7 @@ import { parseArgs, promisify } from 'node:util';
 import { hasTaskset, pin, pinBenchToCpu0, startNginx as startNginxWorker, stop } from './lib/processes.js';
 
 const run = promisify(execFile);
-const { values } = parseArgs({ options: { duration: { type: 'string', default: '5' }, rounds: { type: 'string', default: '3' } } });
+const { values } = parseArgs({ options: { duration: { type: 'string', default: '5' }, rounds: { type: 'string', default: '3' }, only: { type: 'string', default: '' }, compare: { type: 'string' }, 'h2-rps': { type: 'string' } } });
 const duration = Number(values.duration);
 const rounds = Number(values.rounds);
 const here = new URL('.', import.meta.url).pathname;
@@ -49,7 +54,7 @@ process.on('exit', () => {
 });
 const track = (child) => (started.add(child), child.once('exit', () => started.delete(child)), child);
 
-async function startMeridian(port, originPort) {
+async function startMeridian(port, originPort, dist = join(here, '..', 'dist')) {
   const config = join(work, `meridian-${port}.yaml`);
   writeFileSync(
     config,
@@ -68,7 +73,7 @@ async function startMeridian(port, originPort) {
       `        - { cluster: local, region: us-central1, endpoints: [{ address: 127.0.0.1, port: ${originPort} }] }`,
     ].join('\n'),
   );
-  const child = track(spawn(process.execPath, [join(here, '..', 'dist', 'cli', 'main.js'), 'proxy', '--config', config], { env: { ...process.env, MERIDIAN_LOG_LEVEL: 'silent' }, stdio: ['ignore', 'pipe', 'ignore'] }));
+  const child = track(spawn(process.execPath, [join(dist, 'cli', 'main.js'), 'proxy', '--config', config], { env: { ...process.env, MERIDIAN_LOG_LEVEL: 'silent' }, stdio: ['ignore', 'pipe', 'ignore'] }));
   await new Promise((resolve, reject) => {
     child.stdout.once('data', resolve);
     child.once('exit', (code) => reject(new Error(`meridian exited with ${code} before listening`)));
@@ -102,7 +107,8 @@ const measures = {
     return { ops, seconds, errors };
   },
   async h2(port, seconds) {
-    const { stdout } = await run(h2loadBin, ['-c10', '-m10', '-t1', `-D${seconds}`, '--warm-up-time=0', `https://127.0.0.1:${port}/`]);
+    const rate = values['h2-rps'] ? [`--rps=${values['h2-rps']}`] : [];
+    const { stdout } = await run(h2loadBin, ['-c10', '-m10', '-t1', ...rate, `-D${seconds}`, '--warm-up-time=0', `https://127.0.0.1:${port}/`]);
     const ops = Number(/requests: \d+ total, \d+ started, (\d+) done/.exec(stdout)[1]);
     // With -D, requests still out at the deadline count as failed: errors are the errored ones.
     const errored = Number(/(\d+) errored/.exec(stdout)?.[1] ?? 0);
@@ -129,26 +135,32 @@ const originPort = 19200;
 const origin = track(fork(join(here, 'servers', 'origin.js'), [String(originPort)], { stdio: 'ignore' }));
 await new Promise((r) => origin.once('message', r));
 pin(0, origin.pid);
-async function startBare(port, originPort) {
-  const child = track(fork(join(here, 'servers', 'bare-undici-tls.js'), [String(port), String(originPort), cert, key], { stdio: 'ignore' }));
+const startBareServer = (file) => async (port, originPort) => {
+  const child = track(fork(join(here, 'servers', file), [String(port), String(originPort), cert, key], { stdio: 'ignore' }));
   await new Promise((r) => child.once('message', r));
   return { child, cpuPid: child.pid };
-}
+};
 
 const targets = [
   { name: 'meridian', port: 19201, start: startMeridian },
   { name: 'nginx (1 worker)', port: 19202, start: startNginx },
   // Node's own TLS/HTTP stacks with a raw undici handler: the floor for a Node proxy.
-  { name: 'bare node https', port: 19203, start: startBare },
+  { name: 'bare node https', port: 19203, start: startBareServer('bare-undici-tls.js') },
+  // The same on node:http2's core API: what the compat request/response objects cost.
+  { name: 'bare node h2 core', port: 19204, start: startBareServer('bare-undici-h2-core.js'), kinds: ['h2'] },
 ];
-const kinds = Object.keys(measures);
+const compared = values.compare ? `meridian@${values.compare}` : undefined;
+if (compared) targets.push({ name: compared, port: 19205, start: (port, o) => startMeridian(port, o, values.compare) });
+const kinds = values.only ? values.only.split(',').filter((k) => k in measures) : Object.keys(measures);
 const results = Object.fromEntries(targets.map((t) => [t.name, Object.fromEntries(kinds.map((k) => [k, []]))]));
 for (let round = 0; round < rounds; round++) {
   for (let i = 0; i < targets.length; i++) {
     const t = targets[(i + round) % targets.length];
+    const own = kinds.filter((k) => !t.kinds || t.kinds.includes(k));
+    if (own.length === 0) continue;
     const proc = await t.start(t.port, originPort);
     pin(1, proc.cpuPid);
-    for (const kind of kinds) {
+    for (const kind of own) {
       await measures[kind](t.port, Math.min(2, duration)).catch(() => {}); // warm-up
       const before = cpuTicks(proc.cpuPid);
       const r = await measures[kind](t.port, duration);
@@ -162,20 +174,30 @@ for (let round = 0; round < rounds; round++) {
 const median = (xs) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const range = (xs) => `${Math.round(Math.min(...xs))}–${Math.round(Math.max(...xs))}`;
 const label = { h1: 'HTTPS/1.1 keep-alive req/s', h2: 'HTTP/2 req/s', full: 'full handshakes/s (1.3)', resumed: 'resumed handshakes/s (1.2)' };
-console.log(`\n${'measure'.padEnd(28)} ${'meridian'.padStart(10)} ${'(range)'.padStart(13)} ${'µs/op'.padStart(7)} ${'nginx'.padStart(10)} ${'(range)'.padStart(13)} ${'µs/op'.padStart(7)}  cpu ratio  rate ratio  ${'bare node'.padStart(10)} ${'µs/op'.padStart(7)}`);
+console.log(`\n${'measure'.padEnd(28)} ${'meridian'.padStart(10)} ${'(range)'.padStart(13)} ${'µs/op'.padStart(7)} ${'nginx'.padStart(10)} ${'(range)'.padStart(13)} ${'µs/op'.padStart(7)}  cpu ratio  rate ratio  ${'bare node'.padStart(10)} ${'µs/op'.padStart(7)}  ${'h2 core'.padStart(10)} ${'µs/op'.padStart(7)}`);
+// A round in which the loader got nothing through (seen once on a loaded VM) has no CPU per
+// request: it is left out of the medians and the row is marked (errors).
+const rowOf = (xs) => {
+  if (!xs.length) return undefined;
+  const ok = xs.filter((x) => x.perSecond > 0);
+  return { perSecond: median(ok.map((x) => x.perSecond)), usPerOp: median(ok.map((x) => x.usPerOp)), range: range(ok.map((x) => x.perSecond)), usRange: range(ok.map((x) => x.usPerOp)), errors: ok.length < xs.length || xs.some((x) => x.errors) };
+};
 const summary = {};
 for (const kind of kinds) {
   const m = results.meridian[kind];
   const n = results['nginx (1 worker)'][kind];
-  const row = {
-    meridian: { perSecond: median(m.map((x) => x.perSecond)), usPerOp: median(m.map((x) => x.usPerOp)), range: range(m.map((x) => x.perSecond)), errors: m.some((x) => x.errors) },
-    nginx: { perSecond: median(n.map((x) => x.perSecond)), usPerOp: median(n.map((x) => x.usPerOp)), range: range(n.map((x) => x.perSecond)), errors: n.some((x) => x.errors) },
-    bare: { perSecond: median(results['bare node https'][kind].map((x) => x.perSecond)), usPerOp: median(results['bare node https'][kind].map((x) => x.usPerOp)) },
-  };
+  const row = { meridian: rowOf(m), nginx: rowOf(n), bare: rowOf(results['bare node https'][kind]), core: rowOf(results['bare node h2 core'][kind]) };
   summary[kind] = row;
   console.log(
-    `${label[kind].padEnd(28)} ${String(Math.round(row.meridian.perSecond)).padStart(10)} ${row.meridian.range.padStart(13)} ${row.meridian.usPerOp.toFixed(1).padStart(7)} ${String(Math.round(row.nginx.perSecond)).padStart(10)} ${row.nginx.range.padStart(13)} ${row.nginx.usPerOp.toFixed(1).padStart(7)}  ${(row.meridian.usPerOp / row.nginx.usPerOp).toFixed(2).padStart(9)}  ${(row.meridian.perSecond / row.nginx.perSecond).toFixed(2).padStart(10)}  ${String(Math.round(row.bare.perSecond)).padStart(10)} ${row.bare.usPerOp.toFixed(1).padStart(7)}${row.meridian.errors || row.nginx.errors ? '  (errors)' : ''}`,
+    `${label[kind].padEnd(28)} ${String(Math.round(row.meridian.perSecond)).padStart(10)} ${row.meridian.range.padStart(13)} ${row.meridian.usPerOp.toFixed(1).padStart(7)} ${String(Math.round(row.nginx.perSecond)).padStart(10)} ${row.nginx.range.padStart(13)} ${row.nginx.usPerOp.toFixed(1).padStart(7)}  ${(row.meridian.usPerOp / row.nginx.usPerOp).toFixed(2).padStart(9)}  ${(row.meridian.perSecond / row.nginx.perSecond).toFixed(2).padStart(10)}  ${String(Math.round(row.bare.perSecond)).padStart(10)} ${row.bare.usPerOp.toFixed(1).padStart(7)}  ${row.core ? `${String(Math.round(row.core.perSecond)).padStart(10)} ${row.core.usPerOp.toFixed(1).padStart(7)}` : ''}${[row.meridian, row.nginx, row.bare, row.core].some((r) => r?.errors) ? '  (errors)' : ''}`,
   );
+  console.log(
+    `${'  µs/op ranges'.padEnd(28)} meridian ${row.meridian.usRange}, nginx ${row.nginx.usRange}, bare node ${row.bare.usRange}${row.core ? `, h2 core ${row.core.usRange}` : ''}`,
+  );
+  if (compared) {
+    const c = (row.compared = rowOf(results[compared][kind]));
+    console.log(`${`  ${compared}`.padEnd(28)} ${String(Math.round(c.perSecond)).padStart(10)} ${c.range.padStart(13)} ${c.usPerOp.toFixed(1).padStart(7)} µs/op (${c.usRange}); meridian/it ${(row.meridian.usPerOp / c.usPerOp).toFixed(2)}${c.errors ? '  (errors)' : ''}`);
+  }
 }
 mkdirSync(join(here, 'results'), { recursive: true });
 const file = join(here, 'results', `tls-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);

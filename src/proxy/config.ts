@@ -99,8 +99,20 @@ export const ProxyConfigSchema = z
     http2: z
       .object({
         maxConcurrentStreams: z.number().int().min(1).max(2 ** 31 - 1).default(128),
-        /** SETTINGS_MAX_HEADER_LIST_SIZE (default: limits.maxHeaderBytes). */
+        /**
+         * A request's header list (name + value + 32 per field) larger than this gets 431, as an
+         * HTTP/1.1 head over limits.maxHeaderBytes does (the default); SETTINGS_MAX_HEADER_LIST_SIZE
+         * announces twice it, past which the stream is reset.
+         */
         maxHeaderListBytes: z.number().int().min(1024).optional(),
+        /**
+         * A connection with no stream open for this long is closed (GOAWAY, then the connection).
+         * nginx's keepalive_timeout for HTTP/2 (75 s): a browser keeps its one connection across
+         * page views without a new handshake, and a fleet of idle ones is bounded. Envoy's hour
+         * suits a mesh of few long-lived clients, not an edge facing the world. HTTP/1.1 keeps
+         * limits.keepAliveTimeoutMs.
+         */
+        idleTimeoutMs: z.number().int().min(100).default(75_000),
         /** The window the counts below are kept over. */
         abuseWindowMs: z.number().int().min(100).default(10_000),
         /** Streams a client resets before their response is complete, per window (CVE-2023-44487's rapid reset). */

@@ -31,13 +31,18 @@ function connectionTokens(value: string | string[] | undefined): Set<string> | u
   return tokens.length ? new Set(tokens) : undefined;
 }
 
-/** The end-to-end headers: hop-by-hop ones and those the Connection header names removed. */
+/**
+ * The end-to-end headers: hop-by-hop ones and those the Connection header names removed, and an
+ * HTTP/2 request's pseudo-headers (`:method`, `:path`, `:authority`, `:scheme`: the origin gets
+ * them as the request line and Host). No HTTP/1.1 field name starts with a colon (a token cannot
+ * hold one), so one comparison serves both protocols without a copy of the HTTP/2 headers first.
+ */
 function endToEnd(headers: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
   const listed = connectionTokens(headers.connection);
   const out: Record<string, string | string[]> = {};
   for (const name in headers) {
     const v = headers[name];
-    if (v === undefined || HOP_BY_HOP.has(name) || listed?.has(name)) continue;
+    if (v === undefined || name.charCodeAt(0) === 58 /* : */ || HOP_BY_HOP.has(name) || listed?.has(name)) continue;
     out[name] = v;
   }
   return out;
@@ -57,19 +62,9 @@ export function forwardStyle(proto: 'http' | 'https', via: string, received: '1.
 }
 
 /**
- * An HTTP/2 request's fields without its pseudo-headers (`:method`, `:path`, `:authority`,
- * `:scheme`), for upstreamRequestHeaders: the origin gets them as the request line and Host.
- * (Node has already joined split Cookie fields with "; ", RFC 9113 §8.2.3.)
- */
-export function withoutPseudoHeaders(headers: Record<string, string | string[] | undefined>): IncomingHttpHeaders {
-  const out: IncomingHttpHeaders = {};
-  for (const name in headers) if (name.charCodeAt(0) !== 58 /* : */) out[name] = headers[name];
-  return out;
-}
-
-/**
- * Request headers for the upstream: hop-by-hop removed, X-Forwarded-*, Via; Host kept (or set
- * to an absolute-form target's authority, `host`). `peerTrusted`: the peer is a trusted proxy,
+ * Request headers for the upstream: hop-by-hop and pseudo-headers removed, X-Forwarded-*, Via;
+ * Host kept (or set to an absolute-form target's or HTTP/2 request's authority, `host`; Node has
+ * already joined an HTTP/2 request's split Cookie fields with "; ", RFC 9113 §8.2.3). `peerTrusted`: the peer is a trusted proxy,
  * whose X-Forwarded-* we extend rather than replace. `Expect: 100-continue` is the proxy's to
  * answer (Envoy's default and nginx's): it is not passed on.
  */

@@ -1,6 +1,7 @@
-import { constants, Http2ServerResponse, type Http2Session, type ServerHttp2Stream } from 'node:http2';
+import { constants, type Http2Session, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../common/log.js';
+import { normalizeIP } from '../routing/cidr.js';
 import type { Http2Abuse, TlsMetrics } from './tls/metrics.js';
 
 const { NGHTTP2_NO_ERROR, NGHTTP2_ENHANCE_YOUR_CALM } = constants;
@@ -8,47 +9,141 @@ const { NGHTTP2_NO_ERROR, NGHTTP2_ENHANCE_YOUR_CALM } = constants;
 const NGHTTP2_ERR_FLOODED = -904;
 
 const kOwnReset = Symbol('meridian.ownReset');
-type Stream = ServerHttp2Stream & { [kOwnReset]?: boolean };
+const kSessionGuard = Symbol('meridian.sessionGuard');
+type Stream = ServerHttp2Stream & { [kOwnReset]?: boolean; [kSessionGuard]?: SessionGuard };
+
+type ExchangeEvent = 'close' | 'drain' | 'finish';
 
 /**
- * Node's HTTP/2 compatibility response, with what the HTTP/1.1 path reads from a ServerResponse
- * and the compat class leaves out, so one request path serves both: whether the client is behind
- * on reading (for the downstream write timeout), whether it is gone, and a `shouldKeepAlive` that
- * means nothing here (an HTTP/2 connection is closed with GOAWAY, not per response). A response
- * the proxy destroys (cut mid-body) marks its stream, so the reset is not counted as the client's.
+ * One HTTP/2 request and its response, on node:http2's core API (a 'stream' handler and
+ * stream.respond()), standing in for node:http's IncomingMessage and ServerResponse where the
+ * request path reads them (Attempt, sendProxyError, limitedBody): one object per stream over the
+ * stream itself. Node's compat layer (Http2ServerRequest, a Readable, and Http2ServerResponse,
+ * with 11 stream listeners, two closures and their state per request) cost 10–30 % of the CPU
+ * of an HTTP/2 request (bench/tls.js: bare node h2 core against bare node https, medians
+ * 0.66–0.91 of it in eight runs on a shared VM); Meridian's took 0.78–1.02 of what they took on
+ * the compat layer (median 0.82, five interleaved A/B runs, two at a fixed offered load).
+ *
+ * As node:http means them: `writableEnded` once the proxy ended the response, `writableFinished`
+ * once it also went out (a stream the client reset is finished too, but not delivered),
+ * `complete` once the whole request body came, `shouldKeepAlive` meaningless (an HTTP/2
+ * connection is closed with GOAWAY, not per response). A response the proxy destroys (cut
+ * mid-body) marks its stream, so the reset is not counted as the client's (Http2Guard).
  */
-export class ProxyHttp2Response extends Http2ServerResponse {
+export class Http2Exchange {
+  statusCode = 200;
   shouldKeepAlive = true;
+  writableEnded = false;
+  readonly httpVersionMajor = 2;
 
-  override destroy(err?: Error): this {
+  constructor(
+    readonly stream: ServerHttp2Stream,
+    readonly method: string,
+  ) {
+    // A stream destroyed with an error (the proxy cutting a response, nghttp2 failing it) emits
+    // 'error': nobody else listens, and an unheard 'error' would end the process.
+    stream.on('error', ignoreStreamError);
+  }
+
+  /** sendProxyError reads the protocol version from the response's request: the same object. */
+  get req(): this {
+    return this;
+  }
+
+  get headersSent(): boolean {
+    return this.stream.headersSent;
+  }
+
+  get writableFinished(): boolean {
+    return this.writableEnded && this.stream.writableFinished;
+  }
+
+  get writableNeedDrain(): boolean {
+    return this.stream.writableNeedDrain;
+  }
+
+  get destroyed(): boolean {
+    return this.stream.destroyed;
+  }
+
+  get complete(): boolean {
+    return this.stream.readableEnded || this.stream.destroyed;
+  }
+
+  get readableAborted(): boolean {
+    return this.stream.readableAborted;
+  }
+
+  /** The request body (limitedBody reads it as it reads node:http's). */
+  iterator(options: { destroyOnReturn: boolean }): AsyncIterableIterator<unknown> {
+    return this.stream.iterator(options);
+  }
+
+  /** The stream's event, heard with this exchange as `this` (the request path's shared listeners find their Attempt on it). */
+  on(event: ExchangeEvent, listener: (this: Http2Exchange) => void): this {
+    this.stream.on(event, listener.bind(this));
+    return this;
+  }
+
+  once(event: ExchangeEvent, listener: (this: Http2Exchange) => void): this {
+    this.stream.once(event, listener.bind(this));
+    return this;
+  }
+
+  writeContinue(): void {
+    if (!this.stream.headersSent && !this.stream.destroyed) this.stream.additionalHeaders({ ':status': 100 });
+  }
+
+  /** Sends the head at once (the request path calls it with the first body byte, or the end). `headers` becomes the HEADERS frame's: it is the caller's to give away. */
+  writeHead(status: number, headers: OutgoingHttpHeaders = {}): this {
+    this.statusCode = status;
+    this.respond(headers, false);
+    return this;
+  }
+
+  private respond(headers: OutgoingHttpHeaders, endStream: boolean): void {
+    const s = this.stream;
+    if (s.destroyed || s.closed || s.headersSent) return;
+    headers[':status'] = this.statusCode;
+    // HEAD, 204 and 304 end the stream with the HEADERS frame (Node does that by itself).
+    s.respond(headers, { endStream });
+  }
+
+  write(chunk: Buffer | string): boolean {
+    const s = this.stream;
+    if (s.destroyed) return false;
+    if (!s.headersSent) this.respond({}, false);
+    if (s.writableEnded) return true; // a HEAD, 204 or 304 answer: its body is not sent
+    return s.write(chunk);
+  }
+
+  end(chunk?: Buffer | string): this {
+    if (this.writableEnded) return this;
+    this.writableEnded = true;
+    const s = this.stream;
+    if (s.destroyed || s.closed) return this;
+    // Nothing to send but the head: HEADERS with END_STREAM, no empty DATA frame after it.
+    if (!s.headersSent) this.respond({}, chunk === undefined);
+    if (s.writableEnded) return this;
+    if (chunk === undefined) s.end();
+    else s.end(chunk);
+    return this;
+  }
+
+  destroy(err?: Error): this {
     (this.stream as Stream)[kOwnReset] = true;
-    super.destroy(err);
+    this.stream.destroy(err);
     return this;
   }
 }
-// Node 20's compat response lacks the first two (its typings list them): read from the stream.
-// The third as node:http means it — the proxy ended the response and it went out: the compat
-// one reads the stream's, which a client's RST_STREAM finishes too, and a response its client
-// abandoned must not look delivered (its upstream request would never be let go).
-Object.defineProperties(ProxyHttp2Response.prototype, {
-  writableFinished: {
-    get(this: ProxyHttp2Response) {
-      return this.writableEnded && this.stream.writableFinished;
-    },
-  },
-  writableNeedDrain: {
-    get(this: ProxyHttp2Response) {
-      return this.stream.writableNeedDrain;
-    },
-  },
-  destroyed: {
-    get(this: ProxyHttp2Response) {
-      return this.stream.destroyed;
-    },
-  },
-});
+
+function ignoreStreamError(): void {
+  // Seen by whoever ends the stream: the Attempt (through 'close') and the Http2Guard (its rstCode).
+}
 
 export interface Http2Limits {
+  /** A connection with no stream open for this long is closed (GOAWAY, then the connection). */
+  idleTimeoutMs: number;
   /** Window the counts below are kept over. */
   abuseWindowMs: number;
   /** Streams the client resets (RST_STREAM) before their response is complete, per window. */
@@ -62,37 +157,55 @@ const kGuard = Symbol('meridian.http2Guard');
 const ABUSER_GRACE_MS = 250;
 type GuardedSession = Http2Session & { [kGuard]?: SessionGuard };
 
-/** One connection's counts in the current window. */
+/** One connection: its counts in the current window, and its streams open now. */
 class SessionGuard {
   constructor(
-    readonly peer: string | undefined,
+    readonly owner: Http2Guard,
+    readonly session: Http2Session,
+    /** The client's address, normalised (IPv4-mapped IPv6 as IPv4): once per connection, not per stream. */
+    readonly peer: string,
     /** The connection under the session (its socket proxy refuses destroy()). */
     readonly socket: Duplex | undefined,
+    /** Since when no stream has been open (a new connection has none yet). */
+    public idleSince: number,
   ) {}
+  open = 0;
   windowStart = 0;
   resets = 0;
   pings = 0;
   settings = 0;
+  /** Closed for abuse and counted: counted once per connection. */
+  reported = false;
+}
+
+/** One listener for every stream's end (no closure per stream): its connection's guard is on it. */
+function onGuardedStreamClose(this: Stream): void {
+  const g = this[kSessionGuard];
+  if (g) g.owner.streamEnded(g, this);
 }
 
 /**
- * Per HTTP/2 connection, the abuse nghttp2 and Node do not bound on their own, closed with GOAWAY
- * (ENHANCE_YOUR_CALM) and counted:
+ * Per HTTP/2 connection, what nghttp2 and Node do not bound on their own:
  *
+ * - idleness: a connection with no stream open for `idleTimeoutMs` is closed (GOAWAY, then the
+ *   connection), as nginx's keepalive_timeout and Envoy's idle_timeout do. PINGs and SETTINGS do
+ *   not keep it open (Node's session timeout counts any frame). One sweep for all connections.
  * - rapid reset (CVE-2023-44487): a client opening streams and resetting them at once is never
  *   held back by SETTINGS_MAX_CONCURRENT_STREAMS (a reset stream no longer counts) while each one
  *   costs the proxy a routed request and an upstream dispatch. Streams the client resets before
- *   their response is complete are counted per window; over the limit, the connection is closed.
- *   (nghttp2's own reset limit, 1,000 at once then 33/s, stays beneath as a backstop.)
+ *   their response is complete are counted per window; over the limit, the connection is closed
+ *   with GOAWAY (ENHANCE_YOUR_CALM). (nghttp2's own reset limit, 1,000 at once then 33/s, stays
+ *   beneath as a backstop.)
  * - PING and SETTINGS floods: each needs an ACK. nghttp2 stops a peer that does not read its
  *   ACKs (ERR_FLOODED, counted as `flood`); one that reads them is counted here.
  *
- * Fixed windows: one comparison and one addition per event, no timers.
+ * Fixed windows: one comparison and one addition per event, no timer per connection.
  */
 export class Http2Guard {
   readonly sessions = new Set<Http2Session>();
   /** Log lines for closed connections, per kind per window: under attack the log must not become the next resource exhausted. */
   private readonly logged = new Map<string, { at: number; suppressed: number }>();
+  private idleSweep: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly limits: Http2Limits,
@@ -101,29 +214,55 @@ export class Http2Guard {
     private readonly now: () => number = () => performance.now(),
   ) {}
 
-  /** A new connection (on `socket`): tracked, idle-closed after `idleTimeoutMs` without frames, and watched for floods. */
-  session(session: Http2Session, idleTimeoutMs: number, socket?: Duplex): void {
-    (session as GuardedSession)[kGuard] = new SessionGuard(session.socket.remoteAddress, socket);
+  /** A new connection (on `socket`): tracked, closed once idle, and watched for floods. */
+  session(session: Http2Session, socket?: Duplex): void {
+    (session as GuardedSession)[kGuard] = new SessionGuard(this, session, normalizeIP(session.socket.remoteAddress ?? ''), socket, this.now());
     this.sessions.add(session);
     session.once('close', () => this.sessions.delete(session));
-    // Graceful: GOAWAY, streams still open finish. Node's default would destroy it.
-    session.setTimeout(idleTimeoutMs, () => session.close());
     session.on('ping', () => this.count(session, 'ping-flood'));
     session.on('remoteSettings', () => this.count(session, 'settings-flood'));
     session.on('stream', (stream: ServerHttp2Stream) => this.stream(session, stream));
+    // A tenth of the timeout late at most, and a sweep a second at most: over every connection,
+    // a comparison each — cheaper than a timer per connection re-armed by every stream.
+    this.idleSweep ??= setInterval(() => this.closeIdle(), Math.max(50, Math.min(1000, Math.floor(this.limits.idleTimeoutMs / 10)))).unref();
+  }
+
+  /** Stops the idle sweep (the listeners are closed). */
+  stop(): void {
+    clearInterval(this.idleSweep);
+    this.idleSweep = undefined;
+  }
+
+  /** Connections with no stream open for the idle timeout: GOAWAY (NO_ERROR), then closed by Node once nothing is in flight. */
+  closeIdle(now = this.now()): void {
+    for (const session of this.sessions) {
+      const g = (session as GuardedSession)[kGuard];
+      if (g && g.open === 0 && !session.closed && now - g.idleSince >= this.limits.idleTimeoutMs) session.close();
+    }
   }
 
   /**
    * A new stream: was it reset by the client before its response was complete? Node announces a
    * stream a tick after its HEADERS, so one reset in the same read (the attack) is closed already.
    */
-  private stream(session: Http2Session, stream: ServerHttp2Stream): void {
-    if (stream.destroyed || stream.closed) return this.ended(session, stream);
-    stream.once('close', () => this.ended(session, stream));
+  private stream(session: Http2Session, stream: Stream): void {
+    const g = (session as GuardedSession)[kGuard];
+    if (!g) return;
+    g.open++;
+    if (stream.destroyed || stream.closed) return this.streamEnded(g, stream);
+    stream[kSessionGuard] = g;
+    stream.once('close', onGuardedStreamClose);
   }
 
-  private ended(session: Http2Session, stream: ServerHttp2Stream): void {
-    if (stream.rstCode !== NGHTTP2_NO_ERROR && stream.rstCode !== undefined && !(stream as Stream)[kOwnReset]) this.count(session, 'rapid-reset');
+  /** @internal a stream of `g`'s connection ended */
+  streamEnded(g: SessionGuard, stream: Stream): void {
+    if (--g.open === 0) g.idleSince = this.now();
+    if (stream.rstCode !== NGHTTP2_NO_ERROR && stream.rstCode !== undefined && !stream[kOwnReset]) this.count(g.session, 'rapid-reset');
+  }
+
+  /** The address of the client on `session`'s connection (normalised). */
+  static peerOf(session: Http2Session | undefined): string {
+    return (session as GuardedSession | undefined)?.[kGuard]?.peer ?? normalizeIP(session?.socket?.remoteAddress ?? '');
   }
 
   /** A stream the proxy resets itself (not the client's doing). */
@@ -141,7 +280,7 @@ export class Http2Guard {
 
   private count(session: Http2Session, kind: 'rapid-reset' | 'ping-flood' | 'settings-flood'): void {
     const g = (session as GuardedSession)[kGuard];
-    if (!g || session.destroyed) return;
+    if (!g || g.reported || session.destroyed) return;
     const now = this.now();
     if (now - g.windowStart >= this.limits.abuseWindowMs) {
       g.windowStart = now;
@@ -165,8 +304,8 @@ export class Http2Guard {
 
   private closed(session: Http2Session, kind: Http2Abuse, code?: string): void {
     const g = (session as GuardedSession)[kGuard];
-    if (!g) return; // counted once per connection
-    delete (session as GuardedSession)[kGuard];
+    if (!g || g.reported) return; // counted once per connection
+    g.reported = true;
     this.metrics.http2Abuse.inc({ kind });
     const now = this.now();
     const last = this.logged.get(kind);

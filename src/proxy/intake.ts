@@ -54,15 +54,34 @@ export function intake(req: IncomingMessage, paths: PathOptions, maxHeaderCount 
 }
 
 /**
+ * An HTTP/2 header list's size as RFC 9113 §6.5.2 counts it for SETTINGS_MAX_HEADER_LIST_SIZE
+ * (and Node holds a stream to): each field's name and value, plus 32, pseudo-headers included.
+ * Node decodes fields as Latin-1: a character is an octet.
+ */
+export function headerListBytes(rawHeaders: readonly string[]): number {
+  let n = 0;
+  for (let i = 0; i < rawHeaders.length; i++) n += rawHeaders[i]!.length;
+  return n + 16 * rawHeaders.length; // 32 per field, two entries each
+}
+
+/**
  * The same checks for an HTTP/2 request (RFC 9113 §8.3), whose framing nghttp2 has already held
  * to the rules (pseudo-headers present and well-formed, no connection-specific fields, a
  * Content-Length that matches the DATA). Its authority is `:authority`, or Host when a client
  * sends that instead (§8.3.1); when both come they must name the same (400 otherwise: routing on
  * one while the origin reads the other is the ambiguity a second Host is refused for in HTTP/1.1).
- * `:path` must be origin-form (`*`, for OPTIONS, is refused as it is over HTTP/1.1). Pure.
+ * `:path` must be origin-form (`*`, for OPTIONS, is refused as it is over HTTP/1.1). A header list
+ * with more fields than `maxHeaderCount` or larger than `maxHeaderListBytes` gets 431, as a head
+ * too large does over HTTP/1.1 (nghttp2 resets only one twice as large: tls/listener.ts). Pure.
  */
-export function intakeH2(headers: Record<string, string | string[] | undefined>, rawHeaderCount: number, paths: PathOptions, maxHeaderCount = Number.POSITIVE_INFINITY): Intake | ProxyErrorCode {
-  if (rawHeaderCount > maxHeaderCount) return 'E_HEADERS_TOO_LARGE';
+export function intakeH2(
+  headers: Record<string, string | string[] | undefined>,
+  rawHeaders: readonly string[],
+  paths: PathOptions,
+  maxHeaderCount = Number.POSITIVE_INFINITY,
+  maxHeaderListBytes = Number.POSITIVE_INFINITY,
+): Intake | ProxyErrorCode {
+  if (rawHeaders.length > 2 * maxHeaderCount || headerListBytes(rawHeaders) > maxHeaderListBytes) return 'E_HEADERS_TOO_LARGE';
   const authority = headers[':authority'];
   const hostHeader = headers.host;
   if (Array.isArray(hostHeader) || Array.isArray(authority)) return 'E_BAD_HOST';

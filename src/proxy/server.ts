@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { constants, type Http2ServerRequest } from 'node:http2';
+import { constants, type IncomingHttpHeaders as Http2Headers, type ServerHttp2Stream } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { errors, type Dispatcher } from 'undici';
@@ -15,8 +15,8 @@ import { PROXY_ERRORS, rawProxyError, sendProxyError, type ProxyErrorCode } from
 import { intake, intakeH2 } from './intake.js';
 import { openTunnel } from './tunnel.js';
 import { RetryBudget } from './retry-budget.js';
-import { clientAddress, downstreamResponseHeaders, forwardStyle, upstreamRequestHeaders, withoutPseudoHeaders, type ForwardStyle } from './headers.js';
-import { Http2Guard, ProxyHttp2Response } from './http2.js';
+import { clientAddress, downstreamResponseHeaders, forwardStyle, upstreamRequestHeaders, type ForwardStyle } from './headers.js';
+import { Http2Exchange, Http2Guard } from './http2.js';
 import { httpsPortSuffix, plainHttpAnswer, rawRedirect } from './https-redirect.js';
 import type { CertificateSet } from './tls/certificate-set.js';
 import { TlsListener } from './tls/listener.js';
@@ -115,6 +115,8 @@ export class ProxyServer {
   /** @internal read by Attempt */
   readonly forward: ForwardStyle;
   private readonly isTrusted = (ip: string): boolean => this.deps.trusted.has(ip);
+  /** An HTTP/2 header list larger than this gets 431 (SETTINGS_MAX_HEADER_LIST_SIZE announces twice it: tls/listener.ts). */
+  private readonly maxHeaderListBytes: number;
 
   constructor(
     /** @internal read by Attempt */
@@ -124,6 +126,7 @@ export class ProxyServer {
   ) {
     this.rng = deps.rng ?? Math.random;
     this.forward = forwardStyle('http', config.via);
+    this.maxHeaderListBytes = config.http2.maxHeaderListBytes ?? config.limits.maxHeaderBytes;
     this.retryBudget = new RetryBudget(config.retry.budgetRatio, config.retry.budgetMinPerSecond);
     const l = config.limits;
     this.deadlines = new UpstreamDeadlines({ headersTimeoutMs: l.upstreamHeadersTimeoutMs, bodyTimeoutMs: l.upstreamBodyTimeoutMs, queueTimeoutMs: l.upstreamQueueTimeoutMs, writeTimeoutMs: l.downstreamWriteTimeoutMs });
@@ -196,6 +199,7 @@ export class ProxyServer {
     for (const t of this.tlsListeners) t.closeAllConnections();
     for (const t of this.tunnels) t.destroy();
     await closed;
+    this.http2Guard?.stop();
     clearInterval(this.deadlineTicker);
   }
 
@@ -344,12 +348,13 @@ export class ProxyServer {
       guard,
       handshakeTimeoutMs: this.config.tls?.handshakeTimeoutMs ?? 10_000,
       limits: this.config.limits,
-      http2: { maxConcurrentStreams: http2.maxConcurrentStreams, maxHeaderListBytes: http2.maxHeaderListBytes ?? this.config.limits.maxHeaderBytes },
+      http2: { maxConcurrentStreams: http2.maxConcurrentStreams, maxHeaderListBytes: this.maxHeaderListBytes },
     });
-    const request = (expectContinue: boolean) => (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | ProxyHttp2Response) =>
-      res instanceof ProxyHttp2Response ? this.handleH2(req as Http2ServerRequest, res, expectContinue, h2) : this.handle(req as IncomingMessage, res as ServerResponse, expectContinue, h1);
-    listener.server.on('request', request(false));
-    listener.server.on('checkContinue', request(true));
+    listener.serve({
+      http1: (req, res) => this.handle(req, res, false, h1),
+      http1Continue: (req, res) => this.handle(req, res, true, h1),
+      http2: (stream, headers, _flags, rawHeaders) => this.handleH2(stream, headers, rawHeaders, h2),
+    });
     listener.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head, h1));
     listener.server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.clientError(err, socket));
     const address = await listener.listen(host, port);
@@ -358,45 +363,55 @@ export class ProxyServer {
   }
 
   /**
-   * An HTTP/2 request: the same checks, routing, choice and Attempt as handle(), from the stream's
-   * pseudo-headers. What is per connection in HTTP/1.1 (pipelining, Connection: close, a body left
+   * An HTTP/2 request (a stream, on node:http2's core API): the same checks, routing, choice and
+   * Attempt as handle(), from the stream's pseudo-headers, with an Http2Exchange as its request
+   * and response. What is per connection in HTTP/1.1 (pipelining, Connection: close, a body left
    * unread spoiling the connection) is per stream here: a refused request ends its own stream.
    */
-  private handleH2(req: Http2ServerRequest, res: ProxyHttp2Response, expectContinue: boolean, style: ForwardStyle): void {
+  private handleH2(stream: ServerHttp2Stream, h: Http2Headers, rawHeaders: string[], style: ForwardStyle): void {
     const start = performance.now();
-    const stream = req.stream;
     // Reset by the client before it was even looked at (a rapid reset): nothing to route or answer.
     if (stream.destroyed) return;
     const state = this.deps.state;
     const snap = state.snapshot;
+    const ex = new Http2Exchange(stream, h[':method'] ?? '');
+    // As node:http does for HTTP/1.1 (the proxy hears no 'checkExpectation'): an expectation
+    // other than 100-continue is one it cannot meet.
+    const expect = h.expect;
+    if (expect !== undefined && expect.toLowerCase() !== '100-continue') {
+      ex.statusCode = 417;
+      ex.end();
+      return this.count(NO_SHARD, 417, start);
+    }
     // A body is whatever follows a HEADERS frame that did not end the stream (HTTP/2 has no Transfer-Encoding).
     const hasBody = !stream.endAfterHeaders;
-    const it = intakeH2(req.headers, req.rawHeaders.length >> 1, this.config.paths, this.config.limits.maxHeaderCount);
-    if (typeof it === 'string') return this.refuseH2(res, it, start);
+    const it = intakeH2(h, rawHeaders, this.config.paths, this.config.limits.maxHeaderCount, this.maxHeaderListBytes);
+    if (typeof it === 'string') return this.refuseH2(ex, it, start);
     const route = routeFor(snap.routes, snap.defaultRoute, it.host, it.path);
     const backend = route.backend;
-    if (backend < 0) return this.refuseH2(res, state.hasTable ? 'E_NO_ROUTE' : 'E_NO_TABLE', start);
+    if (backend < 0) return this.refuseH2(ex, state.hasTable ? 'E_NO_ROUTE' : 'E_NO_TABLE', start);
     // Always over TLS: the route's HSTS as it is.
     const hsts = route.hsts;
-    if (Number(req.headers['content-length'] ?? 0) > this.config.limits.maxBodyBytes) return this.refuseH2(res, 'E_BODY_TOO_LARGE', start, NO_SHARD, hsts);
-    const peer = normalizeIP(req.socket.remoteAddress ?? '');
-    const client = clientAddress(peer, req.headers['x-forwarded-for'], this.isTrusted);
+    if (Number(h['content-length'] ?? 0) > this.config.limits.maxBodyBytes) return this.refuseH2(ex, 'E_BODY_TOO_LARGE', start, NO_SHARD, hsts);
+    const peer = Http2Guard.peerOf(stream.session);
+    const client = clientAddress(peer, h['x-forwarded-for'], this.isTrusted);
     const facts = clientFacts(state, client.ip);
     const decision = choose(facts, snap, state.live, backend, this.rng, undefined, this.scratch);
-    if (decision.endpoint < 0) return this.refuseH2(res, 'E_NO_BACKEND', start, noShardOf(snap.backends[backend]!), hsts);
-    const headers = upstreamRequestHeaders(withoutPseudoHeaders(req.headers), peer, client.peerTrusted, style, it.host);
-    if (expectContinue) res.writeContinue();
+    if (decision.endpoint < 0) return this.refuseH2(ex, 'E_NO_BACKEND', start, noShardOf(snap.backends[backend]!), hsts);
+    const headers = upstreamRequestHeaders(h, peer, client.peerTrusted, style, it.host);
+    if (expect !== undefined) ex.writeContinue();
     this.inFlight++;
     this.retryBudget.countRequest();
-    // The compat request and response stand in for node:http's (ProxyHttp2Response adds what they lack).
-    const attempt = new Attempt(this, req as unknown as IncomingMessage, res as unknown as ServerResponse, backend, client.ip, facts, headers, it.target, hasBody, start, style, hsts);
-    if (hasBody && this.config.limits.requestTimeoutMs > 0) bodyDeadline(req, res, this.config.limits.requestTimeoutMs);
+    // The exchange stands in for node:http's request and response (see Http2Exchange).
+    const res = ex as unknown as ServerResponse;
+    const attempt = new Attempt(this, ex as unknown as IncomingMessage, res, backend, client.ip, facts, headers, it.target, hasBody, start, style, hsts);
+    if (hasBody && this.config.limits.requestTimeoutMs > 0) bodyDeadline(ex, this.config.limits.requestTimeoutMs);
     attempt.send(decision, 0);
   }
 
   /** An HTTP/2 request the proxy answers itself: its stream ends with the answer (Node resets it with NO_ERROR if the client was still sending, RFC 9113 §8.1). */
-  private refuseH2(res: ProxyHttp2Response, code: ProxyErrorCode, start: number, labels = NO_SHARD, hsts: string | null = null): void {
-    sendProxyError(res as unknown as ServerResponse, code, false, hsts);
+  private refuseH2(ex: Http2Exchange, code: ProxyErrorCode, start: number, labels = NO_SHARD, hsts: string | null = null): void {
+    sendProxyError(ex as unknown as ServerResponse, code, false, hsts);
     this.count(labels, PROXY_ERRORS[code].status, start);
   }
 
@@ -513,18 +528,18 @@ function stsFor(route: CompiledRoute, secure: boolean): string | null {
  * one to (one timer per upload; a GET has none): else 408, the upstream request abandoned, and
  * the stream closed once the answer is out.
  */
-function bodyDeadline(req: Http2ServerRequest, res: ProxyHttp2Response, ms: number): void {
+function bodyDeadline(ex: Http2Exchange, ms: number): void {
   const timer = setTimeout(() => {
-    if (req.complete) return;
-    const attempt = (res as unknown as AttemptResponse)[kAttempt];
-    if (attempt && !res.headersSent) attempt.refuse('E_CLIENT_TIMEOUT');
+    if (ex.complete) return;
+    const attempt = (ex as unknown as AttemptResponse)[kAttempt];
+    if (attempt && !ex.headersSent) attempt.refuse('E_CLIENT_TIMEOUT');
     // NO_ERROR: "stop sending" (RFC 9113 §8.1), sent once the response is out, never cutting it.
-    const close = () => Http2Guard.ownReset(req.stream, constants.NGHTTP2_NO_ERROR);
-    if (res.writableEnded) close();
-    else res.once('finish', close);
+    const close = () => Http2Guard.ownReset(ex.stream, constants.NGHTTP2_NO_ERROR);
+    if (ex.writableEnded) close();
+    else ex.once('finish', close);
   }, ms);
   timer.unref();
-  req.stream.once('close', () => clearTimeout(timer));
+  ex.stream.once('close', () => clearTimeout(timer));
 }
 
 const kAttempt = Symbol('meridian.attempt');

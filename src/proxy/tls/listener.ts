@@ -1,9 +1,9 @@
 import { Server as HttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { createSecureServer, type Http2SecureServer, type Http2ServerRequest, type Http2Session } from 'node:http2';
+import { createSecureServer, type Http2SecureServer, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { AddressInfo, Socket } from 'node:net';
 import type { SecureContext, TLSSocket } from 'node:tls';
 import { listenError } from '../../common/errors.js';
-import { ProxyHttp2Response, type Http2Guard } from '../http2.js';
+import type { Http2Guard } from '../http2.js';
 import type { CertificateSet } from './certificate-set.js';
 import type { TlsContexts } from './contexts.js';
 import type { HandshakeFailure, TlsMetrics } from './metrics.js';
@@ -14,10 +14,15 @@ export interface TlsListenerOptions {
   guard: Http2Guard;
   /** A handshake not done in this long is dropped (Node's timer is not reset by handshake bytes: a hard bound). */
   handshakeTimeoutMs: number;
-  /** The HTTP/1.1 limits, as the plain listeners have them; keepAliveTimeoutMs is also an idle HTTP/2 connection's. */
+  /** The HTTP/1.1 limits, as the plain listeners have them. */
   limits: { maxHeaderBytes: number; maxHeaderCount: number; headersTimeoutMs: number; requestTimeoutMs: number; keepAliveTimeoutMs: number };
+  /** `maxHeaderListBytes` and `maxHeaderCount` (above) are the request path's to answer 431 for; nghttp2 resets a stream only past twice them. */
   http2: { maxConcurrentStreams: number; maxHeaderListBytes: number };
 }
+
+/** An HTTP/2 request on node:http2's core API, as its 'stream' event gives it. */
+export type Http2StreamHandler = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]) => void;
+type Http1Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
 /** What a failed handshake's error says went wrong (OpenSSL's reason, as Node's code). */
 export function handshakeFailure(err: NodeJS.ErrnoException): HandshakeFailure {
@@ -35,10 +40,10 @@ export function handshakeFailure(err: NodeJS.ErrnoException): HandshakeFailure {
  * One `tls: true` listener: node:http2's secure server with `allowHTTP1`, so ALPN gives each
  * client HTTP/2 or HTTP/1.1 on the same port; certificates by SNI from the CertificateSet (new
  * connections see a rotation at once); the HTTP/1.1 side held to the plain listeners' limits;
- * HTTP/2 connections to the Http2Guard's. The caller attaches the request handlers.
+ * HTTP/2 connections to the Http2Guard's. The caller gives the request handlers (serve()).
  */
 export class TlsListener {
-  readonly server: Http2SecureServer<typeof IncomingMessage, typeof ServerResponse, typeof Http2ServerRequest, typeof ProxyHttp2Response>;
+  readonly server: Http2SecureServer<typeof IncomingMessage, typeof ServerResponse>;
   /** Every connection, from accept (mid-handshake too): closed at the end of a drain. */
   private readonly sockets = new Set<Socket>();
   private readonly sessions = new Set<Http2Session>();
@@ -53,14 +58,20 @@ export class TlsListener {
       handshakeTimeout: opts.handshakeTimeoutMs,
       // The contexts are built once per set of certificates; a handshake looks its one up.
       SNICallback: (servername: string, cb: (err: Error | null, ctx?: SecureContext) => void) => cb(null, certificates.current.contextFor(servername)),
-      Http2ServerResponse: ProxyHttp2Response,
       settings: {
         maxConcurrentStreams: opts.http2.maxConcurrentStreams,
-        maxHeaderListSize: opts.http2.maxHeaderListBytes,
+        // Node resets a stream whose header list (RFC 9113 §6.5.2: name + value + 32 per field)
+        // passes this: the client sees a stream error, no answer. Twice the limit here, so a list
+        // up to twice too large reaches the request path, which answers 431 (as over HTTP/1.1,
+        // and as nginx and Envoy do); only one past that is reset. The setting is advisory for
+        // the client (§6.5.2), the 431 is the limit. (A request sent before the client has
+        // acknowledged these SETTINGS is held to nghttp2's default instead, 64 KiB: nghttp,
+        // which does not wait, gets 431 up to that.)
+        maxHeaderListSize: 2 * opts.http2.maxHeaderListBytes,
         enablePush: false,
       },
-      // Fields per request, pseudo-headers included (over it, nghttp2 resets the stream).
-      maxHeaderListPairs: limits.maxHeaderCount + 4,
+      // Fields per request, pseudo-headers included: the same, twice the count the request path answers 431 for.
+      maxHeaderListPairs: 2 * limits.maxHeaderCount + 4,
     });
     // The HTTP/1.1 connections ALPN hands to node:http: its settings live on the server object.
     Object.assign(this.server, {
@@ -107,10 +118,24 @@ export class TlsListener {
     this.server.on('session', (session) => {
       this.sessions.add(session);
       session.once('close', () => this.sessions.delete(session));
-      guard.session(session, limits.keepAliveTimeoutMs, connecting);
+      guard.session(session, connecting);
       connecting = undefined;
     });
     this.server.on('sessionError', (err: NodeJS.ErrnoException, session) => guard.sessionError(err, session));
+  }
+
+  /**
+   * The request handlers: HTTP/1.1 requests (ALPN http/1.1 or none) come to node:http's
+   * 'request' and 'checkContinue'; HTTP/2 streams to `http2`, on the core API. Node sets its
+   * compat layer up (an Http2ServerRequest and Http2ServerResponse per stream, onto 'request')
+   * the moment a 'request' listener is added: its 'stream' listener is taken off again.
+   */
+  serve(handlers: { http1: Http1Handler; http1Continue: Http1Handler; http2: Http2StreamHandler }): void {
+    const before = new Set(this.server.listeners('stream'));
+    this.server.on('request', handlers.http1);
+    this.server.on('checkContinue', handlers.http1Continue);
+    for (const l of this.server.listeners('stream')) if (!before.has(l)) this.server.removeListener('stream', l as (...args: unknown[]) => void);
+    this.server.on('stream', handlers.http2);
   }
 
   async listen(host: string, port: number): Promise<AddressInfo> {

@@ -1,9 +1,11 @@
 import type { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
+import { constants } from 'node:http2';
 import { connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../../helpers/tmp.js';
+import { waitFor } from '../../helpers/wait.js';
 import { curl, h2, h2request, makeCerts, origin, sClient, servedName, startTlsProxy, tableFor, type Certs, type Origin, type TlsProxy } from './setup.js';
 
 describe('HTTPS listeners: TLS 1.2/1.3, SNI, ALPN, HTTP/2 into the same request path', () => {
@@ -121,7 +123,8 @@ describe('HTTPS listeners: TLS 1.2/1.3, SNI, ALPN, HTTP/2 into the same request 
     try {
       await new Promise((r) => s.once('remoteSettings', r));
       expect(s.remoteSettings.maxConcurrentStreams).toBe(128);
-      expect(s.remoteSettings.maxHeaderListSize).toBe(16 * 1024);
+      // Twice limits.maxHeaderBytes: past it the stream is reset; up to it, a list over the limit gets 431.
+      expect(s.remoteSettings.maxHeaderListSize).toBe(2 * 16 * 1024);
       const answers = await Promise.all(Array.from({ length: 100 }, (_, i) => h2request(s, { ':path': `/slow?ms=50&i=${i}`, ':authority': `a.test:${p.tlsPort}`, cookie: ['a=1', 'b=2'] })));
       for (const [i, a] of answers.entries()) {
         expect(a.status).toBe(200);
@@ -144,8 +147,39 @@ describe('HTTPS listeners: TLS 1.2/1.3, SNI, ALPN, HTTP/2 into the same request 
       expect([up.status, JSON.parse(up.body).bytes, JSON.parse(up.body).method]).toEqual([200, 300 * 1024, 'POST']);
       const declared = await h2request(s, { ':method': 'POST', ':path': '/upload', 'content-length': String(2 * 1024 * 1024) }, Buffer.alloc(2 * 1024 * 1024, 1));
       expect([declared.status, declared.headers['x-meridian-error']]).toEqual([413, 'E_BODY_TOO_LARGE']);
+      // Without a Content-Length the body is counted on its way upstream, and stopped at the limit.
+      const undeclared = await h2request(s, { ':method': 'POST', ':path': '/upload' }, Buffer.alloc(2 * 1024 * 1024, 1));
+      expect([undeclared.status, undeclared.headers['x-meridian-error']]).toEqual([413, 'E_BODY_TOO_LARGE']);
       // The connection lives on: a stream is refused, not the connection.
       expect((await h2request(s, { ':path': '/after' })).status).toBe(200);
+    } finally {
+      s.close();
+    }
+  });
+
+  it('streams a large HTTP/2 response to a reader that pauses (flow control back to the origin), and lets the upstream request go when the client cancels mid-body', async () => {
+    const s = h2(p.tlsPort, 'a.test', await readFile(certs.ca.ca, 'utf8'));
+    try {
+      const bytes = 4 * 1024 * 1024;
+      const req = s.request({ ':path': `/big?bytes=${bytes}` });
+      let got = 0;
+      req.on('data', (c: Buffer) => (got += c.length));
+      req.pause();
+      // Paused well past HTTP/2's 64 KiB window: the proxy must hold the rest, then go on.
+      await new Promise((r) => setTimeout(r, 200));
+      req.resume();
+      await new Promise((resolve, reject) => req.on('end', resolve).on('error', reject));
+      expect(got).toBe(bytes);
+      // Far more than the socket buffers between origin and proxy hold: the origin is still writing.
+      const huge = 256 * 1024 * 1024;
+      const cut = s.request({ ':path': `/big?bytes=${huge}` });
+      await new Promise((r) => cut.once('data', r));
+      cut.close(constants.NGHTTP2_CANCEL);
+      // The origin's response is cut (else it would wait on a reader nobody is, until the body timeout).
+      await waitFor(() => app.cut.length === 1, { timeoutMs: 5_000, what: 'the upstream response cut' });
+      expect(app.cut).toEqual([`/big?bytes=${huge}`]);
+      // The connection serves on.
+      expect((await h2request(s, { ':path': '/' })).status).toBe(200);
     } finally {
       s.close();
     }
@@ -168,16 +202,31 @@ describe('HTTPS listeners: TLS 1.2/1.3, SNI, ALPN, HTTP/2 into the same request 
     }
   });
 
-  it('closes the headers of an oversized HTTP/2 header list with a stream reset, and the connection serves on', async () => {
+  it('answers 431 E_HEADERS_TOO_LARGE for an HTTP/2 header list over the limit (RFC 9113 size: name + value + 32 per field), resets one over twice it, and the connection serves on', async () => {
     const s = h2(p.tlsPort, 'a.test', await readFile(certs.ca.ca, 'utf8'));
+    const counted = () => p.metric('meridian_proxy_requests_total', { code: '431' });
+    const before = await counted();
     try {
       await new Promise((r) => s.once('remoteSettings', r));
-      const big = h2request(s, { ':path': '/', 'x-big': 'x'.repeat(20_000) });
-      await expect(big).rejects.toThrow();
+      // What Node's client sends besides x-big, each field counted as name + value + 32.
+      const fields = [[':method', 'GET'], [':authority', `a.test:${p.tlsPort}`], [':scheme', 'https'], [':path', '/'], ['x-big', '']];
+      const base = fields.reduce((n, [k, v]) => n + k!.length + v!.length + 32, 0);
+      const limit = 16 * 1024;
+      const atLimit = await h2request(s, { ':path': '/', 'x-big': 'x'.repeat(limit - base) });
+      expect(atLimit.status).toBe(200);
+      const over = await h2request(s, { ':path': '/', 'x-big': 'x'.repeat(limit - base + 1) });
+      expect([over.status, over.headers['x-meridian-error'], over.body]).toEqual([431, 'E_HEADERS_TOO_LARGE', '431 request headers too large (E_HEADERS_TOO_LARGE)\n']);
+      // Too many fields is the same answer (limits.maxHeaderCount, 200, pseudo-headers included).
+      const many = Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`x-f${i}`, '1']));
+      const tooMany = await h2request(s, { ':path': '/', ...many });
+      expect([tooMany.status, tooMany.headers['x-meridian-error']]).toEqual([431, 'E_HEADERS_TOO_LARGE']);
+      // Past twice the limit, nghttp2 resets the stream (the client sees a stream error, not an answer).
+      await expect(h2request(s, { ':path': '/', 'x-big': 'x'.repeat(2 * limit) })).rejects.toThrow(/ENHANCE_YOUR_CALM|stream error/i);
       expect((await h2request(s, { ':path': '/' })).status).toBe(200);
     } finally {
       s.close();
     }
+    expect(await counted()).toBe(before + 2);
   });
 
   it('HTTP/2 requests are counted like any other, HEAD has no body, and Expect: 100-continue is answered', async () => {

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect as h2connect, type ClientHttp2Session, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { X509Certificate } from 'node:crypto';
@@ -43,12 +43,15 @@ export interface Origin {
   server: Server;
   port: number;
   seen: { method: string; url: string; headers: IncomingMessage['headers'] }[];
+  /** Paths whose response was cut before its end (the proxy let the upstream request go). */
+  cut: string[];
   close(): Promise<void>;
 }
 
 /** An HTTP/1.1 origin that echoes what it got as JSON (and a few special paths), naming itself. */
 export async function origin(name: string): Promise<Origin> {
   const seen: Origin['seen'] = [];
+  const cut: string[] = [];
   const server = createServer((req, res) => {
     seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
     const chunks: Buffer[] = [];
@@ -59,6 +62,7 @@ export async function origin(name: string): Promise<Origin> {
         res.writeHead(200, { 'content-type': 'application/json', connection: 'keep-alive, x-hop', 'keep-alive': 'timeout=5', 'x-hop': 'secret', 'http2-settings': 'AAMAAABkAAQAAP__' });
         res.end(JSON.stringify({ name, method: req.method, url: req.url, host: req.headers.host, proto: req.headers['x-forwarded-proto'], xfh: req.headers['x-forwarded-host'], via: req.headers.via, xff: req.headers['x-forwarded-for'], cookie: req.headers.cookie ?? null, te: req.headers.te ?? null, pseudo: Object.keys(req.headers).filter((h) => h.startsWith(':')), bytes: body.length }));
       };
+      if (req.url?.startsWith('/big')) return void big(res, Number(new URL(req.url, 'http://x').searchParams.get('bytes')), () => cut.push(req.url!));
       if (req.url?.startsWith('/slow')) setTimeout(answer, Number(new URL(req.url, 'http://x').searchParams.get('ms') ?? 300));
       else answer();
     });
@@ -76,12 +80,33 @@ export async function origin(name: string): Promise<Origin> {
     server,
     port: (server.address() as AddressInfo).port,
     seen,
+    cut,
     close: () =>
       new Promise<void>((r) => {
         server.closeAllConnections();
         server.close(() => r());
       }),
   };
+}
+
+/** `bytes` of body in 64 KiB writes, each after the last drained (a slow reader holds the origin back). */
+function big(res: ServerResponse, bytes: number, onCut: () => void): void {
+  res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': bytes });
+  const chunk = Buffer.alloc(64 * 1024, 'b');
+  let left = bytes;
+  const more = () => {
+    while (left > 0) {
+      const n = Math.min(left, chunk.length);
+      left -= n;
+      if (!res.write(n === chunk.length ? chunk : chunk.subarray(0, n))) return void res.once('drain', more);
+    }
+    res.end();
+  };
+  res.on('close', () => {
+    if (!res.writableFinished) onCut();
+    left = 0;
+  });
+  more();
 }
 
 export interface TlsProxy {
