@@ -406,7 +406,9 @@ export class KindSyncController {
     if (needsUpdate(this.kind, desired, copy)) {
       if (!this.mayWrite(m, round)) return;
       const drifted = isManaged(copy) && last?.fed === fedVersion(fed);
-      copy = await writes.update(desired, copy);
+      const updated = await writes.update(desired, copy);
+      if (!updated) return this.goneFrom(m, key);
+      copy = updated;
       this.wrote(m, key, copy);
       this.markSynced(key, m.name, fed, copy, replicas);
       if (drifted) {
@@ -425,7 +427,19 @@ export class KindSyncController {
     const want = ingressStatus(this.opts.globalVIP);
     if (JSON.stringify(copy.status ?? {}) === JSON.stringify(want)) return;
     if (!this.mayWrite(m, round)) return;
-    this.wrote(m, round.key, await this.writes(m).writeStatus(copy, want));
+    const written = await this.writes(m).writeStatus(copy, want);
+    if (written) this.wrote(m, round.key, written);
+    else this.goneFrom(m, round.key);
+  }
+
+  /**
+   * The member says the copy we wrote to is gone (deleted there before its watch told us): we
+   * hold it as deleted and run the key again at once, which creates it afresh.
+   */
+  private goneFrom(m: Member, key: string): void {
+    this.wrote(m, key, null);
+    this.synced.get(key)?.delete(m.name);
+    this.queue.add(key);
   }
 
   private async deleteIn(m: Member, key: string, copy: KObject, round: Round): Promise<void> {
