@@ -6,7 +6,7 @@ import { collectionPath, type FederatedKind } from '../kinds.js';
 import { filterClusters, placeFiltered, placementAnnotations, type Placement, type ScheduleInput } from '../placement.js';
 import { DEFAULT_PREFERENCES, parsePreferences } from '../planner/preferences.js';
 import type { ClusterRegistry, Member } from '../registry/registry.js';
-import { ADOPT_ANNOTATION, CLUSTER_SELECTOR_ANNOTATION, desiredMemberObject, FINALIZER, isManaged, needsUpdate, ORPHAN_ANNOTATION, PLACEMENT_PREFIX } from '../sync/desired.js';
+import { ADOPT_ANNOTATION, CLUSTER_SELECTOR_ANNOTATION, desiredMemberObject, FINALIZER, isManaged, memberMetadataDigest, needsUpdate, ORPHAN_ANNOTATION, PLACEMENT_PREFIX } from '../sync/desired.js';
 import { ingressStatus } from '../sync/status.js';
 import { recordEvent } from './events.js';
 import { federatedStatus, recordPlacement, setFinalizers, writeFederatedStatus } from './federated-writes.js';
@@ -44,9 +44,13 @@ export interface SyncMetrics {
 const SYSTEM_NAMESPACE = /^kube-/;
 const FEDERATION_NAMESPACE = 'federation-system';
 
-/** What the federation asked for: generation where the kind tracks it, else the resourceVersion. */
+/**
+ * What the federation asked for: where the kind tracks a generation, it and the labels and
+ * annotations members get (a `kubectl annotate` moves no generation, and is no drift in the
+ * members); else the resourceVersion.
+ */
 function fedVersion(fed: KObject): string {
-  return fed.metadata.generation !== undefined ? `g${fed.metadata.generation}` : `rv${fed.metadata.resourceVersion}`;
+  return fed.metadata.generation !== undefined ? `g${fed.metadata.generation}/${memberMetadataDigest(fed)}` : `rv${fed.metadata.resourceVersion}`;
 }
 
 /**

@@ -100,6 +100,19 @@ describe('federation controller at rest: reads from caches, bounded state, place
     expect(metrics).toMatch(new RegExp(`^meridian_controller_drift_repairs_total\\{kind="ConfigMap",cluster="${c}"\\} 1$`, 'm'));
   });
 
+  it('propagates an annotation added to a federated object with a generation as a change, not as drift', async () => {
+    const ingressIn = (c: string) => member(c).store.get(R.ingresses, 'default', 'annotated');
+    await api('POST', '/apis/networking.k8s.io/v1/namespaces/default/ingresses', { apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', metadata: { name: 'annotated' }, spec: { defaultBackend: { service: { name: 'annotated', port: { number: 80 } } } } });
+    await waitFor(() => names().every(ingressIn), { what: 'the Ingress everywhere' });
+    await waitFor(idleQueues, { what: 'queues drained' });
+    // Metadata only: the generation stays where it was.
+    await k.ok(['--context', 'federation-cluster', 'annotate', 'ingress', 'annotated', 'team=web']);
+    await waitFor(() => names().every((c) => ingressIn(c)?.metadata.annotations?.team === 'web'), { what: 'the annotation everywhere' });
+    await waitFor(idleQueues, { what: 'queues drained' });
+    const metrics = await (await fetch(`${controller.metricsUrl}/metrics`)).text();
+    expect(metrics).not.toMatch(/^meridian_controller_drift_repairs_total\{kind="Ingress",[^}]*\} [1-9]/m);
+  });
+
   it('keeps nothing about a deleted object in any per-key map', async () => {
     await configMap('short-lived', { a: '1' });
     await waitFor(() => everywhere('short-lived'), { what: 'short-lived everywhere' });
