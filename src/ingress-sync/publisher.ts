@@ -89,6 +89,12 @@ export class TablePublisher {
     return this.certificateProblems.objectsByReason();
   }
 
+  /** Ingresses with a malformed annotation standing (InvalidAnnotation), for the controller's metrics. */
+  annotationProblemCounts(): Map<string, number> {
+    const ingresses = new Set([...this.problemAnnotations].map((key) => key.slice(0, key.indexOf('|'))));
+    return new Map([[INVALID_ANNOTATION_REASON, ingresses.size]]);
+  }
+
   private get certificatesPath(): string | undefined {
     return this.opts.certificatesPath ?? (this.opts.path ? join(dirname(this.opts.path), 'certificates.json') : undefined);
   }

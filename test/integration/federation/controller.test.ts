@@ -170,6 +170,8 @@ spec:
     ];
     await waitFor(async () => (await events()).length === 2, { what: 'an InvalidAnnotation Event per malformed annotation' });
     expect(await events()).toEqual(first);
+    // Counted once per Ingress, whatever the number of its malformed annotations.
+    expect(await (await fetch(`${controller.metricsUrl}/metrics`)).text()).toMatch(/^meridian_controller_object_problems\{kind="Ingress",reason="InvalidAnnotation"\} 1$/m);
     // A rebuild of the table (the Ingress gains a host) does not tell them again.
     await fed(['patch', 'ingress', 'typo', '--type=json', '-p', JSON.stringify([{ op: 'add', path: '/spec/rules/-', value: rule('typo2.test') }])]);
     await waitFor(async () => (await readFile(join(dir.path, 'routing-table.json'), 'utf8')).includes('"typo2.test"'), { what: 'the table rebuilt with typo2.test' });
