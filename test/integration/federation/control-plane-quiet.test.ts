@@ -135,13 +135,12 @@ describe('federation controller at rest: reads from caches, bounded state, place
     await waitFor(() => everywhereHolds('first'), { what: 'both kinds everywhere' });
     await waitFor(idleQueues, { what: 'queues drained' });
     warnings = '';
-    // As `kubectl delete` then `kubectl create`: the delete returns once the object is gone.
-    for (const collection of ['configmaps', 'secrets']) {
-      await api('DELETE', `/api/v1/namespaces/default/${collection}/reborn`);
-      await waitFor(async () => !(await api('GET', `/api/v1/namespaces/default/${collection}/reborn`)), { what: `federated ${collection}/reborn gone` });
+    // As reported: `kubectl delete` (which returns once the object is gone), then `kubectl create`.
+    const fed = (args: string[]) => k.ok(['--context', 'federation-cluster', ...args]);
+    for (const kind of ['configmap', 'secret']) {
+      await fed(['delete', kind, 'reborn']);
+      await fed(['create', ...(kind === 'secret' ? ['secret', 'generic'] : ['configmap']), 'reborn', '--from-literal=v=second']);
     }
-    await configMap('reborn', { v: 'second' });
-    await secret('reborn', 'second');
     await waitFor(() => everywhereHolds('second'), { what: 'the re-created objects everywhere' });
     // Deleted in a member behind the federation's back: put back from the member's informer.
     const c = names()[1]!;
