@@ -27,8 +27,30 @@ export interface TableInputs {
   endpoints: ReadonlyMap<string, ObjectsByKey>;
   /** Federated ReplicaSets and Deployments: where a backend's readiness probe path is found. */
   workloads?: readonly KObject[];
-  /** Told of an annotation that is ignored because it is malformed (`namespace/name` of the Ingress). */
-  onProblem?: (ingress: string, message: string) => void;
+  /** Told of each annotation that is ignored because it is malformed. */
+  onProblem?: (problem: AnnotationProblem) => void;
+}
+
+/** The stable code of a malformed Ingress annotation (the Event's message starts with it). */
+export const INVALID_ANNOTATION_CODE = 'E_INGRESS_ANNOTATION_INVALID';
+
+/** One malformed annotation of one Ingress: ignored in the table, and told on the Ingress. */
+export interface AnnotationProblem {
+  /** The Ingress, `namespace/name`. */
+  ingress: string;
+  annotation: string;
+  /** `E_INGRESS_ANNOTATION_INVALID: ` the annotation, what is wrong with its value, what is done instead, what to write. */
+  message: string;
+}
+
+/** A user's value, quoted and escaped as JSON, and cut short: it goes into Events and logs. */
+function quoted(value: string): string {
+  return JSON.stringify(value.length > 64 ? `${value.slice(0, 64)}…` : value);
+}
+
+/** The message every malformed annotation gets: code, name, what is wrong, what is done instead, what to write. */
+function invalid(annotation: string, wrong: string, instead: string, write: string): string {
+  return `${INVALID_ANNOTATION_CODE}: ${annotation}: ${wrong}; ignored, ${instead}. Write ${write}`;
 }
 
 export const MAX_RATE_ANNOTATION = 'meridian.dev/max-rate-per-endpoint';
@@ -46,28 +68,45 @@ export const ALLOW_HTTP_ANNOTATION = 'kubernetes.io/ingress.allow-http';
  * is ignored and told (`problem`): a typo in a boolean or an HSTS value must not silently look
  * like a policy in force. `allow-http: "false"` wins over a redirect: it says no plain HTTP at all.
  */
-export function httpsPolicy(annotations: Record<string, string> | undefined, problem: (message: string) => void): HttpsPolicy | undefined {
+export function httpsPolicy(annotations: Record<string, string> | undefined, problem: (annotation: string, message: string) => void): HttpsPolicy | undefined {
   if (!annotations) return undefined;
-  const flag = (name: string): boolean | undefined => {
+  const flag = (name: string, instead: string): boolean | undefined => {
     const v = annotations[name];
     if (v === undefined) return undefined;
     if (v === 'true' || v === 'false') return v === 'true';
-    problem(`${name}: "${v}" is not "true" or "false"; ignored`);
+    problem(name, invalid(name, `${quoted(v)} is not "true" or "false"`, instead, '"true" or "false" (quoted in YAML), in lower case'));
     return undefined;
   };
-  const redirect = flag(SSL_REDIRECT_ANNOTATION);
-  const allowHttp = flag(ALLOW_HTTP_ANNOTATION);
+  const redirect = flag(SSL_REDIRECT_ANNOTATION, 'plain HTTP is not redirected');
+  const allowHttp = flag(ALLOW_HTTP_ANNOTATION, 'plain HTTP is served');
   let hsts = annotations[HSTS_ANNOTATION]?.trim();
   if (hsts !== undefined) {
     const why = hstsProblem(hsts);
     if (why) {
-      problem(`${HSTS_ANNOTATION}: not a Strict-Transport-Security value (${why}); ignored`);
+      problem(HSTS_ANNOTATION, invalid(HSTS_ANNOTATION, `not a Strict-Transport-Security value (${why})`, 'no Strict-Transport-Security header is sent', 'e.g. "max-age=31536000; includeSubDomains"'));
       hsts = undefined;
     }
   }
   const plainHttp = allowHttp === false ? 'refuse' : redirect ? 'redirect' : 'serve';
   if (plainHttp === 'serve' && hsts === undefined) return undefined;
   return { plainHttp, ...(hsts !== undefined ? { hsts } : {}) };
+}
+
+/** The per-endpoint rate limit an Ingress asks for (requests per second); a malformed one is ignored and told. */
+function maxRateAnnotation(value: string | undefined, problem: (annotation: string, message: string) => void): number | undefined {
+  if (value === undefined) return undefined;
+  const rate = value.trim() === '' ? NaN : Number(value);
+  if (Number.isFinite(rate) && rate > 0) return rate;
+  problem(MAX_RATE_ANNOTATION, invalid(MAX_RATE_ANNOTATION, `${quoted(value)} is not a positive number of requests per second`, 'its endpoints get no rate limit', 'a number above 0, e.g. "100"'));
+  return undefined;
+}
+
+/** The path an Ingress asks its backends to be probed on; a malformed one is ignored and told. */
+function healthCheckPathAnnotation(value: string | undefined, problem: (annotation: string, message: string) => void): string | undefined {
+  if (value === undefined) return undefined;
+  if (value.startsWith('/')) return value;
+  problem(HEALTH_CHECK_PATH_ANNOTATION, invalid(HEALTH_CHECK_PATH_ANNOTATION, `${quoted(value)} is not a path (it must start with "/")`, 'its backends are probed on their pods\' readiness probe path, else "/"', 'the path to probe, e.g. "/healthz"'));
+  return undefined;
 }
 
 interface ServicePort {
@@ -141,11 +180,10 @@ export function buildRoutingTable(input: TableInputs): RoutingTable {
   for (const ing of sorted) {
     const ns = ing.metadata.namespace ?? 'default';
     const spec = (ing.spec ?? {}) as { defaultBackend?: V1Backend; rules?: { host?: string; http?: { paths: { path?: string; pathType?: string; backend: V1Backend }[] } }[] };
-    const rate = Number(ing.metadata.annotations?.[MAX_RATE_ANNOTATION]);
-    const maxRate = Number.isFinite(rate) && rate > 0 ? rate : undefined;
-    const annotatedPath = ing.metadata.annotations?.[HEALTH_CHECK_PATH_ANNOTATION];
-    const healthCheckPath = annotatedPath?.startsWith('/') ? annotatedPath : undefined;
-    const https = httpsPolicy(ing.metadata.annotations, (message) => input.onProblem?.(`${ns}/${ing.metadata.name}`, message));
+    const problem = (annotation: string, message: string) => input.onProblem?.({ ingress: `${ns}/${ing.metadata.name}`, annotation, message });
+    const maxRate = maxRateAnnotation(ing.metadata.annotations?.[MAX_RATE_ANNOTATION], problem);
+    const healthCheckPath = healthCheckPathAnnotation(ing.metadata.annotations?.[HEALTH_CHECK_PATH_ANNOTATION], problem);
+    const https = httpsPolicy(ing.metadata.annotations, problem);
     const want = (b: V1Backend) => {
       const key = backendKey(ns, b);
       if (key && !wanted.has(key)) wanted.set(key, { namespace: ns, service: b.service!.name, port: b.service!.port?.number ?? b.service!.port?.name, ...(maxRate ? { maxRate } : {}), ...(healthCheckPath ? { healthCheckPath } : {}) });

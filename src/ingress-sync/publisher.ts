@@ -12,7 +12,7 @@ import type { KObject, KubeRest } from '../kube/rest.js';
 import { parseCertificateBundle, type CertificateBundle } from '../proxy/tls/bundle.js';
 import { inspectCertificate } from '../proxy/tls/certificates.js';
 import { buildCertificates, type SecretPair } from './build-certificates.js';
-import { buildRoutingTable } from './build-table.js';
+import { buildRoutingTable, INVALID_ANNOTATION_CODE, type AnnotationProblem } from './build-table.js';
 
 export interface PublisherOptions {
   federation: KubeRest;
@@ -64,8 +64,9 @@ export class TablePublisher {
   /** The table last published. */
   private readonly table: Document = { last: '', inStore: '' };
   private stopped = false;
-  /** The malformed annotations last logged (one line per change). */
-  private annotationProblems = '';
+  /** Malformed annotations evented, per `ingress|annotation`: one Event per distinct problem, not per rebuild. */
+  private readonly annotationProblems: ProblemLedger;
+  private problemAnnotations = new Set<string>();
   /** Federated Secrets (TLS ones keep their data; others are cached without it). */
   private secrets: Informer | undefined;
   /** The certificates last published, as the table is. */
@@ -80,11 +81,18 @@ export class TablePublisher {
 
   constructor(private readonly opts: PublisherOptions) {
     this.certificateProblems = new ProblemLedger(opts.eventRepeat);
+    this.annotationProblems = new ProblemLedger(opts.eventRepeat);
   }
 
   /** Ingress × Secret pairs with a standing certificate problem, by reason (for the controller's metrics). */
   certificateProblemCounts(): Map<string, number> {
     return this.certificateProblems.objectsByReason();
+  }
+
+  /** Ingresses with a malformed annotation standing (InvalidAnnotation), for the controller's metrics. */
+  annotationProblemCounts(): Map<string, number> {
+    const ingresses = new Set([...this.problemAnnotations].map((key) => key.slice(0, key.indexOf('|'))));
+    return new Map([[INVALID_ANNOTATION_REASON, ingresses.size]]);
   }
 
   private get certificatesPath(): string | undefined {
@@ -246,7 +254,7 @@ export class TablePublisher {
       return true;
     });
     listed.sort((a, b) => a.name.localeCompare(b.name));
-    const problems: string[] = [];
+    const problems: AnnotationProblem[] = [];
     const table = buildRoutingTable({
       version: '',
       ingresses,
@@ -254,14 +262,9 @@ export class TablePublisher {
       services,
       endpoints,
       workloads: this.workloads.flatMap((w) => w.list()),
-      onProblem: (ingress, message) => problems.push(`${ingress}: ${message}`),
+      onProblem: (p) => problems.push(p),
     });
-    // Malformed annotations are ignored; said when they change, not at every rebuild.
-    const told = problems.join('\n');
-    if (told !== this.annotationProblems) {
-      if (problems.length) this.opts.logger.warn({ problems }, 'Ingress annotations ignored in the routing table');
-      this.annotationProblems = told;
-    }
+    this.eventAnnotationProblems(ingresses, problems);
     const content = JSON.stringify({ ...table, version: '' });
     let changed = false;
     if (content !== this.table.last) {
@@ -325,13 +328,34 @@ export class TablePublisher {
         for (const p of this.certificateProblems.settle(key, found)) {
           const problem = byPair.get(key)!.find((q) => q.reason === p.reason)!;
           this.opts.logger.warn({ ingress: ingressKey, secret, reason: p.reason, code: problem.code }, p.message);
-          const about = { apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', metadata: { name: ing.metadata.name, namespace: ns, uid: ing.metadata.uid } } as KObject;
-          void recordEvent(this.opts.federation, about, 'Warning', p.reason, p.message);
+          void recordEvent(this.opts.federation, ingressRef(ing), 'Warning', p.reason, p.message);
         }
       }
     }
     for (const key of this.problemPairs) if (!pairs.has(key)) this.certificateProblems.forget(key);
     this.problemPairs = pairs;
+  }
+
+  /**
+   * Malformed annotations, ignored in the table: each told once as an Event on its Ingress (and a
+   * log line), again only when its message changes or after the repeat back-off while it stands.
+   * One that is fixed (or whose Ingress is gone) is forgotten, so its return is news.
+   */
+  private eventAnnotationProblems(ingresses: readonly KObject[], problems: readonly AnnotationProblem[]): void {
+    const byKey = new Map(ingresses.map((i) => [`${i.metadata.namespace ?? 'default'}/${i.metadata.name}`, i]));
+    const standing = new Set<string>();
+    for (const p of problems) {
+      const key = `${p.ingress}|${p.annotation}`;
+      const ing = byKey.get(p.ingress);
+      if (standing.has(key) || !ing) continue;
+      standing.add(key);
+      for (const told of this.annotationProblems.settle(key, [{ reason: INVALID_ANNOTATION_REASON, message: p.message, cluster: '' }])) {
+        this.opts.logger.warn({ ingress: p.ingress, annotation: p.annotation, reason: told.reason, code: INVALID_ANNOTATION_CODE }, told.message);
+        void recordEvent(this.opts.federation, ingressRef(ing), 'Warning', told.reason, told.message);
+      }
+    }
+    for (const key of this.problemAnnotations) if (!standing.has(key)) this.annotationProblems.forget(key);
+    this.problemAnnotations = standing;
   }
 
   /** Puts `doc` in the store unless it holds it already; one log line per outage. */
@@ -365,6 +389,14 @@ interface Document {
 }
 
 const TLS_SECRET_TYPE = 'kubernetes.io/tls';
+
+/** The Event reason a malformed Ingress annotation is told under. */
+export const INVALID_ANNOTATION_REASON = 'InvalidAnnotation';
+
+/** What an Event about a federated Ingress names (its uid ties it to this Ingress, not a re-created one). */
+function ingressRef(ing: KObject): KObject {
+  return { apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', metadata: { name: ing.metadata.name, namespace: ing.metadata.namespace ?? 'default', uid: ing.metadata.uid } } as KObject;
+}
 
 /**
  * The Secrets' cache as the certificates need it: managedFields dropped, non-TLS Secrets without

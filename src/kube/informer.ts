@@ -18,6 +18,8 @@ export class Informer {
   private running = false;
   private synced = false;
   private failures = 0;
+  /** The latest resourceVersion the cache reflects (a list's, or a watch event's, bookmarks included). */
+  private seen: string | undefined;
   lastError: unknown;
 
   constructor(
@@ -48,6 +50,14 @@ export class Informer {
 
   hasSynced(): boolean {
     return this.synced;
+  }
+
+  /**
+   * The resourceVersion the cache is known to be current at: every change up to it (to objects the
+   * informer selects) is in the cache. Undefined before the first list.
+   */
+  resourceVersion(): string | undefined {
+    return this.seen;
   }
 
   start(): void {
@@ -82,17 +92,19 @@ export class Informer {
           { resourceVersion: rv, labelSelector: this.opts.labelSelector },
           (type, received) => {
             rv = received.metadata.resourceVersion ?? rv;
-            if (type === 'BOOKMARK') return;
+            if (type === 'BOOKMARK') {
+              this.seen = rv;
+              return;
+            }
             const obj = this.opts.transform ? this.opts.transform(received) : received;
             const key = objectKey(obj);
             const old = this.cache.get(key);
-            if (type === 'DELETED') {
-              this.cache.delete(key);
-              this.emit('delete', obj, old);
-            } else {
-              this.cache.set(key, obj);
-              this.emit(old ? 'update' : 'add', obj, old);
-            }
+            if (type === 'DELETED') this.cache.delete(key);
+            else this.cache.set(key, obj);
+            // Before the handlers run: one reading the cache finds it and the watermark agreeing.
+            this.seen = rv;
+            if (type === 'DELETED') this.emit('delete', obj, old);
+            else this.emit(old ? 'update' : 'add', obj, old);
           },
           this.abort.signal,
         );
@@ -128,6 +140,7 @@ export class Informer {
       if (!old) this.emit('add', obj);
       else if (old.metadata.resourceVersion !== obj.metadata.resourceVersion) this.emit('update', obj, old);
     }
+    this.seen = list.metadata.resourceVersion;
     if (!this.synced) {
       this.synced = true;
       this.opts.onSynced?.();

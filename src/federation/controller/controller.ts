@@ -105,9 +105,28 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
         metrics,
       }),
   );
+  const publisher =
+    opts.tableOut || opts.certificatesOut || opts.store
+      ? new TablePublisher({
+          federation,
+          registry,
+          ...(opts.tableOut ? { path: opts.tableOut } : {}),
+          ...(opts.certificatesOut ? { certificatesPath: opts.certificatesOut } : {}),
+          ...(opts.store ? { store: opts.store } : {}),
+          ...(opts.eventRepeat ? { eventRepeat: opts.eventRepeat } : {}),
+          intervalMs: 1_000,
+          logger: opts.logger,
+        })
+      : undefined;
+  if (publisher) metrics.watchCertificates(() => publisher.certificateProblemCounts());
   metrics.watch({
     clusters: () => registry.states(),
-    kinds: () => controllers.map((c) => ({ kind: c.kind.kind, depth: c.queue.depth, problems: c.problemCounts(), oldestPendingSeconds: c.oldestPendingSeconds() })),
+    kinds: () =>
+      controllers.map((c) => {
+        // Malformed annotations are found by the routing table's publisher, not the Ingress's sync.
+        const problems = c.kind.kind === 'Ingress' && publisher ? new Map([...c.problemCounts(), ...publisher.annotationProblemCounts()]) : c.problemCounts();
+        return { kind: c.kind.kind, depth: c.queue.depth, problems, oldestPendingSeconds: c.oldestPendingSeconds() };
+      }),
   });
   registry.onStateChange((member, previous) => {
     if (member.state === 'Ready') metrics.memberReady(member.name, FEDERATED_KINDS.map((k) => k.kind));
@@ -154,20 +173,6 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     opts.leaseTiming ?? { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 },
     opts.logger,
   );
-  const publisher =
-    opts.tableOut || opts.certificatesOut || opts.store
-      ? new TablePublisher({
-          federation,
-          registry,
-          ...(opts.tableOut ? { path: opts.tableOut } : {}),
-          ...(opts.certificatesOut ? { certificatesPath: opts.certificatesOut } : {}),
-          ...(opts.store ? { store: opts.store } : {}),
-          ...(opts.eventRepeat ? { eventRepeat: opts.eventRepeat } : {}),
-          intervalMs: 1_000,
-          logger: opts.logger,
-        })
-      : undefined;
-  if (publisher) metrics.watchCertificates(() => publisher.certificateProblemCounts());
   // Standby replicas serve /healthz and /metrics but reconcile nothing until they lead.
   const leading = elector
     .run(() => {

@@ -39,6 +39,16 @@ export function federatedStatus(kind: FederatedKind, fed: KObject, members: read
 }
 
 /**
+ * Writes to the federated object are made from the informer's copy, which can be a step behind a
+ * deletion (a reconcile queued by a member's watch runs before the federation's watch delivers
+ * the delete). An object that is gone needs nothing more written: its delete event follows and
+ * is reconciled on its own, so a 404 is done, not a failure to retry.
+ */
+function gone(err: unknown): boolean {
+  return err instanceof KubeApiError && err.status === 404;
+}
+
+/**
  * Writes `status` when it differs from what the object shows. A conflict means the informer was a
  * step behind: returns false, and the caller looks again shortly.
  */
@@ -49,6 +59,7 @@ export async function writeFederatedStatus(federation: KubeRest, kind: Federated
     return true;
   } catch (err) {
     if (err instanceof KubeApiError && err.status === 409) return false;
+    if (gone(err)) return true;
     throw err;
   }
 }
@@ -64,13 +75,24 @@ export async function recordPlacement(federation: KubeRest, kind: FederatedKind,
   for (const [k, v] of Object.entries(wanted)) if (have[k] !== v) patch[k] = v;
   for (const k of Object.keys(have)) if (k.startsWith(PLACEMENT_PREFIX) && !(k in wanted)) patch[k] = null;
   if (Object.keys(patch).length === 0) return;
-  await federation.call('PATCH', objectPath(kind, fed.metadata.namespace, fed.metadata.name), {
-    body: { metadata: { annotations: patch } },
-    contentType: 'application/merge-patch+json',
-  });
+  try {
+    await federation.call('PATCH', objectPath(kind, fed.metadata.namespace, fed.metadata.name), {
+      body: { metadata: { annotations: patch } },
+      contentType: 'application/merge-patch+json',
+    });
+  } catch (err) {
+    if (!gone(err)) throw err;
+  }
 }
 
-/** Replaces the object's finalizers (optimistic: a conflict is retried by the queue). */
+/**
+ * Replaces the object's finalizers (optimistic: a conflict is retried by the queue). An object
+ * already gone was released by an earlier round whose deletion the informer had not yet seen.
+ */
 export async function setFinalizers(federation: KubeRest, kind: FederatedKind, fed: KObject, finalizers: string[]): Promise<void> {
-  await federation.call('PUT', objectPath(kind, fed.metadata.namespace, fed.metadata.name), { body: { ...fed, metadata: { ...fed.metadata, finalizers } } });
+  try {
+    await federation.call('PUT', objectPath(kind, fed.metadata.namespace, fed.metadata.name), { body: { ...fed, metadata: { ...fed.metadata, finalizers } } });
+  } catch (err) {
+    if (!gone(err)) throw err;
+  }
 }

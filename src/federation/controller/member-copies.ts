@@ -16,7 +16,8 @@ function caughtUp(seen: string | undefined, written: string | undefined): boolea
  * The copies of one kind that the controller manages in one member, as its informer caches them
  * (managedFields and last-applied stripped), with our own latest writes laid over the cache until
  * the watch delivers them: a reconcile that runs between a write and its watch event sees the
- * write, not the older copy, so it neither writes twice nor conflicts. Reads never touch the
+ * write, not the older copy, so it neither writes twice nor conflicts. What the watch delivers
+ * after our write (a deletion included) wins over the overlay. Reads never touch the
  * member's API server; a member whose informer has not listed yet is left out of reconciles until
  * it has (`onSynced`), so a rejoining member costs one list, not a GET per object.
  */
@@ -56,7 +57,9 @@ export class MemberCopies {
     const cached = this.informer.get(key);
     const w = this.written.get(key);
     if (!w) return cached;
-    const settled = w.obj === null ? cached === undefined : caughtUp(cached?.metadata.resourceVersion, w.obj.metadata.resourceVersion);
+    // A written copy the cache no longer holds, once the cache is current past our write, was
+    // deleted since (in the member, behind our back): the overlay must not keep it alive.
+    const settled = w.obj === null ? cached === undefined : caughtUp(cached ? cached.metadata.resourceVersion : this.informer.resourceVersion(), w.obj.metadata.resourceVersion);
     if (settled || this.now() - w.at > WRITE_OVERLAY_MS) {
       this.written.delete(key);
       return cached;

@@ -31,16 +31,17 @@ export class MemberWrites {
 
   /**
    * Writes the desired content over the copy. On a conflict (our view was behind) reads the copy
-   * and writes again if it still differs; returns the copy as the server holds it.
+   * and writes again if it still differs; returns the copy as the server holds it, or undefined
+   * when the member has no copy any more (deleted behind the cache's back): the caller creates it.
    */
-  async update(desired: KObject, copy: KObject): Promise<KObject> {
+  async update(desired: KObject, copy: KObject): Promise<KObject | undefined> {
     try {
-      return await this.put(updatedMemberObject(desired, copy));
+      return await this.putUnlessGone(updatedMemberObject(desired, copy));
     } catch (err) {
       if (!(err instanceof KubeApiError && err.status === 409)) throw err;
       const fresh = await this.read(copy.metadata.namespace, copy.metadata.name);
-      if (!fresh) throw err;
-      return needsUpdate(this.kind, desired, fresh) ? this.put(updatedMemberObject(desired, fresh)) : fresh;
+      if (!fresh) return undefined;
+      return needsUpdate(this.kind, desired, fresh) ? this.putUnlessGone(updatedMemberObject(desired, fresh)) : fresh;
     }
   }
 
@@ -70,13 +71,18 @@ export class MemberWrites {
     try {
       await this.client.call('DELETE', objectPath(this.kind, copy.metadata.namespace, copy.metadata.name), { body: { propagationPolicy: 'Background' }, timeoutMs: this.timeoutMs });
     } catch (err) {
-      if (!(err instanceof KubeApiError && err.status === 404)) throw err;
+      if (!isNotFound(err)) throw err;
     }
   }
 
-  /** Sets the copy's status subresource (an Ingress's global VIP). */
-  async writeStatus(copy: KObject, status: unknown): Promise<KObject> {
-    return this.client.call<KObject>('PUT', `${objectPath(this.kind, copy.metadata.namespace, copy.metadata.name)}/status`, { body: { ...copy, status }, timeoutMs: this.timeoutMs });
+  /** Sets the copy's status subresource (an Ingress's global VIP); undefined when the copy is gone. */
+  async writeStatus(copy: KObject, status: unknown): Promise<KObject | undefined> {
+    try {
+      return await this.client.call<KObject>('PUT', `${objectPath(this.kind, copy.metadata.namespace, copy.metadata.name)}/status`, { body: { ...copy, status }, timeoutMs: this.timeoutMs });
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
   }
 
   /** One GET, for what a cache cannot answer. */
@@ -84,7 +90,21 @@ export class MemberWrites {
     return this.client.find<KObject>(objectPath(this.kind, namespace, name), { timeoutMs: this.timeoutMs });
   }
 
+  /** A PUT of a copy; undefined when the member has no such object (a PUT never creates one). */
+  private async putUnlessGone(obj: KObject): Promise<KObject | undefined> {
+    try {
+      return await this.put(obj);
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
   private put(obj: KObject): Promise<KObject> {
     return this.client.call<KObject>('PUT', objectPath(this.kind, obj.metadata.namespace, obj.metadata.name), { body: obj, timeoutMs: this.timeoutMs });
   }
+}
+
+function isNotFound(err: unknown): boolean {
+  return err instanceof KubeApiError && err.status === 404;
 }

@@ -75,11 +75,12 @@ export class ControllerMetrics implements SyncMetrics {
     });
     new Gauge({
       name: 'meridian_controller_object_problems',
-      help: 'Federated objects with a standing problem, by kind and reason (ConflictResolution: a member holds an object of that name the federation does not manage; InvalidPreferences, UnknownCluster: replica-set/deployment preferences; InvalidClusterSelector)',
+      help: 'Federated objects with a standing problem, by kind and reason (ConflictResolution: a member holds an object of that name the federation does not manage; InvalidPreferences, UnknownCluster: replica-set/deployment preferences; InvalidClusterSelector; InvalidAnnotation: an Ingress annotation of the routing table ignored as malformed)',
       labelNames: ['kind', 'reason'],
       registers,
       collect() {
-        for (const k of sources().kinds()) for (const reason of PROBLEM_REASONS) this.set({ kind: k.kind, reason }, k.problems.get(reason) ?? 0);
+        // Every kind's reasons, and those only a kind's source knows (an Ingress's InvalidAnnotation).
+        for (const k of sources().kinds()) for (const reason of new Set([...PROBLEM_REASONS, ...k.problems.keys()])) this.set({ kind: k.kind, reason }, k.problems.get(reason) ?? 0);
       },
     });
     const certificateProblems = () => this.certificateProblems();

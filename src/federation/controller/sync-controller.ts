@@ -6,7 +6,7 @@ import { collectionPath, type FederatedKind } from '../kinds.js';
 import { filterClusters, placeFiltered, placementAnnotations, type Placement, type ScheduleInput } from '../placement.js';
 import { DEFAULT_PREFERENCES, parsePreferences } from '../planner/preferences.js';
 import type { ClusterRegistry, Member } from '../registry/registry.js';
-import { ADOPT_ANNOTATION, CLUSTER_SELECTOR_ANNOTATION, desiredMemberObject, FINALIZER, isManaged, needsUpdate, ORPHAN_ANNOTATION, PLACEMENT_PREFIX } from '../sync/desired.js';
+import { ADOPT_ANNOTATION, CLUSTER_SELECTOR_ANNOTATION, desiredMemberObject, FINALIZER, isManaged, memberMetadataDigest, needsUpdate, ORPHAN_ANNOTATION, PLACEMENT_PREFIX } from '../sync/desired.js';
 import { ingressStatus } from '../sync/status.js';
 import { recordEvent } from './events.js';
 import { federatedStatus, recordPlacement, setFinalizers, writeFederatedStatus } from './federated-writes.js';
@@ -44,9 +44,13 @@ export interface SyncMetrics {
 const SYSTEM_NAMESPACE = /^kube-/;
 const FEDERATION_NAMESPACE = 'federation-system';
 
-/** What the federation asked for: generation where the kind tracks it, else the resourceVersion. */
+/**
+ * What the federation asked for: where the kind tracks a generation, it and the labels and
+ * annotations members get (a `kubectl annotate` moves no generation, and is no drift in the
+ * members); else the resourceVersion.
+ */
 function fedVersion(fed: KObject): string {
-  return fed.metadata.generation !== undefined ? `g${fed.metadata.generation}` : `rv${fed.metadata.resourceVersion}`;
+  return fed.metadata.generation !== undefined ? `g${fed.metadata.generation}/${memberMetadataDigest(fed)}` : `rv${fed.metadata.resourceVersion}`;
 }
 
 /**
@@ -406,7 +410,9 @@ export class KindSyncController {
     if (needsUpdate(this.kind, desired, copy)) {
       if (!this.mayWrite(m, round)) return;
       const drifted = isManaged(copy) && last?.fed === fedVersion(fed);
-      copy = await writes.update(desired, copy);
+      const updated = await writes.update(desired, copy);
+      if (!updated) return this.goneFrom(m, key);
+      copy = updated;
       this.wrote(m, key, copy);
       this.markSynced(key, m.name, fed, copy, replicas);
       if (drifted) {
@@ -425,7 +431,19 @@ export class KindSyncController {
     const want = ingressStatus(this.opts.globalVIP);
     if (JSON.stringify(copy.status ?? {}) === JSON.stringify(want)) return;
     if (!this.mayWrite(m, round)) return;
-    this.wrote(m, round.key, await this.writes(m).writeStatus(copy, want));
+    const written = await this.writes(m).writeStatus(copy, want);
+    if (written) this.wrote(m, round.key, written);
+    else this.goneFrom(m, round.key);
+  }
+
+  /**
+   * The member says the copy we wrote to is gone (deleted there before its watch told us): we
+   * hold it as deleted and run the key again at once, which creates it afresh.
+   */
+  private goneFrom(m: Member, key: string): void {
+    this.wrote(m, key, null);
+    this.synced.get(key)?.delete(m.name);
+    this.queue.add(key);
   }
 
   private async deleteIn(m: Member, key: string, copy: KObject, round: Round): Promise<void> {

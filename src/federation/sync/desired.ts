@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { KObject } from '../../kube/rest.js';
 import type { FederatedKind } from '../kinds.js';
 
@@ -18,6 +19,17 @@ export const PLACEMENT_PREFIX = 'placement.federation.meridian.dev/';
 /** Annotations that describe the federated object itself, never copied to members. */
 const LOCAL_ANNOTATIONS = new Set(['kubectl.kubernetes.io/last-applied-configuration']);
 const isLocal = (annotation: string) => LOCAL_ANNOTATIONS.has(annotation) || annotation.startsWith(PLACEMENT_PREFIX);
+
+/**
+ * A short digest of the labels and annotations members get from `fed`: changing them is a change
+ * to propagate, though it moves no generation (the API server counts spec changes only).
+ */
+export function memberMetadataDigest(fed: KObject): string {
+  const sorted = (entries: [string, string][]) => entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const labels = sorted(Object.entries(fed.metadata.labels ?? {}));
+  const annotations = sorted(Object.entries(fed.metadata.annotations ?? {}).filter(([k]) => !isLocal(k)));
+  return createHash('sha256').update(JSON.stringify([labels, annotations])).digest('base64url').slice(0, 16);
+}
 
 export function isManaged(obj: KObject): boolean {
   return obj.metadata.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE;

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../../../src/common/log.js';
 import { startController, type RunningController } from '../../../src/federation/controller/controller.js';
 import { PLACEMENT_PREFIX } from '../../../src/federation/sync/desired.js';
 import { R } from '../../../src/sandbox/cluster/store-port.js';
@@ -19,6 +19,8 @@ describe('federation controller at rest: reads from caches, bounded state, place
   let sb: Sandbox;
   let controller: RunningController;
   let k: Kubectl;
+  /** The controller's warnings (JSON lines): a failed reconcile logs one. */
+  let warnings = '';
   const names = () => [...sb.members.keys()];
   const member = (name: string) => sb.members.get(name)!;
   const api = async (method: string, path: string, body?: unknown, contentType = 'application/json') => {
@@ -59,7 +61,7 @@ describe('federation controller at rest: reads from caches, bounded state, place
       resyncMs: 3_600_000,
       memberTimeoutMs: 1_000,
       memberWriteRate: { qps: 40, burst: 10 },
-      logger: createLogger('controller-test', 'silent'),
+      logger: pino({ level: 'warn' }, { write: (line: string) => void (warnings += line) }),
     });
     await controller.leading;
     k = new Kubectl(pathKubectl(), sb.kubeconfigPath, join(dir.path, 'cache'));
@@ -98,6 +100,19 @@ describe('federation controller at rest: reads from caches, bounded state, place
     expect(metrics).toMatch(new RegExp(`^meridian_controller_drift_repairs_total\\{kind="ConfigMap",cluster="${c}"\\} 1$`, 'm'));
   });
 
+  it('propagates an annotation added to a federated object with a generation as a change, not as drift', async () => {
+    const ingressIn = (c: string) => member(c).store.get(R.ingresses, 'default', 'annotated');
+    await api('POST', '/apis/networking.k8s.io/v1/namespaces/default/ingresses', { apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', metadata: { name: 'annotated' }, spec: { defaultBackend: { service: { name: 'annotated', port: { number: 80 } } } } });
+    await waitFor(() => names().every(ingressIn), { what: 'the Ingress everywhere' });
+    await waitFor(idleQueues, { what: 'queues drained' });
+    // Metadata only: the generation stays where it was.
+    await k.ok(['--context', 'federation-cluster', 'annotate', 'ingress', 'annotated', 'team=web']);
+    await waitFor(() => names().every((c) => ingressIn(c)?.metadata.annotations?.team === 'web'), { what: 'the annotation everywhere' });
+    await waitFor(idleQueues, { what: 'queues drained' });
+    const metrics = await (await fetch(`${controller.metricsUrl}/metrics`)).text();
+    expect(metrics).not.toMatch(/^meridian_controller_drift_repairs_total\{kind="Ingress",[^}]*\} [1-9]/m);
+  });
+
   it('keeps nothing about a deleted object in any per-key map', async () => {
     await configMap('short-lived', { a: '1' });
     await waitFor(() => everywhere('short-lived'), { what: 'short-lived everywhere' });
@@ -106,6 +121,34 @@ describe('federation controller at rest: reads from caches, bounded state, place
     await waitFor(idleQueues, { what: 'queues drained' });
     const held = () => controller.syncControllers.flatMap((s) => s.heldState('default/short-lived').map((h) => `${s.kind.kind}: ${h}`));
     await waitFor(() => held().length === 0, { what: `no per-key state (${held().join(', ')})`, timeoutMs: 3_000 }).catch(() => expect(held()).toEqual([]));
+  });
+
+  it('brings a deleted and re-created object, or a copy deleted in a member, back everywhere without a failed write', async () => {
+    const secret = (name: string, value: string) => api('POST', '/api/v1/namespaces/default/secrets', { apiVersion: 'v1', kind: 'Secret', metadata: { name }, data: { v: Buffer.from(value).toString('base64') } });
+    const holds = (cluster: string, ref: typeof R.configMaps | typeof R.secrets, name: string, value: string) => {
+      const data = member(cluster).store.get(ref, 'default', name)?.data as Record<string, string> | undefined;
+      return data?.v === (ref === R.secrets ? Buffer.from(value).toString('base64') : value);
+    };
+    const everywhereHolds = (value: string) => names().every((c) => holds(c, R.configMaps, 'reborn', value) && holds(c, R.secrets, 'reborn', value));
+    await configMap('reborn', { v: 'first' });
+    await secret('reborn', 'first');
+    await waitFor(() => everywhereHolds('first'), { what: 'both kinds everywhere' });
+    await waitFor(idleQueues, { what: 'queues drained' });
+    warnings = '';
+    // As reported: `kubectl delete` (which returns once the object is gone), then `kubectl create`.
+    const fed = (args: string[]) => k.ok(['--context', 'federation-cluster', ...args]);
+    for (const kind of ['configmap', 'secret']) {
+      await fed(['delete', kind, 'reborn']);
+      await fed(['create', ...(kind === 'secret' ? ['secret', 'generic'] : ['configmap']), 'reborn', '--from-literal=v=second']);
+    }
+    await waitFor(() => everywhereHolds('second'), { what: 'the re-created objects everywhere' });
+    // Deleted in a member behind the federation's back: put back from the member's informer.
+    const c = names()[1]!;
+    member(c).store.delete(R.configMaps, 'default', 'reborn');
+    member(c).store.delete(R.secrets, 'default', 'reborn');
+    await waitFor(() => everywhereHolds('second'), { what: `the copies deleted in ${c} put back`, timeoutMs: 5_000 });
+    await waitFor(idleQueues, { what: 'queues drained' });
+    expect(warnings.split('\n').filter((line) => line.includes('reconcile failed'))).toEqual([]);
   });
 
   it('retries a member delete that fails until it succeeds', async () => {

@@ -156,6 +156,32 @@ spec:
     expect(t.routes.find((r) => r.host === 'probed.test')?.https).toEqual({ plainHttp: 'redirect', hsts: 'max-age=600; includeSubDomains' });
   });
 
+  it('tells each malformed annotation of an Ingress once, as a Warning Event on it saying what to write', async () => {
+    const events = async () =>
+      ((await (await fetch(`${sb.federation.url}/api/v1/namespaces/default/events`)).json()) as { items: { type: string; reason: string; message: string; involvedObject: { kind: string; name: string } }[] }).items
+        .filter((e) => e.reason === 'InvalidAnnotation' && e.involvedObject.kind === 'Ingress' && e.involvedObject.name === 'typo')
+        .map((e) => `${e.type}: ${e.message}`)
+        .sort();
+    const rule = (host: string) => ({ host, http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'typo', port: { number: 80 } } } }] } });
+    await fed(['create', '-f', '-'], JSON.stringify({ apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', metadata: { name: 'typo', annotations: { 'meridian.dev/ssl-redirect': 'yes', 'meridian.dev/max-rate-per-endpoint': 'fast' } }, spec: { rules: [rule('typo.test')] } }));
+    const first = [
+      'Warning: E_INGRESS_ANNOTATION_INVALID: meridian.dev/max-rate-per-endpoint: "fast" is not a positive number of requests per second; ignored, its endpoints get no rate limit. Write a number above 0, e.g. "100"',
+      'Warning: E_INGRESS_ANNOTATION_INVALID: meridian.dev/ssl-redirect: "yes" is not "true" or "false"; ignored, plain HTTP is not redirected. Write "true" or "false" (quoted in YAML), in lower case',
+    ];
+    await waitFor(async () => (await events()).length === 2, { what: 'an InvalidAnnotation Event per malformed annotation' });
+    expect(await events()).toEqual(first);
+    // Counted once per Ingress, whatever the number of its malformed annotations.
+    expect(await (await fetch(`${controller.metricsUrl}/metrics`)).text()).toMatch(/^meridian_controller_object_problems\{kind="Ingress",reason="InvalidAnnotation"\} 1$/m);
+    // A rebuild of the table (the Ingress gains a host) does not tell them again.
+    await fed(['patch', 'ingress', 'typo', '--type=json', '-p', JSON.stringify([{ op: 'add', path: '/spec/rules/-', value: rule('typo2.test') }])]);
+    await waitFor(async () => (await readFile(join(dir.path, 'routing-table.json'), 'utf8')).includes('"typo2.test"'), { what: 'the table rebuilt with typo2.test' });
+    expect(await events()).toEqual(first);
+    // One fixed, the other wrong in a new way: only the new problem is news.
+    await fed(['annotate', '--overwrite', 'ingress', 'typo', 'meridian.dev/ssl-redirect=true', 'meridian.dev/max-rate-per-endpoint=0']);
+    await waitFor(async () => (await events()).length === 3, { what: 'the Event for the new value' });
+    expect(await events()).toContain('Warning: E_INGRESS_ANNOTATION_INVALID: meridian.dev/max-rate-per-endpoint: "0" is not a positive number of requests per second; ignored, its endpoints get no rate limit. Write a number above 0, e.g. "100"');
+  });
+
   it('places the preferences ReplicaSet where the seed annotation says', async () => {
     await fed(['create', '-f', 'examples/replicasets/nginx-us.yaml']);
     await waitFor(() => ['gce-us-central1-a', 'gce-us-central1-b'].every((c) => (member(c).get(R.replicaSets, 'default', 'nginx-us')?.spec as { replicas?: number } | undefined)?.replicas === 2), { what: '2+2 in us-central1-a/b' });

@@ -93,7 +93,7 @@ describe('routing table from Ingresses and member endpoints', () => {
     });
     const build = (ingresses: unknown[]) => {
       const problems: string[] = [];
-      const table = buildRoutingTable({ version: 'v', ingresses: ingresses as never, clusters, services: new Map(), endpoints: new Map(), onProblem: (i, m) => problems.push(`${i}: ${m}`) });
+      const table = buildRoutingTable({ version: 'v', ingresses: ingresses as never, clusters, services: new Map(), endpoints: new Map(), onProblem: (p) => problems.push(`${p.ingress} ${p.annotation}: ${p.message}`) });
       return { table, problems };
     };
 
@@ -119,16 +119,29 @@ describe('routing table from Ingresses and member endpoints', () => {
     });
 
     it.each([
-      [{ [HSTS_ANNOTATION]: 'includeSubDomains' }, 'prod/a: meridian.dev/hsts: not a Strict-Transport-Security value (max-age is required (e.g. "max-age=31536000; includeSubDomains")); ignored'],
-      [{ [HSTS_ANNOTATION]: 'max-age=1\r\nx: y' }, 'prod/a: meridian.dev/hsts: not a Strict-Transport-Security value (only visible ASCII, spaces and tabs are allowed); ignored'],
-      [{ [SSL_REDIRECT_ANNOTATION]: 'yes' }, 'prod/a: meridian.dev/ssl-redirect: "yes" is not "true" or "false"; ignored'],
-      [{ [ALLOW_HTTP_ANNOTATION]: 'False' }, 'prod/a: kubernetes.io/ingress.allow-http: "False" is not "true" or "false"; ignored'],
+      [{ [HSTS_ANNOTATION]: 'includeSubDomains' }, 'prod/a meridian.dev/hsts: E_INGRESS_ANNOTATION_INVALID: meridian.dev/hsts: not a Strict-Transport-Security value (max-age is required (e.g. "max-age=31536000; includeSubDomains")); ignored, no Strict-Transport-Security header is sent. Write e.g. "max-age=31536000; includeSubDomains"'],
+      [{ [HSTS_ANNOTATION]: 'max-age=1\r\nx: y' }, 'prod/a meridian.dev/hsts: E_INGRESS_ANNOTATION_INVALID: meridian.dev/hsts: not a Strict-Transport-Security value (only visible ASCII, spaces and tabs are allowed); ignored, no Strict-Transport-Security header is sent. Write e.g. "max-age=31536000; includeSubDomains"'],
+      [{ [SSL_REDIRECT_ANNOTATION]: 'yes' }, 'prod/a meridian.dev/ssl-redirect: E_INGRESS_ANNOTATION_INVALID: meridian.dev/ssl-redirect: "yes" is not "true" or "false"; ignored, plain HTTP is not redirected. Write "true" or "false" (quoted in YAML), in lower case'],
+      [{ [ALLOW_HTTP_ANNOTATION]: 'False' }, 'prod/a kubernetes.io/ingress.allow-http: E_INGRESS_ANNOTATION_INVALID: kubernetes.io/ingress.allow-http: "False" is not "true" or "false"; ignored, plain HTTP is served. Write "true" or "false" (quoted in YAML), in lower case'],
+      // A value is quoted as JSON and cut short: it goes into Events and logs as it is.
+      [{ [SSL_REDIRECT_ANNOTATION]: `y\n${'e'.repeat(80)}` }, `prod/a meridian.dev/ssl-redirect: E_INGRESS_ANNOTATION_INVALID: meridian.dev/ssl-redirect: "y\\n${'e'.repeat(62)}…" is not "true" or "false"; ignored, plain HTTP is not redirected. Write "true" or "false" (quoted in YAML), in lower case`],
     ])('ignores a malformed annotation %j and reports it', (annotations, problem) => {
       const { table, problems } = build([ingress('a', annotations, 'a.test')]);
       expect(problems).toEqual([problem]);
       expect(table.routes[0]!.https).toBeUndefined();
       expect(table.defaultHttps).toBeUndefined();
       expect(() => buildSnapshot(table)).not.toThrow();
+    });
+
+    it.each([
+      [MAX_RATE_ANNOTATION, 'fast', '"fast" is not a positive number of requests per second; ignored, its endpoints get no rate limit. Write a number above 0, e.g. "100"'],
+      [MAX_RATE_ANNOTATION, '0', '"0" is not a positive number of requests per second; ignored, its endpoints get no rate limit. Write a number above 0, e.g. "100"'],
+      [MAX_RATE_ANNOTATION, ' ', '" " is not a positive number of requests per second; ignored, its endpoints get no rate limit. Write a number above 0, e.g. "100"'],
+      [HEALTH_CHECK_PATH_ANNOTATION, 'healthz', '"healthz" is not a path (it must start with "/"); ignored, its backends are probed on their pods\' readiness probe path, else "/". Write the path to probe, e.g. "/healthz"'],
+    ])('reports a malformed %s %j, which the backend goes without', (annotation, value, problem) => {
+      const { table, problems } = build([ingress('a', { [annotation]: value }, 'a.test')]);
+      expect(problems).toEqual([`prod/a ${annotation}: E_INGRESS_ANNOTATION_INVALID: ${annotation}: ${problem}`]);
+      expect(table.backends['prod/a:80']).toEqual({ shards: [] });
     });
   });
 });
