@@ -81,6 +81,17 @@ async function waitServing(vips: string[], timeoutMs: number): Promise<void> {
   }
 }
 
+/** Until each proxy's admin /readyz answers 200 (it has a routing table and is not draining). */
+async function waitReady(admins: string[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (const admin of admins) {
+    while (!(await fetch(`http://${admin}/readyz`, { signal: AbortSignal.timeout(2_000) }).then((r) => r.ok, () => false))) {
+      if (Date.now() > deadline) throw new MeridianError('E_DEMO_NOT_SERVING', `the proxy with admin port ${admin} has no routing table after ${timeoutMs / 1000} s`, 'look at the controller and proxy logs (MERIDIAN_LOG_LEVEL=info)');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
 interface DemoFlags {
   vip: string;
   vipTls: string;
@@ -242,6 +253,9 @@ export function register(program: Command): void {
         if (!flags.empty) {
           await createSeedObjects(await readFile(sb.kubeconfigPath, 'utf8'));
           await waitServing(vips, 60_000);
+        } else {
+          // Nothing to serve yet, but every proxy holds the (empty) table: a request gets 404, not 503 E_NO_TABLE.
+          await waitReady(vips.map((_, i) => scrapeAddress(admin.host, admin.port + i)), 30_000);
         }
         process.stdout.write(
           walkthrough({
