@@ -10,7 +10,8 @@ const NGHTTP2_ERR_FLOODED = -904;
 
 const kOwnReset = Symbol('meridian.ownReset');
 const kSessionGuard = Symbol('meridian.sessionGuard');
-type Stream = ServerHttp2Stream & { [kOwnReset]?: boolean; [kSessionGuard]?: SessionGuard };
+const kExchange = Symbol('meridian.exchange');
+type Stream = ServerHttp2Stream & { [kOwnReset]?: boolean; [kSessionGuard]?: SessionGuard; [kExchange]?: Http2Exchange };
 
 type ExchangeEvent = 'close' | 'drain' | 'finish';
 
@@ -35,6 +36,8 @@ export class Http2Exchange {
   shouldKeepAlive = true;
   writableEnded = false;
   readonly httpVersionMajor = 2;
+  /** @internal The 'close' listener (the Attempt's, on every request): called by one listener shared by all streams, not bound per stream. */
+  closeListener: ((this: Http2Exchange) => void) | undefined = undefined;
 
   constructor(
     readonly stream: ServerHttp2Stream,
@@ -43,6 +46,7 @@ export class Http2Exchange {
     // A stream destroyed with an error (the proxy cutting a response, nghttp2 failing it) emits
     // 'error': nobody else listens, and an unheard 'error' would end the process.
     stream.on('error', ignoreStreamError);
+    (stream as Stream)[kExchange] = this;
   }
 
   /** sendProxyError reads the protocol version from the response's request: the same object. */
@@ -79,9 +83,16 @@ export class Http2Exchange {
     return this.stream.iterator(options);
   }
 
-  /** The stream's event, heard with this exchange as `this` (the request path's shared listeners find their Attempt on it). */
+  /**
+   * The stream's event, heard with this exchange as `this` (the request path's shared listeners
+   * find their Attempt on it). Every request has a 'close' listener: it is kept here and called
+   * by a listener shared by all streams, where a bound copy per stream cost an allocation.
+   */
   on(event: ExchangeEvent, listener: (this: Http2Exchange) => void): this {
-    this.stream.on(event, listener.bind(this));
+    if (event === 'close' && this.closeListener === undefined) {
+      this.closeListener = listener;
+      this.stream.on('close', onExchangeStreamClose);
+    } else this.stream.on(event, listener.bind(this));
     return this;
   }
 
@@ -135,6 +146,11 @@ export class Http2Exchange {
     this.stream.destroy(err);
     return this;
   }
+}
+
+function onExchangeStreamClose(this: Stream): void {
+  const ex = this[kExchange];
+  ex?.closeListener?.call(ex);
 }
 
 function ignoreStreamError(): void {
@@ -251,7 +267,8 @@ export class Http2Guard {
     g.open++;
     if (stream.destroyed || stream.closed) return this.streamEnded(g, stream);
     stream[kSessionGuard] = g;
-    stream.once('close', onGuardedStreamClose);
+    // 'on', not 'once': a stream closes once, and once() wraps the listener in a closure per stream.
+    stream.on('close', onGuardedStreamClose);
   }
 
   /** @internal a stream of `g`'s connection ended */
