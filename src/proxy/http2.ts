@@ -117,7 +117,7 @@ export class Http2Exchange {
     if (s.destroyed || s.closed || s.headersSent) return;
     headers[':status'] = this.statusCode;
     // HEAD, 204 and 304 end the stream with the HEADERS frame (Node does that by itself).
-    s.respond(headers, { endStream });
+    s.respond(headers, endStream ? RESPOND_AND_END : RESPOND);
   }
 
   write(chunk: Buffer | string): boolean {
@@ -147,6 +147,10 @@ export class Http2Exchange {
     return this;
   }
 }
+
+/** respond()'s options, shared (Node copies them before use). */
+const RESPOND = Object.freeze({ endStream: false });
+const RESPOND_AND_END = Object.freeze({ endStream: true });
 
 function onExchangeStreamClose(this: Stream): void {
   const ex = this[kExchange];
