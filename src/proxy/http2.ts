@@ -47,6 +47,8 @@ export class Http2Exchange {
     // 'error': nobody else listens, and an unheard 'error' would end the process.
     stream.on('error', ignoreStreamError);
     (stream as Stream)[kExchange] = this;
+    // The one 'close' listener of the stream: the exchange's own, and the Http2Guard's count.
+    stream.on('close', onExchangeStreamClose);
   }
 
   /** sendProxyError reads the protocol version from the response's request: the same object. */
@@ -86,13 +88,11 @@ export class Http2Exchange {
   /**
    * The stream's event, heard with this exchange as `this` (the request path's shared listeners
    * find their Attempt on it). Every request has a 'close' listener: it is kept here and called
-   * by a listener shared by all streams, where a bound copy per stream cost an allocation.
+   * by the listener shared by all streams, where a bound copy per stream cost an allocation.
    */
   on(event: ExchangeEvent, listener: (this: Http2Exchange) => void): this {
-    if (event === 'close' && this.closeListener === undefined) {
-      this.closeListener = listener;
-      this.stream.on('close', onExchangeStreamClose);
-    } else this.stream.on(event, listener.bind(this));
+    if (event === 'close' && this.closeListener === undefined) this.closeListener = listener;
+    else this.stream.on(event, listener.bind(this));
     return this;
   }
 
@@ -152,7 +152,12 @@ export class Http2Exchange {
 const RESPOND = Object.freeze({ endStream: false });
 const RESPOND_AND_END = Object.freeze({ endStream: true });
 
+/**
+ * A stream with an exchange closed: the guard's count, then the exchange's listener. One listener
+ * for both (a second on every stream cost an addListener, its array, and a call).
+ */
 function onExchangeStreamClose(this: Stream): void {
+  onGuardedStreamClose.call(this);
   const ex = this[kExchange];
   ex?.closeListener?.call(ex);
 }
@@ -198,10 +203,15 @@ class SessionGuard {
   reported = false;
 }
 
-/** One listener for every stream's end (no closure per stream): its connection's guard is on it. */
+/**
+ * One listener for every stream's end (no closure per stream): its connection's guard is on it.
+ * Counted once, whichever listener calls it first (a stream's exchange and the guard's own).
+ */
 function onGuardedStreamClose(this: Stream): void {
   const g = this[kSessionGuard];
-  if (g) g.owner.streamEnded(g, this);
+  if (!g) return;
+  this[kSessionGuard] = undefined;
+  g.owner.streamEnded(g, this);
 }
 
 /**
@@ -271,8 +281,10 @@ export class Http2Guard {
     g.open++;
     if (stream.destroyed || stream.closed) return this.streamEnded(g, stream);
     stream[kSessionGuard] = g;
-    // 'on', not 'once': a stream closes once, and once() wraps the listener in a closure per stream.
-    stream.on('close', onGuardedStreamClose);
+    // A stream the request path made an exchange for (Node announces it there first) has the
+    // exchange's close listener call the count; any other gets its own. 'on', not 'once': a
+    // stream closes once, and once() wraps the listener in a closure per stream.
+    if (!stream[kExchange]) stream.on('close', onGuardedStreamClose);
   }
 
   /** @internal a stream of `g`'s connection ended */
