@@ -10,7 +10,8 @@ const NGHTTP2_ERR_FLOODED = -904;
 
 const kOwnReset = Symbol('meridian.ownReset');
 const kSessionGuard = Symbol('meridian.sessionGuard');
-type Stream = ServerHttp2Stream & { [kOwnReset]?: boolean; [kSessionGuard]?: SessionGuard };
+const kExchange = Symbol('meridian.exchange');
+type Stream = ServerHttp2Stream & { [kOwnReset]?: boolean; [kSessionGuard]?: SessionGuard; [kExchange]?: Http2Exchange };
 
 type ExchangeEvent = 'close' | 'drain' | 'finish';
 
@@ -35,6 +36,8 @@ export class Http2Exchange {
   shouldKeepAlive = true;
   writableEnded = false;
   readonly httpVersionMajor = 2;
+  /** @internal The 'close' listener (the Attempt's, on every request): called by one listener shared by all streams, not bound per stream. */
+  closeListener: ((this: Http2Exchange) => void) | undefined = undefined;
 
   constructor(
     readonly stream: ServerHttp2Stream,
@@ -43,6 +46,9 @@ export class Http2Exchange {
     // A stream destroyed with an error (the proxy cutting a response, nghttp2 failing it) emits
     // 'error': nobody else listens, and an unheard 'error' would end the process.
     stream.on('error', ignoreStreamError);
+    (stream as Stream)[kExchange] = this;
+    // The one 'close' listener of the stream: the exchange's own, and the Http2Guard's count.
+    stream.on('close', onExchangeStreamClose);
   }
 
   /** sendProxyError reads the protocol version from the response's request: the same object. */
@@ -79,9 +85,14 @@ export class Http2Exchange {
     return this.stream.iterator(options);
   }
 
-  /** The stream's event, heard with this exchange as `this` (the request path's shared listeners find their Attempt on it). */
+  /**
+   * The stream's event, heard with this exchange as `this` (the request path's shared listeners
+   * find their Attempt on it). Every request has a 'close' listener: it is kept here and called
+   * by the listener shared by all streams, where a bound copy per stream cost an allocation.
+   */
   on(event: ExchangeEvent, listener: (this: Http2Exchange) => void): this {
-    this.stream.on(event, listener.bind(this));
+    if (event === 'close' && this.closeListener === undefined) this.closeListener = listener;
+    else this.stream.on(event, listener.bind(this));
     return this;
   }
 
@@ -106,7 +117,7 @@ export class Http2Exchange {
     if (s.destroyed || s.closed || s.headersSent) return;
     headers[':status'] = this.statusCode;
     // HEAD, 204 and 304 end the stream with the HEADERS frame (Node does that by itself).
-    s.respond(headers, { endStream });
+    s.respond(headers, endStream ? RESPOND_AND_END : RESPOND);
   }
 
   write(chunk: Buffer | string): boolean {
@@ -135,6 +146,20 @@ export class Http2Exchange {
     this.stream.destroy(err);
     return this;
   }
+}
+
+/** respond()'s options, shared (Node copies them before use). */
+const RESPOND = Object.freeze({ endStream: false });
+const RESPOND_AND_END = Object.freeze({ endStream: true });
+
+/**
+ * A stream with an exchange closed: the guard's count, then the exchange's listener. One listener
+ * for both (a second on every stream cost an addListener, its array, and a call).
+ */
+function onExchangeStreamClose(this: Stream): void {
+  onGuardedStreamClose.call(this);
+  const ex = this[kExchange];
+  ex?.closeListener?.call(ex);
 }
 
 function ignoreStreamError(): void {
@@ -178,10 +203,15 @@ class SessionGuard {
   reported = false;
 }
 
-/** One listener for every stream's end (no closure per stream): its connection's guard is on it. */
+/**
+ * One listener for every stream's end (no closure per stream): its connection's guard is on it.
+ * Counted once, whichever listener calls it first (a stream's exchange and the guard's own).
+ */
 function onGuardedStreamClose(this: Stream): void {
   const g = this[kSessionGuard];
-  if (g) g.owner.streamEnded(g, this);
+  if (!g) return;
+  this[kSessionGuard] = undefined;
+  g.owner.streamEnded(g, this);
 }
 
 /**
@@ -251,7 +281,10 @@ export class Http2Guard {
     g.open++;
     if (stream.destroyed || stream.closed) return this.streamEnded(g, stream);
     stream[kSessionGuard] = g;
-    stream.once('close', onGuardedStreamClose);
+    // A stream the request path made an exchange for (Node announces it there first) has the
+    // exchange's close listener call the count; any other gets its own. 'on', not 'once': a
+    // stream closes once, and once() wraps the listener in a closure per stream.
+    if (!stream[kExchange]) stream.on('close', onGuardedStreamClose);
   }
 
   /** @internal a stream of `g`'s connection ended */
