@@ -23,8 +23,13 @@ describe('meridian demo --proxies 2', () => {
     let out = '';
     demo.stdout.on('data', (d: Buffer) => (out += d.toString()));
     demo.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    // A demo killed outright would leave its redis-server and proxies running: it is asked to stop first.
     cleanup.push(async () => {
-      if (demo.exitCode === null) demo.kill('SIGKILL');
+      if (demo.exitCode !== null || demo.signalCode !== null) return;
+      const exited = new Promise((r) => demo.once('exit', r));
+      demo.kill('SIGINT');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+      if (demo.exitCode === null && demo.signalCode === null) demo.kill('SIGKILL');
     });
     await waitFor(() => /^ready$/m.test(out) || demo.exitCode !== null, { what: 'the demo ready', timeoutMs: 60_000 });
     expect(demo.exitCode, out).toBeNull();
