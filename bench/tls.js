@@ -8,7 +8,7 @@
 //  - full handshakes per second: openssl s_time -new -tls1_3 (a new session each time)
 //  - resumed handshakes per second: openssl s_time -reuse -tls1_2 (session tickets)
 // As bench/proxy.js: origin and loaders on CPU 0, the proxy on CPU 1 (taskset); each round starts
-// every proxy afresh and warms it up; rounds interleaved, the order rotating; medians and ranges.
+// every proxy afresh for each measurement and warms it up; rounds interleaved, the order rotating; medians and ranges.
 // Run on a quiet machine: npm run build && node bench/tls.js [--duration 5] [--rounds 3] [--only h2,h1,full,resumed]
 //   [--compare DIST] (adds Meridian from another build's dist/, as bench/proxy.js's --compare: e.g.
 //   .bench/before/dist, with package.json and geoip/ beside it) [--h2-rps N] (h2load offers N
@@ -158,16 +158,19 @@ for (let round = 0; round < rounds; round++) {
     const t = targets[(i + round) % targets.length];
     const own = kinds.filter((k) => !t.kinds || t.kinds.includes(k));
     if (own.length === 0) continue;
-    const proc = await t.start(t.port, originPort);
-    pin(1, proc.cpuPid);
+    // A fresh process per measurement: one that has just served another kind (50 keep-alive
+    // HTTPS/1.1 connections, their upstream connections, its heap) measured HTTP/2 ~15 µs/req
+    // dearer than one that had not — and the HTTP/2-only core-API floor never paid that.
     for (const kind of own) {
+      const proc = await t.start(t.port, originPort);
+      pin(1, proc.cpuPid);
       await measures[kind](t.port, Math.min(2, duration)).catch(() => {}); // warm-up
       const before = cpuTicks(proc.cpuPid);
       const r = await measures[kind](t.port, duration);
       const ticks = cpuTicks(proc.cpuPid) - before;
       results[t.name][kind].push({ perSecond: r.ops / r.seconds, usPerOp: (ticks * 10_000) / r.ops, errors: r.errors });
+      await stop(proc);
     }
-    await stop(proc);
   }
 }
 
