@@ -140,7 +140,7 @@ export class TestRedis {
 }
 
 /** A master, a replica and one Sentinel watching them as `mymaster` (quorum 1, failover after 1 s down). */
-export async function startSentinelSetup(): Promise<{ master: TestRedis; replica: TestRedis; sentinelPort: number; url: string; stop(): Promise<void> }> {
+export async function startSentinelSetup(): Promise<{ master: TestRedis; replica: TestRedis; sentinelPort: number; url: string; sentinelCli(...args: string[]): Promise<string>; stop(): Promise<void> }> {
   const master = await TestRedis.start();
   const replica = await TestRedis.start(['--replicaof', '127.0.0.1', String(master.port)]);
   const dir = await tempDir('meridian-sentinel-');
@@ -172,6 +172,7 @@ export async function startSentinelSetup(): Promise<{ master: TestRedis; replica
     replica,
     sentinelPort,
     url: `redis+sentinel://127.0.0.1:${sentinelPort}/mymaster`,
+    sentinelCli: async (...args: string[]) => (await run('redis-cli', ['-p', String(sentinelPort), ...args])).stdout,
     async stop() {
       const exited = new Promise((r) => sentinel.once('exit', r));
       sentinel.kill('SIGKILL');

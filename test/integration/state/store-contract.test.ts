@@ -298,14 +298,19 @@ describe('RedisStore through Sentinel', () => {
       await waitFor(async () => (await setup.replica.cli('hget', 'meridian:{sentinel}:table', 'version')) === 'before', { what: 'replication' });
       await setup.master.kill();
       // Sentinel notices (1 s), promotes the replica; the store reconnects to it by itself.
-      await waitFor(async () => (await store.tableVersion().catch(() => undefined)) === 'before' && (await setup.replica.cli('role')).startsWith('master'), { what: 'failover', timeoutMs: 20_000, intervalMs: 200 });
+      // A failover attempt that fails is retried after 2 × failover-timeout (6 s): on a loaded CI
+      // machine the first can miss; the Sentinel's view goes into the error if none succeeds.
+      await waitFor(async () => (await store.tableVersion().catch(() => undefined)) === 'before' && (await setup.replica.cli('role')).startsWith('master'), { what: 'failover', timeoutMs: 30_000, intervalMs: 200 }).catch(async (err: Error) => {
+        const view = await setup.sentinelCli('sentinel', 'master', 'mymaster').catch((e: Error) => e.message);
+        throw new Error(`${err.message}; the Sentinel's view: ${view.replace(/\s+/g, ' ')}`);
+      });
       await store.publishTable({ version: 'after', body: '{}', sha256: 'x', publishedAt: 2, publisher: 't' });
       expect(await setup.replica.cli('hget', 'meridian:{sentinel}:table', 'version')).toBe('after');
     } finally {
       await store.close();
       await setup.stop();
     }
-  }, 40_000);
+  }, 50_000);
 });
 
 describe('RedisStore with TLS and AUTH', () => {

@@ -110,8 +110,9 @@ describe('session-ticket keys shared by the fleet', () => {
     expect(Buffer.from(key, 'base64')).toHaveLength(48);
     const forms = [key, Buffer.from(key, 'base64').toString('hex'), Buffer.from(key, 'base64').toString('base64url')];
     for (const { p } of proxies) {
-      const status = await (await fetch(`http://127.0.0.1:${p.adminPort}/status`)).text();
-      expect(status).toContain('tls-a'); // the page itself, with the fleet on it
+      // The page itself, with the fleet on it (a proxy reads the fleet's members once a second).
+      let status = '';
+      await waitFor(async () => (status = await (await fetch(`http://127.0.0.1:${p.adminPort}/status`)).text()).includes('tls-a') && status.includes('tls-b'), { what: 'both proxies on the status page' });
       for (const text of [p.logs(), await p.metrics(), status]) for (const f of forms) expect(text).not.toContain(f);
     }
   });
