@@ -15,14 +15,14 @@
 // load at R requests/s (below saturation: the added-latency figure) with the paced loader below:
 // open loop, `connections` keep-alive connections, each request timed in µs from its send.
 import { execFileSync, fork, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createHistogram } from 'node:perf_hooks';
 import autocannon from 'autocannon';
 import { Pool } from 'undici';
-import { hasTaskset, pin, pinBenchToCpu0, startNginx as startNginxWorker, stop } from './lib/processes.js';
+import { cpuTicks, hasTaskset, killedOnExit, pin, pinBenchToCpu0, startNginx as startNginxWorker, stop } from './lib/processes.js';
 
 const { values } = parseArgs({ options: { duration: { type: 'string', default: '5' }, rounds: { type: 'string', default: '3' }, connections: { type: 'string', default: '50' }, rate: { type: 'string', default: '0' }, loader: { type: 'string' }, only: { type: 'string' }, compare: { type: 'string' } } });
 const duration = Number(values.duration);
@@ -37,20 +37,7 @@ if (loader === 'wrk' && !wrkBin) throw new Error('--loader wrk: wrk is not insta
 const nginxBin = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p));
 const work = mkdtempSync(join(tmpdir(), 'meridian-bench-'));
 
-function cpuTicks(pid) {
-  // utime + stime of the process and its threads, in clock ticks (USER_HZ = 100).
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(f[11]) + Number(f[12]);
-}
-
-// Whatever the bench started dies with it, also when it fails half-way (a left-over origin
-// would hold its port and stall the next run).
-const started = new Set();
-process.on('exit', () => {
-  for (const c of started) c.kill('SIGKILL');
-});
-const track = (child) => (started.add(child), child.once('exit', () => started.delete(child)), child);
+const track = killedOnExit();
 
 function startNode(script, args) {
   return new Promise((resolve, reject) => {

@@ -15,11 +15,11 @@
 //   requests/s per connection instead of saturating: CPU per request then compares at the same
 //   load — at saturation a slower proxy batches more per read and write, which flatters it)
 import { execFile, execFileSync, fork, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
-import { hasTaskset, pin, pinBenchToCpu0, startNginx as startNginxWorker, stop } from './lib/processes.js';
+import { cpuTicks, hasTaskset, killedOnExit, pin, pinBenchToCpu0, startNginx as startNginxWorker, stop } from './lib/processes.js';
 
 const run = promisify(execFile);
 const { values } = parseArgs({ options: { duration: { type: 'string', default: '5' }, rounds: { type: 'string', default: '3' }, only: { type: 'string', default: '' }, compare: { type: 'string' }, 'h2-rps': { type: 'string' } } });
@@ -42,17 +42,7 @@ const cert = join(work, 'cert.pem');
 const key = join(work, 'key.pem');
 execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=bench.test', '-addext', 'subjectAltName=DNS:bench.test'], { stdio: 'ignore' });
 
-function cpuTicks(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(f[11]) + Number(f[12]);
-}
-
-const started = new Set();
-process.on('exit', () => {
-  for (const c of started) c.kill('SIGKILL');
-});
-const track = (child) => (started.add(child), child.once('exit', () => started.delete(child)), child);
+const track = killedOnExit();
 
 async function startMeridian(port, originPort, dist = join(here, '..', 'dist')) {
   const config = join(work, `meridian-${port}.yaml`);

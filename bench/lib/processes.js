@@ -1,6 +1,6 @@
 // What the benches start and measure: CPU pinning, nginx with its one worker, and stopping.
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const hasTaskset = (() => {
@@ -52,4 +52,23 @@ export async function stop(proc) {
   const timer = setTimeout(() => proc.child.kill('SIGKILL'), 5000);
   await gone;
   clearTimeout(timer);
+}
+
+/** CPU time of a process and its threads so far (utime + stime), in clock ticks (USER_HZ = 100). */
+export function cpuTicks(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(f[11]) + Number(f[12]);
+}
+
+/**
+ * A `track(child)` that has every child it is given killed when the bench exits, also when it
+ * fails half-way (a left-over origin or proxy would hold its port and stall the next run).
+ */
+export function killedOnExit() {
+  const started = new Set();
+  process.on('exit', () => {
+    for (const c of started) c.kill('SIGKILL');
+  });
+  return (child) => (started.add(child), child.once('exit', () => started.delete(child)), child);
 }
