@@ -1,6 +1,5 @@
 import { X509Certificate, createHash } from 'node:crypto';
 import { readFile, stat, writeFile, rename } from 'node:fs/promises';
-import { request } from 'node:https';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { pino } from 'pino';
@@ -15,6 +14,7 @@ import { freePort, TestRedis } from '../../helpers/redis.js';
 import { TestCA, type CertFiles } from '../../helpers/tls-certs.js';
 import { tempDir } from '../../helpers/tmp.js';
 import { waitFor } from '../../helpers/wait.js';
+import { httpsGet } from './setup.js';
 
 interface Pair {
   cert: string;
@@ -33,20 +33,6 @@ function servedFingerprint(port: number, servername: string, ca: string): Promis
     });
     socket.once('error', () => resolve(undefined));
     socket.once('close', () => resolve(undefined));
-  });
-}
-
-/** One HTTPS request on a new connection (as a client arriving now), verified against the test CA for `host`. */
-function httpsGet(port: number, host: string, ca: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, servername: host, headers: { host }, path: '/', ca, agent: false, timeout: 5_000 }, (res) => {
-      let body = '';
-      res.on('data', (d: Buffer) => (body += d.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-    req.end();
   });
 }
 

@@ -1,6 +1,5 @@
 import { X509Certificate } from 'node:crypto';
 import { copyFile, readFile, rename, writeFile } from 'node:fs/promises';
-import { request } from 'node:https';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { connect as tlsConnect } from 'node:tls';
@@ -11,7 +10,7 @@ import { startProxyWith, type RunningProxy } from '../../../src/proxy/main.js';
 import type { CertFiles } from '../../helpers/tls-certs.js';
 import { tempDir } from '../../helpers/tmp.js';
 import { waitFor } from '../../helpers/wait.js';
-import { h2, h2request, makeCerts, origin, tableFor, type Certs, type Origin } from './setup.js';
+import { h2, h2request, httpsGet, makeCerts, origin, tableFor, type Certs, type Origin } from './setup.js';
 
 /** The fingerprint of the certificate a new TLS connection for `servername` is given. */
 function servedFingerprint(port: number, servername: string, ca: Buffer): Promise<string> {
@@ -21,18 +20,6 @@ function servedFingerprint(port: number, servername: string, ca: Buffer): Promis
       s.end();
     });
     s.on('error', reject);
-  });
-}
-
-/** One HTTPS/1.1 request on a new connection (a new handshake each time). */
-function httpsGet(port: number, servername: string, ca: Buffer): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, servername, ca: [ca], path: '/h1', headers: { host: servername }, agent: false }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
-    req.on('error', reject);
-    req.end();
   });
 }
 
@@ -110,8 +97,8 @@ describe('certificate rotation from files', () => {
     };
     const session = h2(tlsPort, 'a.test', ca.toString());
     const loops = [
-      loop(() => httpsGet(tlsPort, 'a.test', ca)),
-      loop(() => httpsGet(tlsPort, 'a.test', ca)),
+      loop(async () => (await httpsGet(tlsPort, 'a.test', ca, '/h1')).status),
+      loop(async () => (await httpsGet(tlsPort, 'a.test', ca, '/h1')).status),
       loop(async () => (await h2request(session, { ':path': '/h2' })).status),
       loop(async () => {
         const s = h2(tlsPort, 'a.test', ca.toString());

@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { connect as h2connect, type ClientHttp2Session, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { X509Certificate } from 'node:crypto';
@@ -210,5 +211,19 @@ export function h2request(session: ClientHttp2Session, headers: OutgoingHttpHead
     req.on('end', () => resolve({ status, headers: h, body: Buffer.concat(chunks).toString() }));
     req.on('error', reject);
     if (body !== undefined) req.end(body);
+  });
+}
+
+/** One HTTPS/1.1 request on a new connection (a new handshake: a client arriving now), verified against `ca` for `host`. */
+export function httpsGet(port: number, host: string, ca: string | Buffer, path = '/'): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest({ host: '127.0.0.1', port, servername: host, headers: { host }, path, ca, agent: false, timeout: 5_000 }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end();
   });
 }
