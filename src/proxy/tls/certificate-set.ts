@@ -5,6 +5,7 @@ import { dirname, resolve } from 'node:path';
 import type { Registry } from 'prom-client';
 import type { MeridianError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
+import { serialized } from '../../common/serialized.js';
 import { parseCertificateBundle, type CertificateBundle } from './bundle.js';
 import { CertificateError, contentHash, inspectCertificate, readCertificateFiles, type LoadedCertificate } from './certificates.js';
 import { TlsContexts, type SessionSettings } from './contexts.js';
@@ -63,8 +64,6 @@ export class CertificateSet {
   /** Replaces this process's own ticket key; stopped once the fleet's keys are installed. */
   private ownKeyRotation: NodeJS.Timeout | undefined;
   private settle: NodeJS.Timeout | undefined;
-  private reloading: Promise<void> | undefined;
-  private again = false;
   private readonly now: () => number;
 
   private constructor(
@@ -230,19 +229,7 @@ export class CertificateSet {
   }
 
   /** Re-reads every file now (SIGHUP, or a change seen); resolves once applied or refused. */
-  reload(): Promise<void> {
-    if (this.reloading) {
-      this.again = true;
-      return this.reloading;
-    }
-    this.reloading = (async () => {
-      do {
-        this.again = false;
-        await this.reloadOnce();
-      } while (this.again);
-    })().finally(() => (this.reloading = undefined));
-    return this.reloading;
-  }
+  readonly reload = serialized(() => this.reloadOnce());
 
   private changed(): void {
     clearTimeout(this.settle);

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../../common/log.js';
+import { serialized } from '../../common/serialized.js';
 import { TICKET_KEY_BYTES } from '../../state/records.js';
 import type { FleetStore, TicketKeyRecord } from '../../state/store.js';
 
@@ -61,8 +62,6 @@ export function ticketKeyTtlMs(rotationMs: number): number {
 
 export class FleetTicketKeys {
   private installed: { generation: number; key: string; createdAt: number } | undefined;
-  private running: Promise<void> | undefined;
-  private again = false;
   private readonly now: () => number;
   private readonly random: (bytes: number) => Buffer;
 
@@ -82,24 +81,14 @@ export class FleetTicketKeys {
    * store could not be read; past two periods without a read, the proxy makes a key of its own
    * rather than keep one that the fleet has long replaced.
    */
-  refresh(): Promise<void> {
-    if (this.running) {
-      this.again = true;
-      return this.running;
+  readonly refresh = serialized(async () => {
+    try {
+      await this.refreshOnce();
+    } catch (err) {
+      this.storeUnreachable();
+      throw err;
     }
-    this.running = (async () => {
-      try {
-        do {
-          this.again = false;
-          await this.refreshOnce();
-        } while (this.again);
-      } catch (err) {
-        this.storeUnreachable();
-        throw err;
-      }
-    })().finally(() => (this.running = undefined));
-    return this.running;
-  }
+  });
 
   /** A `ticket-keys` message: another proxy rotated. Read now unless that generation is already in use. */
   heard(generation: number): Promise<void> {
