@@ -11,7 +11,7 @@ import { Informer, stripForCache } from '../kube/informer.js';
 import type { KObject, KubeRest } from '../kube/rest.js';
 import { parseCertificateBundle, type CertificateBundle } from '../proxy/tls/bundle.js';
 import { inspectCertificate } from '../proxy/tls/certificates.js';
-import { buildCertificates, type SecretPair } from './build-certificates.js';
+import { buildCertificates, rememberingInspect, type SecretPair } from './build-certificates.js';
 import { buildRoutingTable, INVALID_ANNOTATION_CODE, type AnnotationProblem } from './build-table.js';
 
 export interface PublisherOptions {
@@ -73,6 +73,8 @@ export class TablePublisher {
   private readonly certificates: Document = { last: '', inStore: '' };
   /** Per Secret, the content last taken from it: a Secret gone bad keeps serving this. */
   private lastGood = new Map<string, SecretPair>();
+  /** Secrets' pairs parsed once per content, not on every rebuild. */
+  private readonly inspect = rememberingInspect();
   /** Certificate problems evented, per `ingress|secret`: one Event per distinct problem, not per rebuild. */
   private readonly certificateProblems: ProblemLedger;
   private problemPairs = new Set<string>();
@@ -293,7 +295,8 @@ export class TablePublisher {
     await this.seeding;
     if (this.stopped || !this.ingresses?.hasSynced() || !this.secrets?.hasSynced()) return;
     const ingresses = this.ingresses.list().filter((i) => !i.metadata.deletionTimestamp);
-    const built = buildCertificates({ ingresses, secrets: this.secrets, lastGood: this.lastGood, now: Date.now() });
+    const built = buildCertificates({ ingresses, secrets: this.secrets, lastGood: this.lastGood, now: Date.now(), inspect: this.inspect });
+    this.inspect.forget();
     this.lastGood = built.good;
     this.eventProblems(ingresses, built.problems);
     const content = JSON.stringify(built.certificates);

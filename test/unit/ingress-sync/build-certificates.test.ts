@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildCertificates, type SecretPair } from '../../../src/ingress-sync/build-certificates.js';
+import { buildCertificates, rememberingInspect, type SecretPair } from '../../../src/ingress-sync/build-certificates.js';
+import { CertificateError } from '../../../src/proxy/tls/certificates.js';
 import type { KObject } from '../../../src/kube/rest.js';
 import { TestCA, type CertFiles } from '../../helpers/tls-certs.js';
 import { tempDir } from '../../helpers/tmp.js';
@@ -36,6 +37,36 @@ describe('certificates for the proxies from federated Ingresses\' spec.tls and S
 
   const build = (ingresses: KObject[], secrets: KObject[], lastGood = new Map<string, SecretPair>()) =>
     buildCertificates({ ingresses, secrets: new Map(secrets.map((s) => [`${s.metadata.namespace}/${s.metadata.name}`, s])), lastGood, now });
+
+  it('parses a Secret\'s pair once per content while it stays valid; judges time anew; forgets what the last builds did not ask for', () => {
+    const inspect = rememberingInspect();
+    const first = inspect('Secret shop/a-tls tls.crt', 'Secret shop/a-tls tls.key', good.cert, good.key, now);
+    expect(inspect('Secret shop/a-tls tls.crt', 'Secret shop/a-tls tls.key', good.cert, good.key, now + 1)).toBe(first);
+    // Another Secret with the same content is its own entry (its errors name it).
+    expect(inspect('Secret shop/b-tls tls.crt', 'Secret shop/b-tls tls.key', good.cert, good.key, now)).not.toBe(first);
+    // Past its notAfter the remembered pair is not taken: the error is the full check's.
+    expect(() => inspect('Secret shop/a-tls tls.crt', 'Secret shop/a-tls tls.key', good.cert, good.key, first.notAfter)).toThrow(/E_TLS_CERT_EXPIRED|expired/);
+    const mismatch = () => inspect('Secret shop/m tls.crt', 'Secret shop/m tls.key', mismatched.cert, mismatched.key, now);
+    let err: unknown;
+    try {
+      mismatch();
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(CertificateError);
+    expect(() => mismatch()).toThrow(err as Error); // the same error, remembered
+    inspect.forget(); // kept: what was asked since the start
+    expect(inspect('Secret shop/a-tls tls.crt', 'Secret shop/a-tls tls.key', good.cert, good.key, now)).toBe(first);
+    inspect.forget(); // kept: only a-tls
+    inspect.forget(); // nothing asked since: dropped
+    expect(inspect('Secret shop/a-tls tls.crt', 'Secret shop/a-tls tls.key', good.cert, good.key, now)).not.toBe(first);
+    // Builds with it give what builds without it give.
+    const ingresses = [ingress('shop', 'one', [{ hosts: ['a.test'], secretName: 'a-tls' }, { hosts: ['a.test'], secretName: 'm-tls' }])];
+    const secrets = new Map([tlsSecret('shop', 'a-tls', good), tlsSecret('shop', 'm-tls', mismatched)].map((x) => [`shop/${x.metadata.name}`, x]));
+    const plain = buildCertificates({ ingresses, secrets, lastGood: new Map(), now });
+    expect(buildCertificates({ ingresses, secrets, lastGood: new Map(), now, inspect })).toEqual(plain);
+    expect(buildCertificates({ ingresses, secrets, lastGood: new Map(), now, inspect })).toEqual(plain);
+  });
 
   it('publishes a good Secret once, for every Ingress naming it, with the hosts they list', () => {
     const out = build([ingress('shop', 'one', [{ hosts: ['a.test'], secretName: 'a-tls' }]), ingress('shop', 'two', [{ hosts: ['WWW.a.test'], secretName: 'a-tls' }])], [tlsSecret('shop', 'a-tls', good)]);
