@@ -1,8 +1,7 @@
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import type { Dispatcher } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { UpstreamPool } from '../../../src/proxy/upstream-pool.js';
+import { UpstreamPool, type UpstreamHandler } from '../../../src/proxy/upstream-pool.js';
 import { waitFor } from '../../helpers/wait.js';
 
 /** A real backend that can hold its answers back, and counts the connections it was given. */
@@ -46,18 +45,21 @@ interface Outcome {
 function send(pool: UpstreamPool, path: string, order?: string[]): Promise<Outcome> {
   return new Promise((resolve) => {
     const out: Outcome = { body: '' };
-    const handler: Dispatcher.DispatchHandler = {
-      onResponseStart(_c, status) {
+    const handler: UpstreamHandler = {
+      onConnect() {},
+      onHeaders(status) {
         out.status = status;
+        return true;
       },
-      onResponseData(_c, chunk) {
+      onData(chunk) {
         out.body += chunk.toString();
+        return true;
       },
-      onResponseEnd() {
+      onComplete() {
         order?.push(path);
         resolve(out);
       },
-      onResponseError(_c, error) {
+      onError(error) {
         out.error = error;
         resolve(out);
       },
