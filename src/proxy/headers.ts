@@ -62,30 +62,47 @@ export function forwardStyle(proto: 'http' | 'https', via: string, received: '1.
   return { proto, viaEntry: `${received} ${via}`, responseViaEntry: `1.1 ${via}` };
 }
 
+/** Request fields the proxy writes itself (or keeps only from a trusted proxy): never copied as they came. */
+const SET_BY_PROXY = new Set(['host', 'expect', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'via']);
+
 /**
- * Request headers for the upstream: hop-by-hop and pseudo-headers removed, X-Forwarded-*, Via;
- * Host kept (or set to an absolute-form target's or HTTP/2 request's authority, `host`; Node has
- * already joined an HTTP/2 request's split Cookie fields with "; ", RFC 9113 §8.2.3). `peerTrusted`: the peer is a trusted proxy,
- * whose X-Forwarded-* we extend rather than replace. `Expect: 100-continue` is the proxy's to
- * answer (Envoy's default and nginx's): it is not passed on.
+ * Request headers for the upstream, as undici and node:http take them: a flat list (name, value,
+ * …), Host first, then the client's end-to-end fields in their order, then X-Forwarded-* and Via.
+ * Hop-by-hop and pseudo-headers are removed; Host is the request's (an absolute-form target's or an
+ * HTTP/2 request's authority, `host`; Node has already joined an HTTP/2 request's split Cookie
+ * fields with "; ", RFC 9113 §8.2.3). `peerTrusted`: the peer is a trusted proxy, whose
+ * X-Forwarded-* we extend rather than replace; from anyone else they are claims not passed on.
+ * `Expect: 100-continue` is the proxy's to answer (Envoy's default and nginx's): it is not passed
+ * on. A list rather than an object: undici walks an object's keys into one anyway, and building
+ * an object first cost a store per field into a shape no two clients share.
  */
-export function upstreamRequestHeaders(headers: IncomingHttpHeaders, peer: string, peerTrusted: boolean, style: ForwardStyle, host: string | undefined = headers.host, keepUpgrade = false): Record<string, string | string[]> {
-  const out = endToEnd(headers);
-  if (out.expect !== undefined) delete out.expect;
-  if (host !== headers.host && host !== undefined) out.host = host;
-  if (keepUpgrade && headers.upgrade) {
-    // An upgrade is the one hop-by-hop exchange a tunnelling proxy passes on.
-    out.connection = 'Upgrade';
-    out.upgrade = headers.upgrade;
+export function upstreamRequestHeaders(headers: IncomingHttpHeaders, peer: string, peerTrusted: boolean, style: ForwardStyle, host: string | undefined = headers.host, keepUpgrade = false): string[] {
+  const listed = connectionTokens(headers.connection);
+  const out: string[] = [];
+  if (host !== undefined) out.push('host', host);
+  for (const name in headers) {
+    const v = headers[name];
+    if (v === undefined || name.charCodeAt(0) === 58 /* : */ || HOP_BY_HOP.has(name) || SET_BY_PROXY.has(name) || listed?.has(name)) continue;
+    pushField(out, name, v);
   }
+  // An upgrade is the one hop-by-hop exchange a tunnelling proxy passes on.
+  if (keepUpgrade && headers.upgrade) out.push('connection', 'Upgrade', 'upgrade', headers.upgrade);
   const xff = headers['x-forwarded-for'];
-  // Only a trusted proxy's chain is kept; from anyone else it is a claim we do not pass on.
-  out['x-forwarded-for'] = peerTrusted && xff ? `${Array.isArray(xff) ? xff.join(', ') : xff}, ${peer}` : peer;
-  if (!peerTrusted || !headers['x-forwarded-proto']) out['x-forwarded-proto'] = style.proto;
-  if (host && (!peerTrusted || !headers['x-forwarded-host'])) out['x-forwarded-host'] = host;
+  out.push('x-forwarded-for', peerTrusted && xff ? `${Array.isArray(xff) ? xff.join(', ') : xff}, ${peer}` : peer);
+  const proto = headers['x-forwarded-proto'];
+  pushField(out, 'x-forwarded-proto', peerTrusted && proto ? proto : style.proto);
+  const forwardedHost = headers['x-forwarded-host'];
+  if (peerTrusted && forwardedHost) pushField(out, 'x-forwarded-host', forwardedHost);
+  else if (host) out.push('x-forwarded-host', host);
   const via = headers.via;
-  out.via = via ? `${Array.isArray(via) ? via.join(', ') : via}, ${style.viaEntry}` : style.viaEntry;
+  out.push('via', via ? `${Array.isArray(via) ? via.join(', ') : via}, ${style.viaEntry}` : style.viaEntry);
   return out;
+}
+
+/** A field into a flat list: a repeated one (an array) as one entry per value, in order. */
+function pushField(out: string[], name: string, value: string | string[]): void {
+  if (typeof value === 'string') out.push(name, value);
+  else for (const one of value) out.push(name, one);
 }
 
 /** Response headers for the client: hop-by-hop removed, Via appended. */

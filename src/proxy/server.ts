@@ -595,7 +595,8 @@ class Attempt implements UpstreamHandler, TimedTry {
     private backend: number,
     private readonly clientIP: string,
     private facts: { cell: number; sourceCluster: number },
-    private readonly headers: Record<string, string | string[]>,
+    /** For the upstream, as upstreamRequestHeaders lists them. */
+    private readonly headers: string[],
     /** The normalised path and query the origin gets. */
     private readonly target: string,
     hasBody: boolean,

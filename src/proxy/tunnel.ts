@@ -9,8 +9,8 @@ export interface TunnelOptions {
   method: string;
   /** The normalised request target. */
   path: string;
-  /** The request headers for the origin, the upgrade's Connection/Upgrade kept. */
-  headers: Record<string, string | string[]>;
+  /** The request headers for the origin (name, value, …), the upgrade's Connection/Upgrade kept. */
+  headers: string[];
   localAddress?: string;
   forward: ForwardStyle;
   /** How long the origin has to answer the upgrade request. */
