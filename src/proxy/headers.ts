@@ -1,5 +1,4 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { util } from 'undici';
 
 /**
  * Headers that describe one connection, never forwarded (RFC 9110 §7.6.1); HTTP2-Settings is one
@@ -73,8 +72,8 @@ const SET_BY_PROXY = new Set(['host', 'expect', 'x-forwarded-for', 'x-forwarded-
  * fields with "; ", RFC 9113 §8.2.3). `peerTrusted`: the peer is a trusted proxy, whose
  * X-Forwarded-* we extend rather than replace; from anyone else they are claims not passed on.
  * `Expect: 100-continue` is the proxy's to answer (Envoy's default and nginx's): it is not passed
- * on. A list rather than an object: undici walks an object's keys into one anyway, and building
- * an object first cost a store per field into a shape no two clients share.
+ * on. X-Forwarded-Host is the request's Host or, from a trusted proxy, its own: never an untrusted
+ * client's, also when the request has no Host (HTTP/1.0).
  */
 export function upstreamRequestHeaders(headers: IncomingHttpHeaders, peer: string, peerTrusted: boolean, style: ForwardStyle, host: string | undefined = headers.host, keepUpgrade = false): string[] {
   const listed = connectionTokens(headers.connection);
@@ -110,37 +109,6 @@ export function downstreamResponseHeaders(headers: IncomingHttpHeaders | Record<
   const out = endToEnd(headers);
   const prior = headers.via;
   out.via = prior ? `${Array.isArray(prior) ? prior.join(', ') : prior}, ${style.responseViaEntry}` : style.responseViaEntry;
-  return out;
-}
-
-/**
- * downstreamResponseHeaders from the origin's head as undici's parser read it (name, value, …
- * as Buffers; repeated names in order): one pass from the raw fields to the client's object,
- * where undici's parsed object and then a filtered copy of it cost two objects and two walks
- * over keys no two responses order alike (megamorphic lookups). Repeated fields become an array,
- * values are latin1 as undici's own parse makes them.
- */
-export function downstreamResponseHeadersFromRaw(raw: readonly Buffer[], style: ForwardStyle): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {};
-  let connection: string | undefined;
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = util.headerNameToString(raw[i]!);
-    const value = raw[i + 1]!.toString('latin1');
-    if (HOP_BY_HOP.has(name)) {
-      if (name === 'connection') connection = connection === undefined ? value : `${connection}, ${value}`;
-      continue;
-    }
-    const prior = out[name];
-    if (typeof prior === 'string') out[name] = [prior, value];
-    else if (Array.isArray(prior)) prior.push(value);
-    // `__proto__` would set the object's prototype (a string is ignored): kept as a field, as undici does.
-    else if (name === '__proto__') Object.defineProperty(out, name, { value, enumerable: true, configurable: true, writable: true });
-    else out[name] = value; // also over an inherited name (`constructor`): it becomes the object's own
-  }
-  const listed = connectionTokens(connection);
-  if (listed) for (const name of listed) delete out[name];
-  const via = out.via;
-  out.via = via ? `${Array.isArray(via) ? via.join(', ') : via}, ${style.responseViaEntry}` : style.responseViaEntry;
   return out;
 }
 

@@ -15,7 +15,7 @@ import { PROXY_ERRORS, rawProxyError, sendProxyError, type ProxyErrorCode } from
 import { intake, intakeH2 } from './intake.js';
 import { openTunnel } from './tunnel.js';
 import { RetryBudget } from './retry-budget.js';
-import { clientAddress, downstreamResponseHeadersFromRaw, forwardStyle, upstreamRequestHeaders, type ForwardStyle } from './headers.js';
+import { clientAddress, downstreamResponseHeaders, forwardStyle, upstreamRequestHeaders, type ForwardStyle } from './headers.js';
 import { Http2Exchange, Http2Guard } from './http2.js';
 import { httpsPortSuffix, plainHttpAnswer, rawRedirect } from './https-redirect.js';
 import type { CertificateSet } from './tls/certificate-set.js';
@@ -27,7 +27,7 @@ import type { LiveState } from '../routing/live.js';
 import type { BackendView, RoutingSnapshot } from '../routing/snapshot.js';
 import type { RoutingState } from './routing-state.js';
 import { newSweepSlot, UpstreamDeadlines, type Phase, type TimedTry } from './upstream-deadlines.js';
-import { QueueTimeoutError, type UpstreamHandler, type UpstreamPool } from './upstream-pool.js';
+import { QueueTimeoutError, type UpstreamPool } from './upstream-pool.js';
 
 /** Failures where the request never reached a backend: any method may go to another shard. */
 const NOT_DELIVERED = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CLOSED']);
@@ -550,7 +550,7 @@ function onClientClose(this: AttemptResponse): void {
 }
 
 /** One request's journey to an upstream, possibly several tries on different shards. */
-class Attempt implements UpstreamHandler, TimedTry {
+class Attempt implements Dispatcher.DispatchHandler, TimedTry {
   /** The current try's shard and endpoint (indices in `snap`). */
   private shard = -1;
   private endpoint = -1;
@@ -570,10 +570,7 @@ class Attempt implements UpstreamHandler, TimedTry {
   /** The final response's status and headers, until they are written (see flushHead). */
   private headStatus = 0;
   private head: Record<string, string | string[]> | null = null;
-  /** Cancels the current try once it is on a connection (undefined before). */
-  private abortUpstream: ((err: Error) => void) | undefined;
-  /** Resumes reading a response body paused for a client that reads slowly. */
-  private resumeUpstream: (() => void) | undefined;
+  private controller: Dispatcher.DispatchController | undefined;
   /**
    * The table and live state the current try was chosen from: the table can be replaced while a
    * try is out, and its indices (endpoint, shard) only mean something in their own table.
@@ -621,8 +618,8 @@ class Attempt implements UpstreamHandler, TimedTry {
 
   timedOut(phase: Phase): void {
     if (phase === 'queue') this.abandon(new QueueTimeoutError());
-    else if (phase === 'client') this.abortUpstream?.(Object.assign(new Error('the client read nothing for too long'), { code: 'E_CLIENT_WRITE_TIMEOUT' }));
-    else this.abortUpstream?.(phase === 'headers' ? new errors.HeadersTimeoutError() : new errors.BodyTimeoutError());
+    else if (phase === 'client') this.controller?.abort(Object.assign(new Error('the client read nothing for too long'), { code: 'E_CLIENT_WRITE_TIMEOUT' }));
+    else this.controller?.abort(phase === 'headers' ? new errors.HeadersTimeoutError() : new errors.BodyTimeoutError());
   }
 
   /** The whole request (its body included) has been received. */
@@ -647,7 +644,7 @@ class Attempt implements UpstreamHandler, TimedTry {
    * aborted the moment it starts.
    */
   private abandon(err: Error): void {
-    if (this.abortUpstream) this.abortUpstream(err);
+    if (this.controller) this.controller.abort(err);
     else if (!this.pool?.cancel(this, err)) this.abandoned = err;
   }
 
@@ -665,7 +662,7 @@ class Attempt implements UpstreamHandler, TimedTry {
     this.live.endpointOutstanding[decision.endpoint]!++;
     this.live.countRequest(decision.shard);
     const pool = (this.pool = state.endpointPools[decision.endpoint]!);
-    this.abortUpstream = undefined;
+    this.controller = undefined;
     pool.dispatch(
       {
         path: this.target,
@@ -679,22 +676,22 @@ class Attempt implements UpstreamHandler, TimedTry {
     );
   }
 
-  onConnect(abort: (err: Error) => void): void {
-    this.abortUpstream = abort;
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
     this.progress++;
-    if (this.abandoned) abort(this.abandoned);
+    if (this.abandoned) controller.abort(this.abandoned);
   }
 
-  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+    this.controller = controller;
     this.progress++;
-    if (statusCode < 200) return true; // 1xx informational: wait for the final response
-    this.resumeUpstream = resume;
+    if (statusCode < 200) return; // 1xx informational: wait for the final response
     this.responseStarted = true;
     const { state } = this.proxy.deps;
     const cfg = this.proxy.config;
     const snap = this.snap;
     const shard = snap.shards[this.shard]!;
-    const out = downstreamResponseHeadersFromRaw(rawHeaders, this.style);
+    const out = downstreamResponseHeaders(headers, this.style);
     if (this.hsts !== null) {
       if (this.hsts === '') delete out['strict-transport-security'];
       else out['strict-transport-security'] = this.hsts;
@@ -703,13 +700,12 @@ class Attempt implements UpstreamHandler, TimedTry {
     if (this.proxy.isDraining) this.res.shouldKeepAlive = false;
     if (statusCode === 502 || statusCode === 503 || statusCode === 504) this.upstreamFailed();
     else if (state.snapshot === this.snap) state.outlier.success(this.endpoint);
-    const length = out['content-length'];
-    this.bodyLeft = typeof length === 'string' ? Number(length) : -1; // a HEAD answer has it but no bytes: ends on onComplete
+    const length = headers['content-length'];
+    this.bodyLeft = typeof length === 'string' ? Number(length) : -1; // a HEAD answer has it but no bytes: ends on onResponseEnd
     // Written with the first body byte (or the end): an answer that fails before then (a bad
     // chunk size, a body on a 204) can still become a 502 instead of a bare close.
     this.headStatus = statusCode;
     this.head = out;
-    return true;
   }
 
   private flushHead(): void {
@@ -718,29 +714,29 @@ class Attempt implements UpstreamHandler, TimedTry {
     this.head = null;
   }
 
-  onData(chunk: Buffer): boolean {
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     this.progress++;
     this.flushHead();
     if (this.bodyLeft >= 0 && (this.bodyLeft -= chunk.length) === 0) {
       // The body's last byte by its Content-Length: end() sends headers and body in one write
       // now, where write() + end() would cork, wait a tick and write an empty chunk as well.
       this.res.end(chunk);
-      return true;
+      return;
     }
-    if (this.res.write(chunk)) return true;
-    // Paused until the client has read what it was given (undici's resume is bound to its parser).
-    this.res.once('drain', this.resumeUpstream!);
-    return false;
+    if (!this.res.write(chunk)) {
+      controller.pause();
+      this.res.once('drain', () => controller.resume());
+    }
   }
 
-  onComplete(): void {
+  onResponseEnd(): void {
     this.proxy.deadlines.remove(this);
     this.flushHead();
     if (!this.res.writableEnded) this.res.end();
     this.done(this.res.statusCode);
   }
 
-  onError(err: Error & { code?: string }): void {
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error & { code?: string }): void {
     const { state, metrics } = this.proxy.deps;
     const shard = this.snap.shards[this.shard]!;
     this.proxy.deadlines.remove(this);

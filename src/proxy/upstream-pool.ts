@@ -8,29 +8,6 @@ export interface UpstreamPoolOptions {
   client: Omit<Client.Options, 'connect'> & { connect?: buildConnector.BuildOptions };
 }
 
-/**
- * What a request's owner hears from the pool: undici's raw handler calls, as its Request makes
- * them. undici 7 documents a newer interface (a controller object, parsed header objects), but
- * wraps every such handler into this one per request (UnwrapHandler: a wrapper, a controller and
- * a parsed header object per response); taken raw, the proxy builds the client's headers straight
- * from the fields read (downstreamResponseHeadersFromRaw). Only Connection speaks to undici: if
- * undici drops this interface, that class is what changes.
- */
-export interface UpstreamHandler {
-  /** The request is on a connection, about to be written: `abort` cancels it from now on (a no-op once it has ended). */
-  onConnect(abort: (err: Error) => void): void;
-  /**
-   * A response head: any 1xx, then the final one. `rawHeaders` are name, value, … as read.
-   * Returning false pauses reading the body until `resume` is called.
-   */
-  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean;
-  /** A piece of the body; returning false pauses reading until `resume` (from onHeaders) is called. */
-  onData(chunk: Buffer): boolean;
-  onComplete(): void;
-  /** The request failed, or was refused before it reached a connection (nothing to abort then). */
-  onError(err: Error): void;
-}
-
 /** A request that waited too long for a connection (never sent: safe to send elsewhere). */
 export class QueueTimeoutError extends Error {
   readonly code = 'E_QUEUE_TIMEOUT';
@@ -51,7 +28,7 @@ export class QueueTimeoutError extends Error {
  */
 export class UpstreamPool {
   private readonly idle: Connection[] = [];
-  private readonly waiting: Array<{ opts: Dispatcher.DispatchOptions; handler: UpstreamHandler }> = [];
+  private readonly waiting: Array<{ opts: Dispatcher.DispatchOptions; handler: Dispatcher.DispatchHandler }> = [];
   private readonly connector: buildConnector.connector;
   private readonly all: Connection[] = [];
   private busy = 0;
@@ -69,9 +46,9 @@ export class UpstreamPool {
     return { connections: this.all.length, busy: this.busy, waiting: this.waiting.length };
   }
 
-  dispatch(opts: Dispatcher.DispatchOptions, handler: UpstreamHandler): void {
+  dispatch(opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): void {
     if (this.closing) {
-      handler.onError(new errors.ClientClosedError());
+      handler.onResponseError?.(closedController, new errors.ClientClosedError());
       return;
     }
     let connection = this.idle.pop();
@@ -98,11 +75,11 @@ export class UpstreamPool {
    * Takes back a request still waiting for a connection: it fails with `error` (the caller's
    * queue deadline, or its client leaving). Returns false when it is not waiting (it is out).
    */
-  cancel(handler: UpstreamHandler, error: Error): boolean {
+  cancel(handler: Dispatcher.DispatchHandler, error: Error): boolean {
     const i = this.waiting.findIndex((w) => w.handler === handler);
     if (i < 0) return false;
     this.waiting.splice(i, 1);
-    handler.onError(error);
+    handler.onResponseError?.(closedController, error);
     return true;
   }
 
@@ -116,13 +93,13 @@ export class UpstreamPool {
       let resolve!: () => void;
       const promise = new Promise<void>((r) => (resolve = r)).then(() => Promise.allSettled(this.all.map((c) => c.client.close()))).then(() => undefined);
       this.closing = { promise, resolve };
-      for (const w of this.waiting.splice(0)) w.handler.onError(new errors.ClientClosedError());
+      for (const w of this.waiting.splice(0)) w.handler.onResponseError?.(closedController, new errors.ClientClosedError());
       if (this.busy === 0) resolve();
     }
     return this.closing.promise;
   }
 
-  private send(connection: Connection, opts: Dispatcher.DispatchOptions, handler: UpstreamHandler): void {
+  private send(connection: Connection, opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): void {
     connection.handler = handler;
     connection.awaitingHead = true;
     connection.client.dispatch(opts, connection);
@@ -145,50 +122,49 @@ export class UpstreamPool {
 
 /**
  * The handler undici sees for every request on one connection, made once per connection rather
- * than per request: it passes each call to the current request's handler and frees the
- * connection when the request ends. It has no onRequestStart, so undici takes it as it is
- * (UpstreamHandler's raw calls) instead of wrapping it per request.
+ * than per request: it passes each callback to the current request's handler and frees the
+ * connection when the request ends.
  */
 class Connection implements Dispatcher.DispatchHandler {
-  handler: UpstreamHandler | null = null;
+  handler: Dispatcher.DispatchHandler | null = null;
   client!: Client;
   /** A request is out and its response has not begun: what arrives next starts a response. */
   awaitingHead = false;
 
   constructor(private readonly pool: UpstreamPool) {}
 
-  onConnect(abort: (err?: Error) => void): void {
-    this.handler!.onConnect(abort as (err: Error) => void);
+  onRequestStart(controller: Dispatcher.DispatchController, context: unknown): void {
+    this.handler!.onRequestStart?.(controller, context);
   }
 
-  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Parameters<NonNullable<Dispatcher.DispatchHandler['onResponseStart']>>[2], statusMessage?: string): void {
     if (statusCode >= 200) this.awaitingHead = false;
-    return this.handler!.onHeaders(statusCode, rawHeaders, resume);
+    this.handler!.onResponseStart?.(controller, statusCode, headers, statusMessage);
   }
 
-  onData(chunk: Buffer): boolean {
-    return this.handler!.onData(chunk);
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.handler!.onResponseData?.(controller, chunk);
   }
 
-  onComplete(): void {
+  onResponseEnd(controller: Dispatcher.DispatchController, trailers: Parameters<NonNullable<Dispatcher.DispatchHandler['onResponseEnd']>>[1]): void {
     const handler = this.end();
     try {
-      handler.onComplete();
+      handler.onResponseEnd?.(controller, trailers);
     } finally {
       this.pool.release(this);
     }
   }
 
-  onError(error: Error): void {
+  onResponseError(controller: Dispatcher.DispatchController, error: Error): void {
     const handler = this.end();
     try {
-      handler.onError(error);
+      handler.onResponseError?.(controller, error);
     } finally {
       this.pool.release(this);
     }
   }
 
-  private end(): UpstreamHandler {
+  private end(): Dispatcher.DispatchHandler {
     const handler = this.handler!;
     this.handler = null;
     this.awaitingHead = false;
@@ -228,3 +204,13 @@ function startsInterim100(chunk: Buffer): boolean {
   if (chunk.length < 13 || chunk[9] !== 0x31 || chunk[10] !== 0x30 || chunk[11] !== 0x30 || chunk[12] !== 0x20) return false;
   return chunk.compare(INTERIM_100[0]!, 0, 13, 0, 13) === 0 || chunk.compare(INTERIM_100[1]!, 0, 13, 0, 13) === 0;
 }
+
+/** What a request refused before it reached a connection is told: there is nothing to abort. */
+const closedController: Dispatcher.DispatchController = {
+  abort() {},
+  pause() {},
+  resume() {},
+  aborted: true,
+  paused: false,
+  reason: null,
+};

@@ -1,7 +1,8 @@
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import type { Dispatcher } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { UpstreamPool, type UpstreamHandler } from '../../../src/proxy/upstream-pool.js';
+import { UpstreamPool } from '../../../src/proxy/upstream-pool.js';
 import { waitFor } from '../../helpers/wait.js';
 
 /** A real backend that can hold its answers back, and counts the connections it was given. */
@@ -45,21 +46,18 @@ interface Outcome {
 function send(pool: UpstreamPool, path: string, order?: string[]): Promise<Outcome> {
   return new Promise((resolve) => {
     const out: Outcome = { body: '' };
-    const handler: UpstreamHandler = {
-      onConnect() {},
-      onHeaders(status) {
+    const handler: Dispatcher.DispatchHandler = {
+      onResponseStart(_c, status) {
         out.status = status;
-        return true;
       },
-      onData(chunk) {
+      onResponseData(_c, chunk) {
         out.body += chunk.toString();
-        return true;
       },
-      onComplete() {
+      onResponseEnd() {
         order?.push(path);
         resolve(out);
       },
-      onError(error) {
+      onResponseError(_c, error) {
         out.error = error;
         resolve(out);
       },

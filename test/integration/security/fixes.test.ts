@@ -392,6 +392,20 @@ describe('the lesser ones', () => {
     expect(o.seen[0]!.headers.host).toBe('app.test');
   });
 
+  it('never passes a client\'s X-Forwarded-* claims on, also from an HTTP/1.0 request with no Host', async () => {
+    // Origins build absolute links (password resets, redirects, cache keys) from X-Forwarded-Host:
+    // an untrusted client's must never reach them, whether or not the request had a Host to put there.
+    const { o, port } = await plain();
+    await rawExchange(port, ['GET / HTTP/1.0\r\nx-forwarded-host: evil.test\r\nx-forwarded-proto: https\r\nx-forwarded-for: 10.9.9.9\r\n\r\n']);
+    await rawExchange(port, ['GET / HTTP/1.1\r\nhost: app.test\r\nx-forwarded-host: evil.test\r\nconnection: close\r\n\r\n']);
+    await waitFor(() => o.seen.length === 2);
+    const [noHost, withHost] = o.seen;
+    expect(noHost!.headers['x-forwarded-host']).toBeUndefined();
+    expect(noHost!.headers['x-forwarded-proto']).toBe('http');
+    expect(noHost!.headers['x-forwarded-for']).toBe('127.0.0.1');
+    expect(withHost!.headers['x-forwarded-host']).toBe('app.test');
+  });
+
   it('never lets Connection take Host away', async () => {
     const { o, port } = await plain();
     await rawExchange(port, ['GET / HTTP/1.1\r\nhost: app.test\r\nconnection: host, x-gone\r\nx-gone: 1\r\n\r\n']);
