@@ -153,7 +153,7 @@ export function buildCertificates(input: CertificateInputs): CertificateBuild {
       report(taken.problem.reason, taken.problem.code, `${taken.problem.message}; ${keeping}. ${taken.problem.hint}`);
     } else {
       pair = { cert: taken.cert, key: taken.key };
-      const index = buildSniIndex([{ names: taken.names }], false);
+      const index = buildSniIndex([{ names: taken.names }], -1);
       const uncovered = ref.hosts.filter((h) => selectCertificate(index, h).match === 'none');
       if (uncovered.length) {
         report(
