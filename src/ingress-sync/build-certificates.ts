@@ -15,6 +15,12 @@ export interface CertificateInputs {
   ingresses: readonly KObject[];
   /** Federated Secrets by `namespace/name`. */
   secrets: ObjectsByKey;
+  /**
+   * The Secret (`namespace/name`) whose certificate proxies with none of their own serve to names
+   * no certificate covers and to clients sending no name (`--default-certificate`): in the bundle
+   * whether or not an Ingress names it.
+   */
+  defaultSecret?: string;
   /** Per Secret, the content last taken from it: what a Secret that went bad keeps serving. */
   lastGood: ReadonlyMap<string, SecretPair>;
   /** ms since the epoch: certificates are judged valid or expired against it. */
@@ -79,10 +85,17 @@ export interface IngressCertificateProblem {
   message: string;
 }
 
+/** Something wrong with the default Secret (`--default-certificate`): no Ingress to report it on, so the controller logs it. */
+export type DefaultCertificateProblem = Omit<IngressCertificateProblem, 'ingress' | 'reason'> & { reason: Exclude<CertificateProblemReason, 'TLSHostNotCovered'> };
+
 export interface CertificateBuild {
   /** One per referenced Secret that has (or had) a good certificate, sorted by Secret. */
   certificates: BundleCertificate[];
+  /** The default Secret, when its certificate is among `certificates`. */
+  defaultSecret?: string;
   problems: IngressCertificateProblem[];
+  /** What is wrong with the default Secret, if anything. */
+  defaultProblem?: DefaultCertificateProblem;
   /** The content taken from each referenced Secret (newly good, or kept): the next build's lastGood. */
   good: Map<string, SecretPair>;
 }
@@ -112,7 +125,9 @@ interface Reference {
  * Secret, checked as a TLS server would use it (inspectCertificate). A Secret that is missing,
  * of the wrong type, incomplete or fails a check keeps the content last taken from it (if any)
  * and is reported on every Ingress naming it; a good certificate that does not cover a host the
- * Ingress lists for it is served, and reported. Pure: time comes in as `now`.
+ * Ingress lists for it is served, and reported. The default Secret, if one is named, is taken the
+ * same way, with or without an Ingress naming it, and its problem reported apart (defaultProblem).
+ * Pure: time comes in as `now`.
  */
 export function buildCertificates(input: CertificateInputs): CertificateBuild {
   const refs = new Map<string, Reference>();
@@ -134,26 +149,37 @@ export function buildCertificates(input: CertificateInputs): CertificateBuild {
     }
   }
 
+  const defaultSecret = input.defaultSecret;
+  if (defaultSecret !== undefined && !refs.has(defaultSecret)) refs.set(defaultSecret, { ingresses: [], hosts: [] });
+
   const certificates: BundleCertificate[] = [];
   const problems: IngressCertificateProblem[] = [];
+  let defaultProblem: DefaultCertificateProblem | undefined;
   const good = new Map<string, SecretPair>();
   for (const secretKey of [...refs.keys()].sort()) {
     const ref = refs.get(secretKey)!;
+    const isDefault = secretKey === defaultSecret;
     // Sorted: the bundle (and its version) must not change with the order the caches list objects in.
     ref.ingresses.sort();
     ref.hosts.sort();
     const report = (reason: CertificateProblemReason, code: string, message: string) => {
       for (const ingress of ref.ingresses) problems.push({ ingress, secret: secretKey, reason, code, message: `${code}: ${message}` });
     };
-    const taken = takeSecret(secretKey, input.secrets.get(secretKey), input.now, input.inspect ?? inspectCertificate);
+    const namedBy = [ref.ingresses.length ? 'named in spec.tls' : '', isDefault ? `${ref.ingresses.length ? 'and ' : 'named '}by --default-certificate` : ''].filter(Boolean).join(' ');
+    const taken = takeSecret(secretKey, namedBy, input.secrets.get(secretKey), input.now, input.inspect ?? inspectCertificate);
     let pair: SecretPair | undefined;
     if ('problem' in taken) {
       pair = input.lastGood.get(secretKey);
       const keeping = pair ? 'the proxies keep serving the certificate last taken from it' : 'no certificate from it is served until it is fixed';
-      report(taken.problem.reason, taken.problem.code, `${taken.problem.message}; ${keeping}. ${taken.problem.hint}`);
+      const { reason, code, message, hint } = taken.problem;
+      report(reason, code, `${message}; ${keeping}. ${hint}`);
+      if (isDefault) {
+        const strict = pair ? '' : ' (proxies with no certificate of their own give clients sending no name, or one no certificate covers, none: strict SNI)';
+        defaultProblem = { secret: secretKey, reason, code, message: `${code}: ${message}; ${keeping}${strict}. ${hint}` };
+      }
     } else {
       pair = { cert: taken.cert, key: taken.key };
-      const index = buildSniIndex([{ names: taken.names }], false);
+      const index = buildSniIndex([{ names: taken.names }], -1);
       const uncovered = ref.hosts.filter((h) => selectCertificate(index, h).match === 'none');
       if (uncovered.length) {
         report(
@@ -167,15 +193,16 @@ export function buildCertificates(input: CertificateInputs): CertificateBuild {
     good.set(secretKey, pair);
     certificates.push({ secret: secretKey, ingresses: ref.ingresses, hosts: ref.hosts, cert: pair.cert, key: pair.key });
   }
-  return { certificates, problems, good };
+  return { certificates, ...(defaultSecret !== undefined && good.has(defaultSecret) ? { defaultSecret } : {}), problems, ...(defaultProblem ? { defaultProblem } : {}), good };
 }
 
-type Taken = { cert: string; key: string; names: string[] } | { problem: { reason: CertificateProblemReason; code: string; message: string; hint: string } };
+type Taken = { cert: string; key: string; names: string[] } | { problem: { reason: Exclude<CertificateProblemReason, 'TLSHostNotCovered'>; code: string; message: string; hint: string } };
 
-/** A Secret's certificate and key when it holds a usable pair; else what is wrong with it. */
-function takeSecret(secretKey: string, secret: KObject | undefined, now: number, inspect: typeof inspectCertificate): Taken {
+/** A Secret's certificate and key when it holds a usable pair; else what is wrong with it. `namedBy` says where it is named (for a missing one). */
+function takeSecret(secretKey: string, namedBy: string, secret: KObject | undefined, now: number, inspect: typeof inspectCertificate): Taken {
   if (!secret) {
-    return { problem: { reason: 'TLSSecretNotFound', code: 'E_TLS_SECRET_NOT_FOUND', message: `Secret ${secretKey}, named in spec.tls, does not exist in the federation`, hint: `Create it in the Ingress's namespace (${CREATE})` } };
+    const where = namedBy.startsWith('named in spec.tls') ? 'in the Ingress\'s namespace' : `in namespace ${secretKey.slice(0, secretKey.indexOf('/'))}`;
+    return { problem: { reason: 'TLSSecretNotFound', code: 'E_TLS_SECRET_NOT_FOUND', message: `Secret ${secretKey}, ${namedBy}, does not exist in the federation`, hint: `Create it ${where} (${CREATE})` } };
   }
   const type = (secret as { type?: string }).type;
   if (type !== TLS_SECRET_TYPE) {

@@ -11,7 +11,7 @@ import { Informer, stripForCache } from '../kube/informer.js';
 import type { KObject, KubeRest } from '../kube/rest.js';
 import { parseCertificateBundle, type CertificateBundle } from '../proxy/tls/bundle.js';
 import { inspectCertificate } from '../proxy/tls/certificates.js';
-import { buildCertificates, rememberingInspect, type SecretPair } from './build-certificates.js';
+import { buildCertificates, rememberingInspect, type DefaultCertificateProblem, type SecretPair } from './build-certificates.js';
 import { buildRoutingTable, INVALID_ANNOTATION_CODE, type AnnotationProblem } from './build-table.js';
 
 export interface PublisherOptions {
@@ -26,6 +26,12 @@ export interface PublisherOptions {
   certificatesPath?: string;
   /** The fleet's state store: proxies with no table of their own follow the one published there (and its certificates). */
   store?: FleetStore;
+  /**
+   * A federated TLS Secret (`namespace/name`) published with the certificates whether or not an
+   * Ingress names it, as the one proxies with no certificate of their own serve to names no
+   * certificate covers and to clients sending no name (`--default-certificate`).
+   */
+  defaultCertificate?: string;
   /** When a standing certificate problem is evented again on its Ingress (default 5 min, doubling to 1 h). */
   eventRepeat?: RepeatPolicy;
   /** How often the member set is reconciled with the registry (and the table rebuilt if needed). */
@@ -295,19 +301,22 @@ export class TablePublisher {
     await this.seeding;
     if (this.stopped || !this.ingresses?.hasSynced() || !this.secrets?.hasSynced()) return;
     const ingresses = this.ingresses.list().filter((i) => !i.metadata.deletionTimestamp);
-    const built = buildCertificates({ ingresses, secrets: this.secrets, lastGood: this.lastGood, now: Date.now(), inspect: this.inspect });
+    const defaultSecret = this.opts.defaultCertificate;
+    const built = buildCertificates({ ingresses, secrets: this.secrets, ...(defaultSecret ? { defaultSecret } : {}), lastGood: this.lastGood, now: Date.now(), inspect: this.inspect });
     this.inspect.forget();
     this.lastGood = built.good;
     this.eventProblems(ingresses, built.problems);
-    const content = JSON.stringify(built.certificates);
+    this.logDefaultProblem(built.defaultProblem);
+    // The default is part of what the proxies get: naming another changes the version.
+    const content = JSON.stringify({ certificates: built.certificates, defaultSecret: built.defaultSecret });
     const doc = this.certificates;
     if (content !== doc.last) {
-      const bundle: CertificateBundle = { version: createHash('sha256').update(content).digest('hex').slice(0, 12), certificates: built.certificates };
+      const bundle: CertificateBundle = { version: createHash('sha256').update(content).digest('hex').slice(0, 12), certificates: built.certificates, ...(built.defaultSecret ? { defaultSecret: built.defaultSecret } : {}) };
       doc.current = { version: bundle.version, body: JSON.stringify(bundle) };
       const file = this.certificatesPath;
       if (file) await writePrivateFile(file, `${JSON.stringify(bundle, null, 2)}\n`);
       doc.last = content; // only once written, as the table's
-      this.opts.logger.info({ version: bundle.version, secrets: bundle.certificates.map((c) => c.secret), ...(file ? { file } : {}) }, 'TLS certificates published');
+      this.opts.logger.info({ version: bundle.version, secrets: bundle.certificates.map((c) => c.secret), ...(bundle.defaultSecret ? { defaultSecret: bundle.defaultSecret } : {}), ...(file ? { file } : {}) }, 'TLS certificates published');
     }
     await this.documentToStore(doc, 'TLS certificates', (p) => this.opts.store!.publishCertificates(p));
   }
@@ -337,6 +346,22 @@ export class TablePublisher {
     }
     for (const key of this.problemPairs) if (!pairs.has(key)) this.certificateProblems.forget(key);
     this.problemPairs = pairs;
+  }
+
+  /**
+   * The default Secret's problem (if any), told as a log line with its code — once, again only when
+   * it changes or after the repeat back-off while it stands — and counted with the Ingresses'
+   * (meridian_controller_tls_certificate_problems). No Ingress names it, so there is none to put
+   * an Event on.
+   */
+  private logDefaultProblem(problem: DefaultCertificateProblem | undefined): void {
+    const secret = this.opts.defaultCertificate;
+    if (!secret) return;
+    const key = `${DEFAULT_CERTIFICATE_KEY}|${secret}`;
+    const found = problem ? [{ reason: problem.reason, message: problem.message, cluster: '' }] : [];
+    for (const p of this.certificateProblems.settle(key, found)) {
+      this.opts.logger.warn({ secret, defaultCertificate: true, reason: p.reason, code: problem!.code }, `${p.message} (the --default-certificate Secret: no Ingress to record an Event on, so told here only)`);
+    }
   }
 
   /**
@@ -392,6 +417,9 @@ interface Document {
 }
 
 const TLS_SECRET_TYPE = 'kubernetes.io/tls';
+
+/** Where the default Secret's problems stand in the certificate ledger, in place of an Ingress. */
+const DEFAULT_CERTIFICATE_KEY = '--default-certificate';
 
 /** The Event reason a malformed Ingress annotation is told under. */
 export const INVALID_ANNOTATION_REASON = 'InvalidAnnotation';

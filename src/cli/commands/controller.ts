@@ -27,6 +27,20 @@ function duration(text: string, flag: string): number {
   return Number(m[1]) * (m[2] === 'ms' ? 1 : m[2] === 'm' ? 60_000 : 1000);
 }
 
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+/** `namespace/name` of a Secret, as Kubernetes allows them (a DNS label, a DNS subdomain); else E_CLI_ARG saying which part is wrong. */
+export function secretReference(text: string, flag: string): string {
+  const slash = text.indexOf('/');
+  const [namespace, name] = slash < 0 ? ['', text] : [text.slice(0, slash), text.slice(slash + 1)];
+  const example = `example: --${flag} ingress-nginx/default-tls (a TLS Secret in the federation)`;
+  if (slash < 0) throw new MeridianError('E_CLI_ARG', `--${flag} "${text}" is not namespace/name`, example);
+  if (namespace.length > 63 || !DNS_LABEL.test(namespace)) throw new MeridianError('E_CLI_ARG', `--${flag} "${text}": "${namespace}" is not a namespace name (lower-case letters, digits and '-', at most 63)`, example);
+  if (name.length > 253 || !DNS_SUBDOMAIN.test(name)) throw new MeridianError('E_CLI_ARG', `--${flag} "${text}": "${name}" is not a Secret name (lower-case letters, digits, '-' and '.', at most 253)`, example);
+  return text;
+}
+
 export function register(program: Command): void {
   program
     .command('controller')
@@ -44,14 +58,19 @@ export function register(program: Command): void {
     .option('--certificates-out <file>', 'publish the federated Ingresses\' TLS certificates (JSON with private keys, mode 0600) to this file, for `meridian proxy` with tls.certificatesFile; default certificates.json beside --table-out')
     .option('--redis <url>', 'publish the routing table (and TLS certificates) to the fleet in this Redis, for proxies with no table of their own (default REDIS_URL)')
     .option('--fleet <name>', 'the fleet to publish to', 'default')
-    .action(async (flags: { kubeconfig?: string; federationContext: string; globalVip?: string; probeInterval: string; probeFailureThreshold: string; resync: string; memberWriteQps: string; memberWriteBurst: string; metricsAddr: string; tableOut?: string; certificatesOut?: string; redis?: string; fleet: string }) => {
+    .option('--default-certificate <namespace/name>', 'a federated TLS Secret whose certificate proxies with no certificate of their own serve to names no certificate covers and to clients sending no name (SNI); published with the certificates whether or not an Ingress names it. Without it such clients get none (strict SNI)')
+    .action(async (flags: { kubeconfig?: string; federationContext: string; globalVip?: string; probeInterval: string; probeFailureThreshold: string; resync: string; memberWriteQps: string; memberWriteBurst: string; metricsAddr: string; tableOut?: string; certificatesOut?: string; redis?: string; fleet: string; defaultCertificate?: string }) => {
       const memberWriteRate = { qps: positive(flags.memberWriteQps, 'member-write-qps', false), burst: positive(flags.memberWriteBurst, 'member-write-burst', true) };
+      const defaultCertificate = flags.defaultCertificate === undefined ? undefined : secretReference(flags.defaultCertificate, 'default-certificate');
+      const redis = flags.redis ?? process.env.REDIS_URL;
+      if (defaultCertificate && !flags.tableOut && !flags.certificatesOut && !redis) {
+        throw new MeridianError('E_CLI_ARG', '--default-certificate reaches the proxies with the certificates the controller publishes, and it publishes none', 'add --table-out, --certificates-out or --redis (or set REDIS_URL)');
+      }
       const kubeconfig = defaultKubeconfig(flags.kubeconfig);
       const kubeconfigText = await readFile(kubeconfig, 'utf8').catch(() => {
         throw new MeridianError('E_CONTROLLER_KUBECONFIG', `cannot read kubeconfig ${kubeconfig}`, 'pass --kubeconfig (or set KUBECONFIG), e.g. the one `meridian sandbox` wrote');
       });
       const logger = createLogger('controller');
-      const redis = flags.redis ?? process.env.REDIS_URL;
       let store: FleetStore | undefined;
       if (redis) {
         const [{ RedisStore }, { parseRedisUrl }] = await Promise.all([import('../../state/redis-store.js'), import('../../state/redis-target.js')]);
@@ -72,6 +91,7 @@ export function register(program: Command): void {
         ...(flags.tableOut ? { tableOut: flags.tableOut } : {}),
         ...(flags.certificatesOut ? { certificatesOut: flags.certificatesOut } : {}),
         ...(store ? { store } : {}),
+        ...(defaultCertificate ? { defaultCertificate } : {}),
         logger,
         onLeadershipLost: () => {
           logger.error('leadership lost; exiting so a fresh replica can campaign');

@@ -42,6 +42,8 @@ export interface ControllerOptions {
   certificatesOut?: string;
   /** …and/or to the fleet's state store, for proxies that follow it (`meridian proxy --redis`). */
   store?: FleetStore;
+  /** A federated TLS Secret (`namespace/name`) proxies with no certificate of their own serve to names none covers and to clients sending no name. */
+  defaultCertificate?: string;
   /** Called when leadership is lost; the process should stop (the CLI exits). */
   onLeadershipLost?: () => void;
   logger: Logger;
@@ -113,6 +115,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
           ...(opts.tableOut ? { path: opts.tableOut } : {}),
           ...(opts.certificatesOut ? { certificatesPath: opts.certificatesOut } : {}),
           ...(opts.store ? { store: opts.store } : {}),
+          ...(opts.defaultCertificate ? { defaultCertificate: opts.defaultCertificate } : {}),
           ...(opts.eventRepeat ? { eventRepeat: opts.eventRepeat } : {}),
           intervalMs: 1_000,
           logger: opts.logger,

@@ -86,7 +86,7 @@ export class ControllerMetrics implements SyncMetrics {
     const certificateProblems = () => this.certificateProblems();
     new Gauge({
       name: 'meridian_controller_tls_certificate_problems',
-      help: 'Federated Ingresses × TLS Secrets (spec.tls) with a standing problem, by reason (TLSSecretNotFound; TLSCertificateRejected: wrong type, incomplete, does not parse, key mismatch, expired, not yet valid — the last good certificate stays published; TLSHostNotCovered)',
+      help: 'Federated Ingresses × TLS Secrets (spec.tls), and the --default-certificate Secret, with a standing problem, by reason (TLSSecretNotFound; TLSCertificateRejected: wrong type, incomplete, does not parse, key mismatch, expired, not yet valid — the last good certificate stays published; TLSHostNotCovered)',
       labelNames: ['reason'],
       registers,
       collect() {

@@ -4,20 +4,28 @@ import { MeridianError } from '../../common/errors.js';
 /**
  * The federation's certificates as the controller hands them to the proxies (through the fleet's
  * store, or a file the controller writes): one entry per TLS Secret a federated Ingress names in
- * `spec.tls`, already checked by the controller, checked again by each proxy before use. Holds
- * private keys: whatever stores it must be as private as a key file (the file is 0600).
+ * `spec.tls`, and the default Secret's (named by an Ingress or not), already checked by the
+ * controller, checked again by each proxy before use. Holds private keys: whatever stores it must
+ * be as private as a key file (the file is 0600).
  */
 export interface CertificateBundle {
   /** Content hash of the certificates (the store's version of them). */
   version: string;
   /** Sorted by `secret`. */
   certificates: BundleCertificate[];
+  /**
+   * The Secret (one of `certificates`) whose certificate a proxy with none of its own serves to
+   * names no certificate covers and to clients that send no name (`meridian controller
+   * --default-certificate`); absent: such clients get no certificate (strict SNI). A proxy from
+   * before this field ignores it (the schema drops fields it does not know).
+   */
+  defaultSecret?: string;
 }
 
 export interface BundleCertificate {
   /** The Secret it came from, `namespace/name`: its identity across rotations. */
   secret: string;
-  /** The Ingresses naming it (`namespace/name`), for logs. */
+  /** The Ingresses naming it (`namespace/name`), for logs; none for a default Secret no Ingress names. */
   ingresses: string[];
   /** The hosts those Ingresses list for it (informational: SNI selects by the certificate's own names). */
   hosts: string[];
@@ -26,11 +34,14 @@ export interface BundleCertificate {
   key: string;
 }
 
+const SECRET_KEY = /^[^/\s]+\/[^/\s]+$/;
+
 const BundleSchema = z.object({
   version: z.string(),
+  defaultSecret: z.string().regex(SECRET_KEY).optional(),
   certificates: z.array(
     z.object({
-      secret: z.string().regex(/^[^/\s]+\/[^/\s]+$/),
+      secret: z.string().regex(SECRET_KEY),
       ingresses: z.array(z.string()),
       hosts: z.array(z.string()),
       cert: z.string(),

@@ -42,15 +42,21 @@ const SETTLE_MS = 200;
  * connections keep theirs). One that fails keeps the last good pair in use and is reported once
  * per content (a log line with its code, and meridian_proxy_tls_certificate_errors_total{reason}).
  * Static certificates come first: they win a name both have, and the first is the default;
- * without one, names no certificate covers get none (strict SNI). Key material is never logged.
+ * without one, the federation's default Secret's certificate is (the bundle's `defaultSecret`, if
+ * this proxy took it); without that either, names no certificate covers get none (strict SNI).
+ * Key material is never logged.
  */
 export class CertificateSet {
   /** The static certificates, by the index of their files. */
   private certs: LoadedCertificate[];
   /** The federation's, by Secret (`namespace/name`), in the bundle's order. */
   private federated = new Map<string, LoadedCertificate>();
+  /** The Secret the federation names as the default (the bundle's `defaultSecret`). */
+  private federatedDefault: string | undefined;
   /** Per Secret, the content whose failure was last reported. */
   private readonly federatedReported = new Map<string, string>();
+  /** What was last said about the default certificate (tellDefault): said once per change. */
+  private defaultTold: string | undefined;
   /** Hash of the bundle file's text last applied or refused (a poll that finds it unchanged does nothing). */
   private bundleFileSeen: string | undefined;
   private session: SessionSettings;
@@ -101,7 +107,9 @@ export class CertificateSet {
 
   /** The contexts for the certificates in use: static first, then the federation's. */
   private build(): TlsContexts {
-    return new TlsContexts([...this.certs, ...this.federated.values()], this.session, this.certs.length > 0);
+    const federated = [...this.federated.keys()];
+    const fallback = this.certs.length > 0 ? 0 : this.federatedDefault === undefined ? -1 : federated.indexOf(this.federatedDefault);
+    return new TlsContexts([...this.certs, ...this.federated.values()], this.session, fallback);
   }
 
   /**
@@ -142,9 +150,32 @@ export class CertificateSet {
       this.federatedReported.delete(secret);
       this.opts.logger.info({ secret, names: c.names, fingerprint: c.fingerprint }, 'TLS certificate no longer named by any federated Ingress: withdrawn');
     }
+    if (bundle.defaultSecret !== this.federatedDefault) changed = true;
     if (!changed) return;
     this.federated = next;
+    this.federatedDefault = bundle.defaultSecret;
     this.rebuilt();
+    this.tellDefault();
+  }
+
+  /** Says which certificate clients sending no name (or one no certificate covers) get, once each time the federation's part in that changes. */
+  private tellDefault(): void {
+    const secret = this.federatedDefault;
+    const inUse = this.contexts.defaultCertificate;
+    const own = this.certs.length > 0;
+    const state = own ? `own|${secret ?? ''}` : `${secret ?? ''}|${inUse?.contentHash ?? ''}`;
+    if (state === this.defaultTold) return;
+    const first = this.defaultTold === undefined;
+    this.defaultTold = state;
+    if (own) {
+      if (secret !== undefined) this.opts.logger.info({ secret, default: this.certs[0]!.certFile }, 'the federation names a default TLS certificate; this proxy\'s own first certificate stays its default');
+    } else if (inUse) {
+      this.opts.logger.info({ secret, names: inUse.names, fingerprint: inUse.fingerprint }, 'TLS default certificate from the federation: new connections sending no name, or one no certificate covers, get it');
+    } else if (secret !== undefined) {
+      this.opts.logger.warn({ secret }, 'the federation\'s default TLS certificate is not in use (this proxy did not take it, or it was not sent): clients sending no name, or one no certificate covers, get no certificate (strict SNI)');
+    } else if (!first) {
+      this.opts.logger.info('the federation names no default TLS certificate any more: clients sending no name, or one no certificate covers, get no certificate (strict SNI)');
+    }
   }
 
   /** Reads the federation's file, if it changed: applied when it is a bundle; else the last one stays (reported once). */

@@ -56,9 +56,12 @@ export function protocolOptions(defaultType: KeyType): SecureContextOptions {
  * the server's own context is the default certificate's; SNI picks among the rest. Immutable: a
  * rotation builds a new one, which new connections use; open ones keep theirs.
  *
- * There may be no default (`withDefault` false: the proxy has no certificate of its own, only the
- * federation's, perhaps none yet): the server's own context then has no certificate, so a
- * handshake for a name no certificate covers fails, and one for a covered name gets its context.
+ * The default is `fallback`, an index into `certs`: the proxy's first certificate of its own, else
+ * the federation's default Secret's. There may be none (-1: only the federation's certificates,
+ * perhaps none yet, and no default named): the server's own context then has no certificate, so
+ * a handshake for a name no certificate covers fails, and one for a covered name gets its context.
+ * The default's key type orders every context's preferences (protocolOptions), so a new default
+ * means new contexts, the server's own included (sameDefault).
  */
 export class TlsContexts {
   readonly index: SniIndex;
@@ -68,10 +71,10 @@ export class TlsContexts {
   constructor(
     readonly certs: readonly LoadedCertificate[],
     private readonly session: SessionSettings,
-    withDefault = true,
+    fallback: number,
     built?: TlsContexts,
   ) {
-    this.index = built?.index ?? buildSniIndex(certs, withDefault);
+    this.index = built?.index ?? buildSniIndex(certs, fallback);
     // No default certificate: no slot of the server's own to keep last, any order serves.
     this.protocol = built?.protocol ?? protocolOptions(this.defaultCertificate?.keyType ?? 'ecdsa');
     // No ticket keys here: Node seals and opens every ticket with the server's own context's
@@ -81,7 +84,7 @@ export class TlsContexts {
 
   /** The same certificates (their contexts reused, not rebuilt) with other session settings. */
   withSession(session: SessionSettings): TlsContexts {
-    return new TlsContexts(this.certs, session, this.index.fallback >= 0, this);
+    return new TlsContexts(this.certs, session, this.index.fallback, this);
   }
 
   /** What clients asking for an unknown name (or none) get; undefined when they get no certificate. */

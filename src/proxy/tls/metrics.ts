@@ -44,7 +44,7 @@ export class TlsMetrics {
     this.handshakes = new Counter({ name: 'meridian_proxy_tls_handshakes_total', help: 'Completed TLS handshakes, by protocol version and whether the session was resumed', labelNames: ['protocol', 'resumed'], registers });
     this.handshakeErrors = new Counter({
       name: 'meridian_proxy_tls_handshake_errors_total',
-      help: 'TLS handshakes that failed, by reason: timeout (tls.handshakeTimeoutMs), protocol (no common version), cipher, plain-http, certificate-refused (by the client), no-certificate (none for the name asked: no certificate of the proxy\'s own, and none from the federation covers it), reset, other',
+      help: 'TLS handshakes that failed, by reason: timeout (tls.handshakeTimeoutMs), protocol (no common version), cipher, plain-http, certificate-refused (by the client), no-certificate (none for the name asked, or no name: no certificate of the proxy\'s own, none from the federation covers it, and the federation names no default), reset, other',
       labelNames: ['reason'],
       registers,
     });

@@ -4,18 +4,19 @@
  *
  * Order, as nginx, Envoy and the cloud load balancers do it: a certificate naming the host
  * exactly; else one whose wildcard covers it (`*.example.com` covers `a.example.com`, one label
- * deep — not `example.com`, not `a.b.example.com`, RFC 6125 §6.4.3); else the default, the first
- * certificate listed (also what a client that sends no name gets). When several certificates name
- * the same host the first listed wins. Without a default (no certificate of the proxy's own, only
- * the federation's) a name no certificate covers gets none: the handshake fails (HAProxy's
- * strict-sni), rather than a stranger's certificate.
+ * deep — not `example.com`, not `a.b.example.com`, RFC 6125 §6.4.3); else the default (also what
+ * a client that sends no name gets): the proxy's first certificate of its own, else the one the
+ * federation names (`meridian controller --default-certificate`). When several certificates name
+ * the same host the first listed wins. Without a default (no certificate of the proxy's own, and
+ * none named by the federation) a name no certificate covers gets none: the handshake fails
+ * (HAProxy's strict-sni), rather than a stranger's certificate.
  */
 export interface SniIndex {
   /** Host name → certificate index. */
   readonly exact: ReadonlyMap<string, number>;
   /** Parent domain of a wildcard (`example.com` for `*.example.com`) → certificate index. */
   readonly wildcard: ReadonlyMap<string, number>;
-  /** The certificate for unknown names and for clients that send none: the first; -1 when there is none (strict). */
+  /** The certificate for unknown names and for clients that send none; -1 when there is none (strict). */
   readonly fallback: number;
   /** Names listed by more than one certificate: only `used` serves them. */
   readonly shadowed: readonly { name: string; used: number; ignored: number }[];
@@ -23,8 +24,8 @@ export interface SniIndex {
 
 export type SniMatch = 'exact' | 'wildcard' | 'default' | 'none';
 
-/** `withDefault`: whether the first certificate also serves names none covers (else: strict, they get none). */
-export function buildSniIndex(certs: readonly { names: readonly string[] }[], withDefault = true): SniIndex {
+/** `fallback`: the index of the certificate that also serves names none covers; -1 (or no such certificate): strict, they get none. */
+export function buildSniIndex(certs: readonly { names: readonly string[] }[], fallback: number): SniIndex {
   const exact = new Map<string, number>();
   const wildcard = new Map<string, number>();
   const shadowed: { name: string; used: number; ignored: number }[] = [];
@@ -47,7 +48,7 @@ export function buildSniIndex(certs: readonly { names: readonly string[] }[], wi
       else if (prior !== i) shadowed.push({ name, used: prior, ignored: i });
     }
   });
-  return { exact, wildcard, fallback: withDefault && certs.length > 0 ? 0 : -1, shadowed };
+  return { exact, wildcard, fallback: Number.isInteger(fallback) && fallback >= 0 && fallback < certs.length ? fallback : -1, shadowed };
 }
 
 /** The certificate for `servername` (as the client sent it; undefined when it sent none), and why; cert -1 (match 'none') for no certificate. */

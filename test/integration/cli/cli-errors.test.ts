@@ -93,6 +93,18 @@ describe('the CLI: version, defaults and start-up errors users meet', () => {
     expectOneError(fromHome.stderr, 'E_CONTROLLER_KUBECONFIG', new RegExp(`cannot read kubeconfig ${join(dir.path, 'home', '.kube', 'config').replace(/\//g, '\\/')}$`));
   });
 
+  it.each([
+    [['--default-certificate', 'default-tls', '--table-out', '/tmp/t.json'], /--default-certificate "default-tls" is not namespace\/name/],
+    [['--default-certificate', 'Edge/default-tls', '--table-out', '/tmp/t.json'], /"Edge" is not a namespace name/],
+    [['--default-certificate', 'edge/default_tls', '--table-out', '/tmp/t.json'], /"default_tls" is not a Secret name/],
+    [['--default-certificate', 'edge/default-tls'], /--default-certificate reaches the proxies with the certificates the controller publishes, and it publishes none/],
+  ])('the controller checks --default-certificate before it starts: %j', async (args, message) => {
+    // No kubeconfig needed: the flag is refused first.
+    const r = await meridian(['controller', ...args], { KUBECONFIG: '/nonexistent/kubeconfig', REDIS_URL: undefined });
+    expect(r.code).not.toBe(0);
+    expectOneError(r.stderr, 'E_CLI_ARG', message);
+  });
+
   it('sandbox fault finds the running sandbox by $KUBECONFIG', async () => {
     const r = await meridian(['sandbox', 'fault', 'api-up', 'gce-asia-east1-a'], { KUBECONFIG: '/nonexistent/kubeconfig' });
     expect(r.code).toBe(2);

@@ -14,7 +14,7 @@ import { freePort, TestRedis } from '../../helpers/redis.js';
 import { TestCA, type CertFiles } from '../../helpers/tls-certs.js';
 import { tempDir } from '../../helpers/tmp.js';
 import { waitFor } from '../../helpers/wait.js';
-import { httpsGet } from './setup.js';
+import { httpsGet, sClient, servedName } from './setup.js';
 
 interface Pair {
   cert: string;
@@ -49,21 +49,21 @@ describe('TLS certificates from the federation, through Redis and through the co
   let fed: KubeRest;
   let controller: RunningController;
   let controllerLogs = '';
-  let startTheController: () => Promise<void>;
+  let startTheController: (extra?: { defaultCertificate?: string }) => Promise<void>;
   let ca: TestCA;
   /** The test CA's certificate (PEM), which clients verify the proxies' certificates with. */
   let caPem: string;
-  const pairs: Record<'v1' | 'v2' | 'expired' | 'mismatched', Pair> = {} as never;
+  const pairs: Record<'v1' | 'v2' | 'expired' | 'mismatched' | 'fallback', Pair> = {} as never;
   let fleetProxy: ProxyProcess;
   let fileProxy: ProxyProcess;
   const tlsPorts = new Map<ProxyProcess, number>();
   const plainPorts = new Map<ProxyProcess, number>();
   const proxies = () => [fleetProxy, fileProxy];
 
-  const tlsSecret = (pair: Pair) => ({
+  const tlsSecret = (pair: Pair, name = 'web-tls') => ({
     apiVersion: 'v1',
     kind: 'Secret',
-    metadata: { name: 'web-tls', namespace: 'default' },
+    metadata: { name, namespace: 'default' },
     type: 'kubernetes.io/tls',
     data: { 'tls.crt': Buffer.from(pair.cert).toString('base64'), 'tls.key': Buffer.from(pair.key).toString('base64') },
   });
@@ -88,20 +88,22 @@ describe('TLS certificates from the federation, through Redis and through the co
       const cert = await readFile(f.cert, 'utf8');
       return { cert, key: await readFile(f.key, 'utf8'), fingerprint: new X509Certificate(cert).fingerprint256 };
     };
-    const [v1, v2, expired, other] = await Promise.all([
+    const [v1, v2, expired, other, fallback] = await Promise.all([
       ca.issue('v1', { names: ['a.test'] }),
       ca.issue('v2', { names: ['a.test'], key: 'rsa' }),
       ca.issue('expired', { names: ['a.test'], start: '20200101000000Z', end: '20200201000000Z' }),
       ca.issue('other', { names: ['other.test'] }),
+      ca.issue('fallback', { names: ['fallback.test'] }),
     ]);
-    Object.assign(pairs, { v1: await read(v1), v2: await read(v2), expired: await read(expired) });
+    Object.assign(pairs, { v1: await read(v1), v2: await read(v2), expired: await read(expired), fallback: await read(fallback) });
     pairs.mismatched = { ...pairs.v1, key: (await read(other)).key };
 
     sb = await startSandbox({ kubeconfigPath: join(dir.path, 'kubeconfig'), clusters: 'gce-us-central1-a' });
     const kubeconfigText = await readFile(sb.kubeconfigPath, 'utf8');
     fed = await KubeRest.fromKubeconfigText(kubeconfigText, 'federation-cluster');
-    startTheController = async () => {
+    startTheController = async (extra = {}) => {
       controller = await startController({
+        ...extra,
         kubeconfigText,
         federationContext: 'federation-cluster',
         probeIntervalMs: 500,
@@ -237,6 +239,30 @@ describe('TLS certificates from the federation, through Redis and through the co
     expect(file.certificates.map((c) => c.cert)).toEqual([pairs.v2.cert]);
     for (const p of proxies()) expect(await served(p)).toBe(pairs.v2.fingerprint);
   });
+
+  it('a controller with --default-certificate publishes that Secret, named by no Ingress: proxies with no certificate of their own serve it to clients sending no SNI', async () => {
+    const noSni = async (p: ProxyProcess) => servedName((await sClient(tlsPorts.get(p)!, ['-noservername', '-showcerts'])).out);
+    for (const p of proxies()) expect(await noSni(p)).toBeUndefined();
+    await controller.stop();
+    const restartedAt = controllerLogs.length;
+    // Named before it exists: told in the log (no Ingress to put an Event on) and counted.
+    await startTheController({ defaultCertificate: 'default/fallback-tls' });
+    const told = await waitFor(() => controllerLogs.slice(restartedAt).split('\n').find((l) => l.includes('"code":"E_TLS_SECRET_NOT_FOUND"')), { what: 'the missing default Secret told' });
+    expect(told).toMatch(/Secret default\/fallback-tls, named by --default-certificate, does not exist in the federation.*no Ingress to record an Event on/);
+    await waitFor(async () => /^meridian_controller_tls_certificate_problems\{reason="TLSSecretNotFound"\} 1$/m.test(await (await fetch(`${controller.metricsUrl}/metrics`)).text()), { what: 'the missing default Secret counted' });
+    for (const p of proxies()) expect(await noSni(p)).toBeUndefined();
+
+    await fed.call('POST', '/api/v1/namespaces/default/secrets', { body: tlsSecret(pairs.fallback, 'fallback-tls') });
+    for (const p of proxies()) await waitFor(async () => (await noSni(p)) === 'fallback.test', { what: `proxy ${p.id} serving the default certificate without SNI`, timeoutMs: 10_000 });
+    for (const p of proxies()) {
+      expect(servedName((await sClient(tlsPorts.get(p)!, ['-servername unknown.test', '-showcerts'])).out)).toBe('fallback.test');
+      expect(await served(p)).toBe(pairs.v2.fingerprint); // a.test keeps its own
+    }
+    const file = JSON.parse(await readFile(join(dir.path, 'certificates.json'), 'utf8')) as { defaultSecret?: string; certificates: { secret: string; ingresses: string[] }[] };
+    expect(file.defaultSecret).toBe('default/fallback-tls');
+    expect(file.certificates).toContainEqual(expect.objectContaining({ secret: 'default/fallback-tls', ingresses: [] }));
+    await waitFor(async () => /^meridian_controller_tls_certificate_problems\{reason="TLSSecretNotFound"\} 0$/m.test(await (await fetch(`${controller.metricsUrl}/metrics`)).text()), { what: 'the default Secret\'s problem settled' });
+  }, 30_000);
 
   it('never logs a private key: not the controller, not the proxies', () => {
     const keyLines = Object.values(pairs).flatMap((p) => p.key.split('\n').filter((l) => l.length > 20 && !l.startsWith('-----')));

@@ -127,6 +127,51 @@ describe('certificates for the proxies from federated Ingresses\' spec.tls and S
     expect(out.problems[0]!.message).toMatch(/\(\*\.w\.test\) does not cover a\.b\.w\.test, w\.test;/);
   });
 
+  describe('the default Secret (--default-certificate)', () => {
+    const named = (secret = 'a-tls') => ingress('shop', 'one', [{ hosts: ['a.test'], secretName: secret }]);
+    interface DefaultCase {
+      ingresses: () => KObject[];
+      secrets: () => KObject[];
+      lastGood?: () => Map<string, SecretPair>;
+      /** The bundle's Secrets, and its defaultSecret. */
+      published: string[];
+      defaultSecret: string | undefined;
+      /** The default's problem: code and words; undefined for none. */
+      defaultProblem?: [string, string, RegExp];
+      /** Problems reported on Ingresses: [ingress, code]. */
+      ingressProblems: [string, string][];
+    }
+    const cases: [string, DefaultCase][] = [
+      ['no Ingress names it: published anyway, for no Ingress and no host', { ingresses: () => [named()], secrets: () => [tlsSecret('shop', 'a-tls', good), tlsSecret('edge', 'fallback', wildcard)], published: ['edge/fallback', 'shop/a-tls'], defaultSecret: 'edge/fallback', ingressProblems: [] }],
+      ['no Ingress at all', { ingresses: () => [], secrets: () => [tlsSecret('edge', 'fallback', wildcard)], published: ['edge/fallback'], defaultSecret: 'edge/fallback', ingressProblems: [] }],
+      ['an Ingress names it too: one entry', { ingresses: () => [ingress('edge', 'site', [{ hosts: ['x.w.test'], secretName: 'fallback' }])], secrets: () => [tlsSecret('edge', 'fallback', wildcard)], published: ['edge/fallback'], defaultSecret: 'edge/fallback', ingressProblems: [] }],
+      ['missing: not published, reported for itself only (no Ingress names it), strict SNI said', { ingresses: () => [named()], secrets: () => [tlsSecret('shop', 'a-tls', good)], published: ['shop/a-tls'], defaultSecret: undefined, defaultProblem: ['TLSSecretNotFound', 'E_TLS_SECRET_NOT_FOUND', /^E_TLS_SECRET_NOT_FOUND: Secret edge\/fallback, named by --default-certificate, does not exist in the federation; no certificate from it is served until it is fixed \(.*strict SNI\)\. Create it in namespace edge \(kubectl create secret tls/], ingressProblems: [] }],
+      ['expired, with a last good one: that one stays published, and the default', { ingresses: () => [], secrets: () => [tlsSecret('edge', 'fallback', expired)], lastGood: () => new Map([['edge/fallback', wildcard]]), published: ['edge/fallback'], defaultSecret: 'edge/fallback', defaultProblem: ['TLSCertificateRejected', 'E_TLS_CERT_EXPIRED', /^E_TLS_CERT_EXPIRED: .*; the proxies keep serving the certificate last taken from it\. Renew/], ingressProblems: [] }],
+      ['of another type, never good: nothing published', { ingresses: () => [], secrets: () => [tlsSecret('edge', 'fallback', wildcard, 'Opaque')], published: [], defaultSecret: undefined, defaultProblem: ['TLSCertificateRejected', 'E_TLS_SECRET_TYPE', /type Opaque, not kubernetes\.io\/tls; no certificate from it is served until it is fixed \(.*strict SNI\)/], ingressProblems: [] }],
+      ['missing and named by an Ingress: reported on the Ingress and for itself', { ingresses: () => [ingress('edge', 'site', [{ hosts: ['x.w.test'], secretName: 'fallback' }])], secrets: () => [], published: [], defaultSecret: undefined, defaultProblem: ['TLSSecretNotFound', 'E_TLS_SECRET_NOT_FOUND', /Secret edge\/fallback, named in spec\.tls and by --default-certificate, does not exist/], ingressProblems: [['edge/site', 'E_TLS_SECRET_NOT_FOUND']] }],
+    ];
+    it.each(cases)('%s', (_what, c) => {
+      const out = buildCertificates({ ingresses: c.ingresses(), secrets: new Map(c.secrets().map((s) => [`${s.metadata.namespace}/${s.metadata.name}`, s])), defaultSecret: 'edge/fallback', lastGood: c.lastGood?.() ?? new Map(), now });
+      expect(out.certificates.map((x) => x.secret)).toEqual(c.published);
+      expect(out.defaultSecret).toBe(c.defaultSecret);
+      const fallback = out.certificates.find((x) => x.secret === 'edge/fallback');
+      if (fallback && !c.ingresses().length) expect(fallback).toMatchObject({ ingresses: [], hosts: [] });
+      if (c.defaultProblem) {
+        const [reason, code, message] = c.defaultProblem;
+        expect(out.defaultProblem).toMatchObject({ secret: 'edge/fallback', reason, code });
+        expect(out.defaultProblem!.message).toMatch(message);
+        expect(out.defaultProblem!.message).not.toMatch(/PRIVATE KEY|MII|MHc/);
+      } else expect(out.defaultProblem).toBeUndefined();
+      expect(out.problems.map((p) => [p.ingress, p.code])).toEqual(c.ingressProblems);
+    });
+
+    it('without one, the build has neither a default nor its problem', () => {
+      const out = build([named()], [tlsSecret('shop', 'a-tls', good)]);
+      expect('defaultSecret' in out).toBe(false);
+      expect('defaultProblem' in out).toBe(false);
+    });
+  });
+
   it('forgets a Secret no Ingress names any more', () => {
     const out = build([ingress('shop', 'one', [{ hosts: ['a.test'], secretName: 'b-tls' }])], [tlsSecret('shop', 'a-tls', good), tlsSecret('shop', 'b-tls', renewed)], new Map([['shop/a-tls', good]]));
     expect([...out.good.keys()]).toEqual(['shop/b-tls']);

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BundleCertificate } from '../../../src/proxy/tls/bundle.js';
+import { parseCertificateBundle, type BundleCertificate } from '../../../src/proxy/tls/bundle.js';
 import { CertificateSet } from '../../../src/proxy/tls/certificate-set.js';
 import { TlsMetrics } from '../../../src/proxy/tls/metrics.js';
 import { selectCertificate } from '../../../src/proxy/tls/sni.js';
@@ -18,15 +18,17 @@ describe('the proxy\'s certificates from its files and from the federation', () 
   beforeAll(async () => {
     dir = await tempDir();
     const ca = await TestCA.create(dir.path);
-    const [a, fedA, b, b2, expired] = await Promise.all([
+    const [a, fedA, b, b2, expired, fallback, fallbackRsa] = await Promise.all([
       ca.issue('a', { names: ['a.test'] }),
       ca.issue('fed-a', { names: ['a.test', 'www.a.test'] }),
       ca.issue('b', { names: ['b.test'] }),
       ca.issue('b2', { names: ['b.test'] }),
       ca.issue('old', { names: ['b.test'], start: '20200101000000Z', end: '20200201000000Z' }),
+      ca.issue('fallback', { names: ['fallback.test'] }),
+      ca.issue('fallback-rsa', { names: ['fallback.test'], key: 'rsa' }),
     ]);
     staticA = a;
-    Object.assign(federated, { a: await entry('shop/a', fedA), b: await entry('shop/b', b), b2: await entry('shop/b', b2), expired: await entry('shop/b', expired) });
+    Object.assign(federated, { a: await entry('shop/a', fedA), b: await entry('shop/b', b), b2: await entry('shop/b', b2), expired: await entry('shop/b', expired), fallback: await entry('edge/fallback', fallback), fallbackRsa: await entry('edge/fallback', fallbackRsa), fallbackExpired: await entry('edge/fallback', expired) });
   });
   afterAll(() => dir?.remove());
 
@@ -83,5 +85,80 @@ describe('the proxy\'s certificates from its files and from the federation', () 
     set.applyBundle({ version: '4', certificates: [] });
     expect(set.current.certs).toEqual([]);
     expect(await rotations()).toBe(3);
+  });
+
+  describe('the federation\'s default Secret (bundle.defaultSecret)', () => {
+    it('serves clients sending no name, or an unknown one, when the proxy has no certificate of its own; exact names keep theirs', async () => {
+      const { set, pick } = await open([]);
+      set.applyBundle({ version: '1', certificates: [federated.fallback!, federated.b!], defaultSecret: 'edge/fallback' });
+      expect(pick(undefined)).toEqual({ file: 'Secret edge/fallback', match: 'default' });
+      expect(pick('nowhere.test')).toEqual({ file: 'Secret edge/fallback', match: 'default' });
+      expect(pick('b.test')).toEqual({ file: 'Secret shop/b', match: 'exact' });
+      expect(set.current.serves(undefined)).toBe(true);
+      // The server's own context holds the default: it is the default's.
+      expect(set.current.serverOptions().cert).toBe(federated.fallback!.cert);
+    });
+
+    it('leaves the proxy\'s own first certificate the default', async () => {
+      const { set, pick } = await open([staticA]);
+      set.applyBundle({ version: '1', certificates: [federated.fallback!, federated.b!], defaultSecret: 'edge/fallback' });
+      expect(pick(undefined)).toEqual({ file: staticA.cert, match: 'default' });
+      expect(pick('nowhere.test')).toEqual({ file: staticA.cert, match: 'default' });
+      expect(pick('fallback.test')).toEqual({ file: 'Secret edge/fallback', match: 'exact' });
+    });
+
+    it('a new default (rotated, another Secret named, or none) is a new server context; other rotations keep it', async () => {
+      const { set, pick } = await open([]);
+      const seen: boolean[] = [];
+      let last = set.current;
+      set.onChange((c) => {
+        seen.push(c.sameDefault(last));
+        last = c;
+      });
+      set.applyBundle({ version: '1', certificates: [federated.fallback!, federated.b!], defaultSecret: 'edge/fallback' }); // none → fallback
+      set.applyBundle({ version: '2', certificates: [federated.fallback!, federated.b2!], defaultSecret: 'edge/fallback' }); // b rotated: same default
+      set.applyBundle({ version: '3', certificates: [federated.fallbackRsa!, federated.b2!], defaultSecret: 'edge/fallback' }); // the default rotated (RSA now)
+      expect(set.current.defaultCertificate?.keyType).toBe('rsa');
+      // The default's key type goes last in the server's preferences (see protocolOptions).
+      expect(String(set.current.serverOptions().ciphers).split(':').at(-1)).toMatch(/RSA/);
+      set.applyBundle({ version: '4', certificates: [federated.fallbackRsa!, federated.b2!], defaultSecret: 'shop/b' }); // another Secret named
+      expect(pick(undefined)).toEqual({ file: 'Secret shop/b', match: 'default' });
+      set.applyBundle({ version: '5', certificates: [federated.fallbackRsa!, federated.b2!] }); // none named: strict again
+      expect(pick(undefined)).toEqual({ file: undefined, match: 'none' });
+      expect(pick('nowhere.test')).toEqual({ file: undefined, match: 'none' });
+      expect(seen).toEqual([false, true, false, false, false]);
+    });
+
+    it('a default the proxy does not take (expired) leaves strict SNI, counted; its last good certificate stays the default', async () => {
+      const { set, pick, errors } = await open([]);
+      set.applyBundle({ version: '1', certificates: [federated.fallbackExpired!, federated.b!], defaultSecret: 'edge/fallback' });
+      expect(pick(undefined)).toEqual({ file: undefined, match: 'none' });
+      expect(await errors('expired')).toBe(1);
+      set.applyBundle({ version: '2', certificates: [federated.fallback!, federated.b!], defaultSecret: 'edge/fallback' });
+      expect(pick(undefined)).toEqual({ file: 'Secret edge/fallback', match: 'default' });
+      set.applyBundle({ version: '3', certificates: [federated.fallbackExpired!, federated.b!], defaultSecret: 'edge/fallback' });
+      expect(pick(undefined)).toEqual({ file: 'Secret edge/fallback', match: 'default' });
+      expect(set.current.defaultCertificate?.fingerprint).not.toBeUndefined();
+    });
+  });
+
+  describe('the bundle\'s defaultSecret on the wire', () => {
+    const body = (extra: Record<string, unknown>) => JSON.stringify({ version: '1', certificates: [federated.b], ...extra });
+    it.each([
+      ['absent (a controller from before it): strict SNI as ever', {}, undefined],
+      ['present', { defaultSecret: 'edge/fallback' }, 'edge/fallback'],
+    ])('parses a bundle with it %s', (_what, extra, want) => {
+      const bundle = parseCertificateBundle(body(extra), 'test');
+      expect(bundle.defaultSecret).toBe(want);
+      expect(bundle.certificates.map((c) => c.secret)).toEqual(['shop/b']);
+    });
+
+    it('drops a field it does not know (how a proxy from before defaultSecret reads a bundle that has it)', () => {
+      expect(parseCertificateBundle(body({ fromTheFuture: { x: 1 } }), 'test')).not.toHaveProperty('fromTheFuture');
+    });
+
+    it('refuses a defaultSecret that is not namespace/name', () => {
+      expect(() => parseCertificateBundle(body({ defaultSecret: 'fallback' }), 'test')).toThrow(/defaultSecret/);
+    });
   });
 });

@@ -8,7 +8,7 @@ describe('SNI certificate selection', () => {
     { names: ['api.example.com'] }, // 2
     { names: ['*.a.example.com', 'other.test'] }, // 3
     { names: ['www.example.com', '*.com', 'w*.example.org'] }, // 4: shadowed, a TLD wildcard, a partial wildcard
-  ]);
+  ], 0);
   const pick = (name: string | undefined) => selectCertificate(index, name);
 
   it('takes an exact name before a wildcard, whatever the order they are listed in', () => {
@@ -43,11 +43,32 @@ describe('SNI certificate selection', () => {
   });
 
   it('without a default (only the federation\'s certificates, or none yet), gives unknown names and nameless clients no certificate', () => {
-    const strict = buildSniIndex([{ names: ['a.test'] }, { names: ['*.w.test'] }], false);
+    const strict = buildSniIndex([{ names: ['a.test'] }, { names: ['*.w.test'] }], -1);
     expect(selectCertificate(strict, 'a.test')).toEqual({ cert: 0, match: 'exact' });
     expect(selectCertificate(strict, 'x.w.test')).toEqual({ cert: 1, match: 'wildcard' });
     expect(selectCertificate(strict, 'b.test')).toEqual({ cert: -1, match: 'none' });
     expect(selectCertificate(strict, undefined)).toEqual({ cert: -1, match: 'none' });
-    expect(selectCertificate(buildSniIndex([]), 'a.test')).toEqual({ cert: -1, match: 'none' });
+    expect(selectCertificate(buildSniIndex([], 0), 'a.test')).toEqual({ cert: -1, match: 'none' });
+  });
+
+  // The federation's default Secret may sit anywhere among its certificates: exact names and
+  // wildcards still come first, whichever certificate is the default.
+  const federation = [{ names: ['a.test'] }, { names: ['*.w.test'] }, { names: ['fallback.test'] }];
+  const fallbacks: [string, number, string | undefined, { cert: number; match: string }][] = [
+    ['no name, the default listed last', 2, undefined, { cert: 2, match: 'default' }],
+    ['an unknown name', 2, 'b.test', { cert: 2, match: 'default' }],
+    ['an IP address', 2, '127.0.0.1', { cert: 2, match: 'default' }],
+    ['a name another certificate has', 2, 'a.test', { cert: 0, match: 'exact' }],
+    ['a name a wildcard covers', 2, 'x.w.test', { cert: 1, match: 'wildcard' }],
+    ['the default\'s own name', 2, 'fallback.test', { cert: 2, match: 'exact' }],
+    ['no name, a wildcard certificate as the default', 1, '', { cert: 1, match: 'default' }],
+    ['a name two labels under the default\'s wildcard', 1, 'a.b.w.test', { cert: 1, match: 'default' }],
+    ['no name, no default', -1, undefined, { cert: -1, match: 'none' }],
+    ['no name, a default past the end (not taken)', 3, undefined, { cert: -1, match: 'none' }],
+    ['an unknown name, a default past the end', 7, 'b.test', { cert: -1, match: 'none' }],
+  ];
+  it.each(fallbacks)('with the default at an index: %s', (_what, fallback, name, want) => {
+    const index = buildSniIndex(federation, fallback);
+    expect(selectCertificate(index, name)).toEqual(want);
   });
 });
