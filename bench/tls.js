@@ -14,6 +14,9 @@
 //   .bench/before/dist, with package.json and geoip/ beside it) [--h2-rps N] (h2load offers N
 //   requests/s per connection instead of saturating: CPU per request then compares at the same
 //   load — at saturation a slower proxy batches more per read and write, which flatters it)
+//   [--floors] (HTTP/2 only: adds two floors that are not proxies — node:http2 answering by itself,
+//   and node:http2 with a minimal hand-written upstream client — to show what of the gap to nginx
+//   is TLS/HTTP/2/Node and what is the upstream HTTP/1.1 client)
 import { execFile, execFileSync, fork, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,7 +25,7 @@ import { parseArgs, promisify } from 'node:util';
 import { cpuTicks, hasTaskset, killedOnExit, pin, pinBenchToCpu0, startNginx as startNginxWorker, stop } from './lib/processes.js';
 
 const run = promisify(execFile);
-const { values } = parseArgs({ options: { duration: { type: 'string', default: '5' }, rounds: { type: 'string', default: '3' }, only: { type: 'string', default: '' }, compare: { type: 'string' }, 'h2-rps': { type: 'string' } } });
+const { values } = parseArgs({ options: { duration: { type: 'string', default: '5' }, rounds: { type: 'string', default: '3' }, only: { type: 'string', default: '' }, compare: { type: 'string' }, 'h2-rps': { type: 'string' }, floors: { type: 'boolean', default: false } } });
 const duration = Number(values.duration);
 const rounds = Number(values.rounds);
 const here = new URL('.', import.meta.url).pathname;
@@ -139,6 +142,13 @@ const targets = [
   // The same on node:http2's core API: what the compat request/response objects cost.
   { name: 'bare node h2 core', port: 19204, start: startBareServer('bare-undici-h2-core.js'), kinds: ['h2'] },
 ];
+const floors = values.floors
+  ? [
+      { name: 'floor: h2 answering itself', port: 19206, start: startBareServer('h2-floor-static.js'), kinds: ['h2'] },
+      { name: 'floor: h2 + minimal client', port: 19207, start: startBareServer('h2-floor-minimal-client.js'), kinds: ['h2'] },
+    ]
+  : [];
+targets.push(...floors);
 const compared = values.compare ? `meridian@${values.compare}` : undefined;
 if (compared) targets.push({ name: compared, port: 19205, start: (port, o) => startMeridian(port, o, values.compare) });
 const kinds = values.only ? values.only.split(',').filter((k) => k in measures) : Object.keys(measures);
@@ -187,6 +197,12 @@ for (const kind of kinds) {
   console.log(
     `${'  µs/op ranges'.padEnd(28)} meridian ${row.meridian.usRange}, nginx ${row.nginx.usRange}, bare node ${row.bare.usRange}${row.core ? `, h2 core ${row.core.usRange}` : ''}`,
   );
+  for (const f of floors) {
+    const r = rowOf(results[f.name][kind]);
+    if (!r) continue;
+    (row.floors ??= {})[f.name] = r;
+    console.log(`${`  ${f.name}`.padEnd(28)} ${String(Math.round(r.perSecond)).padStart(10)} ${r.range.padStart(13)} ${r.usPerOp.toFixed(1).padStart(7)} µs/op (${r.usRange}); it/nginx ${(r.usPerOp / row.nginx.usPerOp).toFixed(2)}${r.errors ? '  (errors)' : ''}`);
+  }
   if (compared) {
     const c = (row.compared = rowOf(results[compared][kind]));
     console.log(`${`  ${compared}`.padEnd(28)} ${String(Math.round(c.perSecond)).padStart(10)} ${c.range.padStart(13)} ${c.usPerOp.toFixed(1).padStart(7)} µs/op (${c.usRange}); meridian/it ${(row.meridian.usPerOp / c.usPerOp).toFixed(2)}${c.errors ? '  (errors)' : ''}`);
