@@ -183,7 +183,7 @@
     const notes = [];
     if (unplaced.length) notes.push(`Not on the map (no known location): ${unplaced.join(', ')}.`);
     if (absent) notes.push(`${absent} cluster(s) left the routing table recently (the controller lists Ready members only).`);
-    if (!flows.length) notes.push('No traffic through this proxy in the last minute.');
+    if (!flows.length) notes.push(`No traffic through ${flowsScope(doc)} in the last minute.`);
     $('#map-note').textContent = notes.join(' ');
   }
 
@@ -228,6 +228,13 @@
     fillBody($('#flows'), rows, 'No requests in the last minute.', 4);
   }
 
+  /** Marks this proxy in the fleet's list, or with `--workers N` each of this host's workers that answered. */
+  function selfMark(doc, id) {
+    const worker = doc.workers?.answeredBy.find((w) => w.proxy === id);
+    if (worker) return ` (worker ${worker.worker} here)`;
+    return id === doc.proxy.id ? ' (this one)' : '';
+  }
+
   function drawFleet(doc) {
     const f = doc.fleet;
     $('#fleet-line').textContent = f.mode === 'standalone'
@@ -235,7 +242,7 @@
       : `fleet "${f.name}" at ${f.store}: ${f.inSync ? 'in sync' : 'OUT OF SYNC'}, last read ${f.syncLagSeconds === null ? 'never' : `${f.syncLagSeconds.toFixed(1)} s ago`}`;
     const rows = f.proxies.map((p) =>
       el('tr', { dataset: { proxy: p.id } },
-        el('td', { class: 'mono' }, p.id, p.id === doc.proxy.id ? ' (this one)' : ''),
+        el('td', { class: 'mono' }, p.id, selfMark(doc, p.id)),
         el('td', {}, p.host),
         el('td', {}, p.region ?? '–'),
         el('td', { class: 'mono' }, p.tableVersion || '–'),
@@ -353,9 +360,17 @@
     live.textContent = text;
   }
 
+  /** Whose traffic the flows are: this proxy's, or (`--workers N`) the sum of the workers that answered. */
+  function flowsScope(doc) {
+    const w = doc.workers;
+    return w ? `this host's ${w.answered} of ${w.asked} workers` : 'this proxy';
+  }
+
   function draw(doc) {
     const p = doc.proxy;
-    $('#proxy-line').textContent = `proxy ${p.id} · ${p.region ?? 'no region'} · table ${p.hasTable ? p.tableVersion : '(none yet)'}${p.draining ? ' · DRAINING' : ''} · v${p.version}`;
+    const w = doc.workers;
+    $('#proxy-line').textContent = `proxy ${p.id}${w ? ` (1 of ${w.answered} workers answering; flows summed over them)` : ''} · ${p.region ?? 'no region'} · table ${p.hasTable ? p.tableVersion : '(none yet)'}${p.draining ? ' · DRAINING' : ''} · v${p.version}`;
+    for (const e of document.querySelectorAll('.flows-scope')) e.textContent = flowsScope(doc);
     document.title = `Meridian · ${p.id}`;
     drawMap(doc);
     drawClusters(doc);

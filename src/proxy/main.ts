@@ -19,6 +19,7 @@ import type { FleetStore } from '../state/store.js';
 import { followsStore, loadProxyConfig, loadTable, type ConfigOverrides, type ProxyConfig } from './config.js';
 import { startAdmin } from './admin.js';
 import { proxyStatusSource, statusPage } from './status-page.js';
+import { answerStatusCalls } from './status-workers.js';
 import { FleetSync } from './fleet-sync.js';
 import { ProxyMetrics, type ShardHealthRow } from './metrics.js';
 import { RoutingState } from './routing-state.js';
@@ -278,6 +279,19 @@ export async function startProxyWith(config: ProxyConfig, table: unknown, opts: 
   prober.start();
   metrics.shardSource = () => shardHealthRows(state, fleet);
 
+  const status = proxyStatusSource({
+    id,
+    host: hostname(),
+    version: VERSION,
+    ...(config.region ? { region: config.region } : {}),
+    state,
+    ...(fleet ? { fleet } : {}),
+    isDraining: () => proxy.isDraining,
+    startedAt,
+    ...(config.store ? { probersPerEndpoint: config.store.probersPerEndpoint } : {}),
+  });
+  // In a node:cluster worker, the primary's admin port asks each worker for its status documents.
+  const stopAnsweringStatus = cluster.isWorker ? answerStatusCalls(status) : undefined;
   let adminServer: Server | undefined;
   let adminAddress: AddressInfo | undefined;
   if (opts.admin !== false) {
@@ -285,20 +299,7 @@ export async function startProxyWith(config: ProxyConfig, table: unknown, opts: 
       metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
       ready: () => !proxy.isDraining && state.hasTable,
       table: () => describeState(state, fleet, id),
-      page: statusPage(
-        proxyStatusSource({
-          id,
-          host: hostname(),
-          version: VERSION,
-          ...(config.region ? { region: config.region } : {}),
-          state,
-          ...(fleet ? { fleet } : {}),
-          isDraining: () => proxy.isDraining,
-          startedAt,
-          ...(config.store ? { probersPerEndpoint: config.store.probersPerEndpoint } : {}),
-        }),
-        { allowedHosts: config.admin.allowedHosts },
-      ),
+      page: statusPage(status, { allowedHosts: config.admin.allowedHosts }),
     });
     adminServer = a.server;
     adminAddress = a.address;
@@ -336,6 +337,7 @@ export async function startProxyWith(config: ProxyConfig, table: unknown, opts: 
     id,
     reload,
     async drain() {
+      stopAnsweringStatus?.();
       watcher?.close();
       tls?.certificates.close();
       await prober.stop();

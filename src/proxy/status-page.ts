@@ -20,11 +20,14 @@ import { ClusterMemory, fleetStatus, flowsStatus, shardStatus, type StatusDocume
  * path reaches the file system.
  */
 
-/** What the status documents are computed from (a running proxy; see proxyStatusSource). */
+/**
+ * What the status documents are computed from: a running proxy (proxyStatusSource, answering at
+ * once), or the primary of `--workers N` asking its workers (workersStatusSource, status-workers.ts).
+ */
 export interface StatusSource {
-  document(now: number): StatusDocument;
+  document(now: number): StatusDocument | Promise<StatusDocument>;
   /** `meridian route`'s explanation against this proxy's table, health and load. */
-  route(q: RouteQuery): RouteReport;
+  route(q: RouteQuery): RouteReport | Promise<RouteReport>;
 }
 
 /** A running proxy's status: its table, live health and load, flows, and fleet as last read (no store I/O). */
@@ -97,7 +100,7 @@ export const STATUS_ERRORS = {
   E_STATUS_FORMAT: { status: 400, hint: 'format=json (the default) or format=text (the table `meridian route` prints)' },
   E_NO_ROUTE: { status: 404, hint: 'give ?host= (and ?path=) of one of the table\'s Ingress rules' },
   E_NO_TABLE: { status: 503, hint: 'this proxy has no routing table yet: wait for the controller (or the fleet) to publish one' },
-  E_STATUS_UNAVAILABLE: { status: 503, hint: 'the primary of `meridian proxy --workers N` holds no routing state: run the proxy with one process to use its status page' },
+  E_STATUS_UNAVAILABLE: { status: 503, hint: 'the primary of `meridian proxy --workers N` asks its workers for the documents and none answered within the deadline (starting, restarting after an exit, or stuck): try again in a moment, and see the proxy\'s log for workers that exited' },
   E_UI_FILES_MISSING: { status: 500, hint: 'reinstall Meridian (npm ci installs the map and chart packages); an image must copy ui/ beside dist/' },
   E_STATUS_FAILED: { status: 500, hint: 'a bug: report it with the proxy\'s log' },
 } as const;
@@ -262,8 +265,8 @@ export function statusPage(source: StatusSource | undefined, opts: StatusPageOpt
     );
   };
 
-  const serveDocument = (res: ServerResponse, url: URL, part: string) => {
-    if (!source) return sendError(res, 'E_STATUS_UNAVAILABLE', 'this process serves no routing state of its own');
+  const serveDocument = async (res: ServerResponse, url: URL, part: string): Promise<void> => {
+    if (!source) return sendError(res, 'E_STATUS_UNAVAILABLE', 'this admin port has no routing state behind it');
     if (part === 'route') {
       const p = url.searchParams;
       const ip = p.get('ip') ?? '';
@@ -271,20 +274,15 @@ export function statusPage(source: StatusSource | undefined, opts: StatusPageOpt
       if (p.has('seed')) q.seed = Number(p.get('seed'));
       const format = p.get('format') ?? 'json';
       if (format !== 'json' && format !== 'text') return sendError(res, 'E_STATUS_FORMAT', `no format "${format}" for /status/route`);
-      let report: RouteReport;
-      try {
-        report = source.route(q);
-      } catch (err) {
-        if (isMeridianError(err)) return sendError(res, err.code, err.message, err.hint);
-        throw err;
-      }
+      const report = await source.route(q);
       return format === 'text' ? sendBody(res, 200, 'text/plain; charset=utf-8', renderRoute(report)) : sendBody(res, 200, 'application/json; charset=utf-8', `${JSON.stringify(report, null, 2)}\n`);
     }
-    const doc = source.document(now());
-    if (part === '') return sendBody(res, 200, 'application/json; charset=utf-8', `${JSON.stringify(doc, null, 2)}\n`);
     const key = DOCUMENTS.find((d) => d === part);
-    if (!key) return sendError(res, 'E_STATUS_NOT_FOUND', `no status document /status/${part}`);
-    const value = key === 'clusters' || key === 'shards' ? { [key]: doc[key] } : doc[key];
+    if (part !== '' && !key) return sendError(res, 'E_STATUS_NOT_FOUND', `no status document /status/${part}`);
+    const doc = await source.document(now());
+    if (!key) return sendBody(res, 200, 'application/json; charset=utf-8', `${JSON.stringify(doc, null, 2)}\n`);
+    // The flows of several workers are their sum: /status/flows says whose.
+    const value = key === 'clusters' || key === 'shards' ? { [key]: doc[key] } : key === 'flows' && doc.workers ? { ...doc.flows, workers: doc.workers } : doc[key];
     sendBody(res, 200, 'application/json; charset=utf-8', `${JSON.stringify(value, null, 2)}\n`);
   };
 
@@ -302,15 +300,17 @@ export function statusPage(source: StatusSource | undefined, opts: StatusPageOpt
       sendError(res, 'E_METHOD_NOT_ALLOWED', `${req.method} is not served here`);
       return true;
     }
-    try {
-      if (path === '/ui') {
-        // Relative links in the page resolve against /ui/.
-        res.writeHead(308, { ...SECURITY_HEADERS, location: `/ui/${url.search}`, 'content-length': 0, 'cache-control': 'no-store' });
-        res.end();
-      } else if (ui) serveAsset(req, res, path === '/ui/' ? 'index.html' : path.slice('/ui/'.length));
-      else serveDocument(res, url, path.slice('/status/'.length).replace(/\/$/, ''));
-    } catch (err) {
-      sendError(res, 'E_STATUS_FAILED', `the status document failed: ${(err as Error).message}`);
+    if (path === '/ui') {
+      // Relative links in the page resolve against /ui/.
+      res.writeHead(308, { ...SECURITY_HEADERS, location: `/ui/${url.search}`, 'content-length': 0, 'cache-control': 'no-store' });
+      res.end();
+    } else if (ui) serveAsset(req, res, path === '/ui/' ? 'index.html' : path.slice('/ui/'.length));
+    else {
+      serveDocument(res, url, path.slice('/status/'.length).replace(/\/$/, '')).catch((err: unknown) => {
+        if (res.headersSent) return void res.destroy();
+        if (isMeridianError(err)) sendError(res, err.code, err.message, err.hint);
+        else sendError(res, 'E_STATUS_FAILED', `the status document failed: ${(err as Error).message}`);
+      });
     }
     return true;
   };

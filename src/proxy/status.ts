@@ -83,12 +83,23 @@ export interface FlowsStatus extends Omit<FlowsReading, 'flows'> {
   flows: (Flow & { fromLocation: LatLon | null; rps: number })[];
 }
 
+/** Which workers of `meridian proxy --workers N` a document comes from (absent for a single process). */
+export interface WorkersStatus {
+  /** Workers asked (those connected to the primary when the document was asked for). */
+  asked: number;
+  /** Workers that answered within the deadline: the flows are their sum. */
+  answered: number;
+  /** The answering workers, the first the one whose table, health and fleet the document shows. */
+  answeredBy: { worker: number; pid: number; proxy: string; flowRequests: number }[];
+}
+
 export interface StatusDocument {
   proxy: ProxyStatus;
   clusters: ClusterStatus[];
   shards: ShardStatus[];
   flows: FlowsStatus;
   fleet: FleetStatus;
+  workers?: WorkersStatus;
 }
 
 /** The flows with their client regions' locations and their mean rate over the window (pure). */
@@ -101,6 +112,45 @@ export function flowsStatus(reading: FlowsReading, snapshot: RoutingSnapshot): F
       rps: reading.seconds > 0 ? round(f.requests / reading.seconds, 2) : 0,
     })),
   };
+}
+
+/**
+ * Several processes' flows as one host's (pure): requests summed per (client region, cluster),
+ * timelines summed second by second on the wall clock they share, over the window ending at the
+ * latest closed second. A process a second behind the others still adds its whole window to the
+ * flows' totals (its oldest second too), so totals can exceed the timeline's sum by that second.
+ */
+export function sumFlows(readings: readonly FlowsStatus[]): FlowsStatus {
+  const windowSeconds = Math.max(0, ...readings.map((r) => r.windowSeconds));
+  const timed = readings.filter((r) => r.from !== null && r.until !== null);
+  const until = timed.length ? Math.max(...timed.map((r) => r.until!)) : null;
+  const from = until === null ? null : Math.max(Math.min(...timed.map((r) => r.from!)), until - windowSeconds * 1000);
+  const seconds = until === null ? 0 : Math.round((until - from!) / 1000);
+  const timeline: Record<string, number[]> = {};
+  for (const r of readings) {
+    for (const [cluster, counts] of Object.entries(r.timeline)) {
+      const sum = (timeline[cluster] ??= new Array<number>(seconds).fill(0));
+      if (r.from === null || from === null) continue;
+      const offset = Math.round((r.from - from) / 1000);
+      counts.forEach((v, i) => {
+        if (offset + i >= 0 && offset + i < seconds) sum[offset + i]! += v;
+      });
+    }
+  }
+  const byPair = new Map<string, FlowsStatus['flows'][number]>();
+  for (const r of readings) {
+    for (const f of r.flows) {
+      const key = `${f.from ?? ''}\u0000${f.to}`;
+      const seen = byPair.get(key);
+      if (seen) {
+        seen.requests += f.requests;
+        seen.fromLocation ??= f.fromLocation;
+      } else byPair.set(key, { ...f });
+    }
+  }
+  const flows = [...byPair.values()].map((f) => ({ ...f, rps: seconds > 0 ? round(f.requests / seconds, 2) : 0 }));
+  flows.sort((a, b) => b.requests - a.requests || a.to.localeCompare(b.to) || (a.from ?? '').localeCompare(b.from ?? ''));
+  return { windowSeconds, seconds, from, until, flows, timeline };
 }
 
 const round = (v: number, places = 1) => Math.round(v * 10 ** places) / 10 ** places;

@@ -5,6 +5,7 @@ import { MeridianError } from '../../common/errors.js';
 import { createLogger } from '../../common/log.js';
 import { startAdmin } from '../../proxy/admin.js';
 import { statusPage } from '../../proxy/status-page.js';
+import { workersStatusSource } from '../../proxy/status-workers.js';
 import { loadProxyConfig, type ConfigOverrides } from '../../proxy/config.js';
 
 export function register(program: Command): void {
@@ -37,8 +38,9 @@ export function register(program: Command): void {
       }
 
       // Primary of a multi-process proxy: forks workers, serves the admin port with metrics
-      // summed over the workers, drains them on SIGTERM. Without Redis, it holds the workers'
-      // fleet state in memory (they share health, load and capacity through it, over IPC).
+      // summed over the workers and the status page asked of them, drains them on SIGTERM.
+      // Without Redis, it holds the workers' fleet state in memory (they share health, load and
+      // capacity through it, over IPC).
       const { config } = await loadProxyConfig(flags.config, overrides);
       if (config.store?.redis === undefined) {
         const [{ MemoryBackend }, { serveWorkers }] = await Promise.all([import('../../state/memory-store.js'), import('../../state/ipc-store.js')]);
@@ -70,8 +72,15 @@ export function register(program: Command): void {
         metrics: async () => ({ contentType: aggregator.contentType, body: await (await aggregator.clusterMetrics()) }),
         ready: () => !draining && ready >= workers,
         table: () => ({ workers, note: 'per-worker tables: query a single-process proxy for details' }),
-        // The page itself, whose documents say why they are not here (E_STATUS_UNAVAILABLE).
-        page: statusPage(undefined, { allowedHosts: config.admin.allowedHosts }),
+        // The status documents from the workers: the first's table and health, all their flows summed.
+        page: statusPage(
+          workersStatusSource({
+            workers: () => Object.values(cluster.workers ?? {}).filter((w) => w !== undefined),
+            on: (listener) => cluster.on('message', listener),
+            onExit: (listener) => cluster.on('exit', listener),
+          }),
+          { allowedHosts: config.admin.allowedHosts },
+        ),
       });
       const stop = () => {
         draining = true;

@@ -71,7 +71,7 @@ describe('the status page and its JSON documents on the admin port', () => {
     const a = await startAdmin('127.0.0.1', 0, { metrics: async () => ({ contentType: 'text/plain', body: '' }), ready: () => true, table: () => ({}), page: statusPage(source, { allowedHosts: ['meridian-admin.internal'] }) });
     server = a.server;
     port = a.address.port;
-    // A `--workers` primary: the page, but no routing state behind it; and a package without ui/.
+    // An admin port with the page but no status source behind it, and a package without ui/.
     const b = await startAdmin('127.0.0.1', 0, { metrics: async () => ({ contentType: 'text/plain', body: '' }), ready: () => true, table: () => ({}), page: statusPage(undefined, { uiDir: '/nonexistent/ui/' }) });
     bare = b.server;
     barePort = b.address.port;
@@ -250,7 +250,7 @@ describe('the status page and its JSON documents on the admin port', () => {
     }
   });
 
-  it('without routing state (a --workers primary) or without its files, says so with a code and a hint', async () => {
+  it('without a status source or without its files, says so with a code and a hint', async () => {
     const doc = await get(barePort, '/status');
     expect([doc.status, doc.headers['x-meridian-error'], doc.headers['retry-after']]).toEqual([503, 'E_STATUS_UNAVAILABLE', '1']);
     expect((JSON.parse(doc.text) as { error: { hint: string } }).error.hint).toMatch(/--workers/);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { FlowCounter } from '../../../src/proxy/flows.js';
-import { ClusterMemory, clusterStatus, fleetStatus, flowsStatus, shardStatus } from '../../../src/proxy/status.js';
+import { ClusterMemory, clusterStatus, fleetStatus, flowsStatus, shardStatus, sumFlows, type FlowsStatus } from '../../../src/proxy/status.js';
 import { LiveState } from '../../../src/routing/live.js';
 import { buildSnapshot, type RoutingSnapshot } from '../../../src/routing/snapshot.js';
 import type { MemberRecord } from '../../../src/state/store.js';
@@ -148,5 +148,69 @@ describe('the status documents: the routing state as the status page and scripts
     ]);
     // Before its own heartbeat lands, the proxy still lists itself.
     expect(fleetStatus(self, { fleet: 'demo', store: 's', members: [member('p2', 9_000)], lastSyncAt: 0, storeUp: false, inSync: false }, 10_000)).toMatchObject({ inSync: false, storeUp: false, syncLagSeconds: null, proxies: [{ id: 'p1' }, { id: 'p2' }] });
+  });
+});
+
+describe('the flows of several workers as one host\'s (sumFlows)', () => {
+  const TOKYO = { lat: 35.69, lon: 139.69 };
+  /** A worker's flows over closed seconds [firstSecond, firstSecond + timeline length). */
+  const reading = (firstSecond: number | null, flows: [string | null, string, number][], timeline: Record<string, number[]>, windowSeconds = 60): FlowsStatus => {
+    const seconds = Object.values(timeline)[0]?.length ?? 0;
+    return {
+      windowSeconds,
+      seconds: firstSecond === null ? 0 : seconds,
+      from: firstSecond === null ? null : firstSecond * 1000,
+      until: firstSecond === null ? null : (firstSecond + seconds) * 1000,
+      flows: flows.map(([from, to, requests]) => ({ from, to, requests, fromLocation: from === 'asia-east1' ? TOKYO : null, rps: 0 })),
+      timeline,
+    };
+  };
+
+  it.each<[string, FlowsStatus[], Partial<FlowsStatus>]>([
+    ['no worker', [], { seconds: 0, from: null, until: null, flows: [], timeline: {} }],
+    [
+      'one worker: its own flows, the rate over its seconds',
+      [reading(100, [['asia-east1', 'asia-a', 4]], { 'asia-a': [1, 3] })],
+      { seconds: 2, from: 100_000, until: 102_000, flows: [{ from: 'asia-east1', to: 'asia-a', requests: 4, fromLocation: TOKYO, rps: 2 }], timeline: { 'asia-a': [1, 3] } },
+    ],
+    [
+      'two workers on the same seconds: each pair and each second summed, largest first',
+      [
+        reading(100, [['asia-east1', 'asia-a', 3], [null, 'us-a', 1]], { 'asia-a': [1, 2], 'us-a': [0, 1] }),
+        reading(100, [[null, 'us-a', 5], ['asia-east1', 'asia-a', 1]], { 'asia-a': [1, 0], 'us-a': [2, 3] }),
+      ],
+      {
+        seconds: 2,
+        flows: [
+          { from: null, to: 'us-a', requests: 6, fromLocation: null, rps: 3 },
+          { from: 'asia-east1', to: 'asia-a', requests: 4, fromLocation: TOKYO, rps: 2 },
+        ],
+        timeline: { 'asia-a': [2, 2], 'us-a': [2, 4] },
+      },
+    ],
+    [
+      'a worker a second behind, and one started later: aligned on the wall clock',
+      [reading(100, [[null, 'us-a', 3]], { 'us-a': [1, 1, 1] }), reading(101, [[null, 'us-a', 3]], { 'us-a': [1, 1, 1] }), reading(102, [[null, 'us-a', 1]], { 'us-a': [1] })],
+      { seconds: 4, from: 100_000, until: 104_000, flows: [{ from: null, to: 'us-a', requests: 7, fromLocation: null, rps: 1.75 }], timeline: { 'us-a': [1, 2, 3, 1] } },
+    ],
+    [
+      'the window ends at the latest second: older seconds of a lagging worker fall out of the timeline, not the totals',
+      [reading(100, [[null, 'us-a', 3]], { 'us-a': [1, 1, 1] }, 3), reading(101, [[null, 'us-a', 6]], { 'us-a': [2, 2, 2] }, 3)],
+      { seconds: 3, from: 101_000, until: 104_000, flows: [{ from: null, to: 'us-a', requests: 9, fromLocation: null, rps: 3 }], timeline: { 'us-a': [3, 3, 2] } },
+    ],
+    [
+      'a worker with no closed second yet adds its clusters to the timeline, nothing else',
+      [reading(100, [[null, 'us-a', 2]], { 'us-a': [2] }), reading(null, [], { 'eu-a': [] })],
+      { seconds: 1, flows: [{ from: null, to: 'us-a', requests: 2, fromLocation: null, rps: 2 }], timeline: { 'us-a': [2], 'eu-a': [0] } },
+    ],
+  ])('%s', (_name, readings, expected) => {
+    expect(sumFlows(readings)).toMatchObject(expected);
+  });
+
+  it('does not change the workers\' readings', () => {
+    const a = reading(100, [[null, 'us-a', 2]], { 'us-a': [2] });
+    const b = reading(100, [[null, 'us-a', 3]], { 'us-a': [3] });
+    sumFlows([a, b]);
+    expect([a.flows[0]!.requests, a.timeline['us-a'], b.flows[0]!.requests]).toEqual([2, [2], 3]);
   });
 });
