@@ -63,6 +63,8 @@ export interface ApiServer {
    * `times` defaults to every request until lifted; 0 lifts the fault.
    */
   failRequests(request: string, status: number, times?: number): void;
+  /** Whether a resource (plural, `configmaps`) of any group is served: a fault on one that is not would never fire. */
+  serves(resource: string): boolean;
   close(): Promise<void>;
 }
 
@@ -112,6 +114,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       if (times > 0) api.failures.set(request, { status, times });
       else api.failures.delete(request);
     },
+    serves: (resource) => opts.store.kinds.all().some((r) => r.resource === resource),
     async setAvailability(next) {
       if (next === mode || closed) return;
       const wasListening = mode !== 'refuse';
