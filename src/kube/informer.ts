@@ -20,6 +20,7 @@ export class Informer {
   private failures = 0;
   /** The latest resourceVersion the cache reflects (a list's, or a watch event's, bookmarks included). */
   private seen: string | undefined;
+  /** The last failed list or watch, kept after a recovery (a KubeApiError when the server answered). */
   lastError: unknown;
 
   constructor(

@@ -13,6 +13,9 @@ export interface FaultTarget {
   zone: string;
   kubelet: Kubelet;
   setApiAvailability(mode: ApiAvailability): Promise<void>;
+  /** Answers requests of one audit verb and resource (`list configmaps`) with `status` until lifted (times 0). */
+  failRequests(request: string, status: number, times?: number): void;
+  serves(resource: string): boolean;
 }
 
 /** Scope of a pod outage: one cluster, every cluster of a zone, or every cluster of a region. */
@@ -40,6 +43,17 @@ export class Faults {
 
   async setClusterApi(cluster: string, mode: ApiAvailability): Promise<void> {
     await this.target(cluster).setApiAvailability(mode);
+  }
+
+  /**
+   * The member's RBAC forbids (403) or allows again the list and watch of one resource
+   * (`configmaps`), as when the federation's credentials there lack that grant: a controller's
+   * cache of it never fills.
+   */
+  setListForbidden(cluster: string, resource: string, forbidden: boolean): void {
+    const t = this.target(cluster);
+    if (!t.serves(resource)) throw new MeridianError('E_SANDBOX_NO_SUCH_RESOURCE', `cluster ${cluster} serves no resource "${resource}"`, 'name a resource as kubectl api-resources lists it, plural and lower-case (configmaps, replicasets)');
+    for (const verb of ['list', 'watch']) t.failRequests(`${verb} ${resource}`, 403, forbidden ? undefined : 0);
   }
 
   /** Returns the clusters affected; none is an error, so a typo never passes silently. */
@@ -84,6 +98,7 @@ function podNotRunning(cluster: string, namespace: string, pod: string): Meridia
  * The sandbox's loopback control API (JSON):
  *   GET  /clusters
  *   POST /faults/clusters/{cluster}/api?mode=refuse|hang|up
+ *   POST /faults/clusters/{cluster}/resources/{resource}?list=forbidden|allowed
  *   POST /faults/clusters/{cluster}/pods/{namespace}/{pod}/kill
  *   POST /faults/clusters/{cluster}/pods/{namespace}/{pod}/fail?failing=true|false
  *   POST /faults/{clusters|zones|regions}/{name}/pods?down=true|false
@@ -115,6 +130,12 @@ export async function startControlApi(faults: Faults, describe: () => unknown, h
         if (mode !== 'up' && mode !== 'refuse' && mode !== 'hang') throw new MeridianError('E_SANDBOX_CONTROL_ARG', `mode must be up, refuse or hang, not "${mode}"`);
         await faults.setClusterApi(name!, mode);
         return { cluster: name, api: mode };
+      }
+      if (scope === 'clusters' && what === 'resources' && ns && !pod) {
+        const list = url.searchParams.get('list') ?? 'forbidden';
+        if (list !== 'forbidden' && list !== 'allowed') throw new MeridianError('E_SANDBOX_CONTROL_ARG', `list must be forbidden or allowed, not "${list}"`);
+        faults.setListForbidden(name!, ns, list === 'forbidden');
+        return { cluster: name, resource: ns, list };
       }
       if (scope === 'clusters' && what === 'pods' && ns && pod && verb === 'kill') {
         faults.killPod(name!, ns, pod);

@@ -116,7 +116,10 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     const targets = new Map<string, FaultTarget>(
       [...ordered.values()].map((m) => [
         m.name,
-        { name: m.name, region: m.region, zone: m.zone, kubelet: m.simulation.kubelet, setApiAvailability: (mode: ApiAvailability) => Promise.resolve(m.server.setAvailability(mode)) },
+        { name: m.name, region: m.region, zone: m.zone, kubelet: m.simulation.kubelet, setApiAvailability: (mode: ApiAvailability) => Promise.resolve(m.server.setAvailability(mode)),
+          failRequests: (request: string, status: number, times?: number) => m.server.failRequests(request, status, times),
+          serves: (resource: string) => m.server.serves(resource),
+        },
       ]),
     );
     const faults = new Faults(targets, wan);

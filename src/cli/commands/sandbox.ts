@@ -74,16 +74,19 @@ export function register(program: Command): void {
   sandbox
     .command('fault')
     .description('inject or undo a fault in a running sandbox')
-    .argument('<action>', 'api-refuse | api-hang | api-up | kill-pod | fail-pod | heal-pod | pods-down | pods-up | wan-latency | wan-reset')
-    .argument('[target]', 'cluster name (api-*, kill/fail/heal-pod), cluster|zone|region name (pods-down/up), or REGION,REGION (wan-latency)')
-    .argument('[pod]', 'namespace/pod for the pod actions; round trip in ms for wan-latency')
+    .argument('<action>', 'api-refuse | api-hang | api-up | list-forbid | list-allow | kill-pod | fail-pod | heal-pod | pods-down | pods-up | wan-latency | wan-reset')
+    .argument('[target]', 'cluster name (api-*, list-*, kill/fail/heal-pod), cluster|zone|region name (pods-down/up), or REGION,REGION (wan-latency)')
+    .argument('[pod]', 'namespace/pod for the pod actions; a resource (configmaps) for list-*; round trip in ms for wan-latency')
     .option('--scope <scope>', 'for pods-down/up: cluster, zone or region', 'cluster')
     .addHelpText(
       'after',
       '\nwan-latency (on a sandbox started with --wan-latency) sets the round trip between two regions,\n' +
         "both ways, from each connection's next request on; wan-reset restores the measured/estimated ones:\n" +
         '  meridian sandbox fault --kubeconfig K wan-latency asia-east1,europe-west1 30\n' +
-        '  meridian sandbox fault --kubeconfig K wan-reset',
+        '  meridian sandbox fault --kubeconfig K wan-reset\n' +
+        "list-forbid answers list and watch of a resource in a member with 403 Forbidden, as RBAC that\n" +
+        'does not grant them would; list-allow lifts it:\n' +
+        '  meridian sandbox fault --kubeconfig K list-forbid gce-asia-east1-a configmaps',
     )
     .action(async (action: string, target: string | undefined, pod: string | undefined, flags: { scope: string }, cmd: Command) => {
       // --kubeconfig (the running sandbox's) belongs to the parent `sandbox` command; not given,
@@ -105,6 +108,8 @@ export function register(program: Command): void {
         'api-refuse': `/faults/clusters/${target}/api?mode=refuse`,
         'api-hang': `/faults/clusters/${target}/api?mode=hang`,
         'api-up': `/faults/clusters/${target}/api?mode=up`,
+        'list-forbid': `/faults/clusters/${target}/resources/${encodeURIComponent(pod ?? '')}?list=forbidden`,
+        'list-allow': `/faults/clusters/${target}/resources/${encodeURIComponent(pod ?? '')}?list=allowed`,
         'kill-pod': `/faults/clusters/${target}/pods/${ns}/${name}/kill`,
         'fail-pod': `/faults/clusters/${target}/pods/${ns}/${name}/fail?failing=true`,
         'heal-pod': `/faults/clusters/${target}/pods/${ns}/${name}/fail?failing=false`,
@@ -116,6 +121,7 @@ export function register(program: Command): void {
       const path = paths[action];
       if (!path || !scopes[flags.scope]) throw new MeridianError('E_CLI_ARG', `unknown fault action "${action}" or scope "${flags.scope}"`, `actions: ${Object.keys(paths).join(', ')}`);
       if (action.endsWith('-pod') && !name) throw new MeridianError('E_CLI_ARG', `${action} needs a pod: namespace/name`);
+      if (action.startsWith('list-') && !pod) throw new MeridianError('E_CLI_ARG', `${action} needs a resource`, `example: ${action} ${target} configmaps`);
       if (action === 'wan-latency' && (!regionA || !regionB || more.length > 0 || !pod)) {
         throw new MeridianError('E_CLI_ARG', 'wan-latency needs two regions and a round trip in ms', 'example: wan-latency asia-east1,europe-west1 30');
       }

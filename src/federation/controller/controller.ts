@@ -11,7 +11,8 @@ import { LeaderElector, type LeaseTiming } from './leader.js';
 import { TablePublisher } from '../../ingress-sync/publisher.js';
 import type { FleetStore } from '../../state/store.js';
 import { ControllerMetrics } from './metrics.js';
-import type { RepeatPolicy } from './problems.js';
+import { cacheNotSyncedMessage, cacheSyncThresholdMs, CacheSyncLedger, MEMBER_CACHE_NOT_SYNCED, MEMBER_CACHE_SYNCED, formatDuration } from './cache-sync.js';
+import { DEFAULT_REPEAT, type RepeatPolicy } from './problems.js';
 import { KindSyncController } from './sync-controller.js';
 import { DEFAULT_WRITE_RATE, MemberWriteLimiter, type WriteRate } from './write-limiter.js';
 
@@ -30,6 +31,8 @@ export interface ControllerOptions {
   memberWriteRate?: WriteRate;
   /** When a standing problem on an object is evented again (default 5 min, doubling to 1 h). */
   eventRepeat?: RepeatPolicy;
+  /** How long a Ready member's cache of a kind may go unlisted before it is reported (default max(30 s, 3 probe intervals)). */
+  memberCacheSyncTimeoutMs?: number;
   /** host:port of /metrics and /healthz; port 0 picks a free one. */
   metricsAddress?: string;
   clientAddress?: string;
@@ -124,6 +127,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   if (publisher) metrics.watchCertificates(() => publisher.certificateProblemCounts());
   metrics.watch({
     clusters: () => registry.states(),
+    memberCaches: () => controllers.flatMap((c) => c.memberCaches()),
     kinds: () =>
       controllers.map((c) => {
         // Malformed annotations are found by the routing table's publisher, not the Ingress's sync.
@@ -142,6 +146,34 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     // controller queues every key then; see KindSyncController.watchMember).
     for (const c of controllers) c.watchMember(member);
   });
+
+  registry.onRemove((name) => {
+    opts.logger.info({ cluster: name }, 'member cluster removed from the federation; forgetting it');
+    for (const c of controllers) c.unwatchMember(name);
+    writeLimiter.forget(name);
+    void metrics.forgetMember(name);
+  });
+
+  // A member whose cache of a kind never lists is left out of that kind's reconciles for good:
+  // say so, on its Cluster, in the log and in the metrics, rather than let it go without copies.
+  const cacheSyncThreshold = opts.memberCacheSyncTimeoutMs ?? cacheSyncThresholdMs(probeIntervalMs);
+  const cacheSync = new CacheSyncLedger(cacheSyncThreshold, opts.eventRepeat ?? DEFAULT_REPEAT);
+  const checkCaches = () => {
+    for (const report of cacheSync.check(controllers.flatMap((c) => c.memberCaches()))) {
+      const { cluster, kind } = report.reading;
+      const unsynced = formatDuration(report.unsyncedMs);
+      if (report.type === 'recovered') {
+        opts.logger.info({ cluster, kind, unsynced }, 'member cache listed; the cluster gets its copies of this kind again');
+        void registry.recordClusterEvent(cluster, 'Normal', MEMBER_CACHE_SYNCED, `the controller listed ${report.reading.resource} in cluster ${cluster} after ${unsynced}; its federated ${kind} copies are reconciled again`);
+        continue;
+      }
+      const message = cacheNotSyncedMessage(report);
+      if (report.first) opts.logger.warn({ cluster, kind, unsynced, err: report.error, code: 'E_MEMBER_CACHE_NOT_SYNCED' }, message);
+      void registry.recordClusterEvent(cluster, 'Warning', MEMBER_CACHE_NOT_SYNCED, message);
+    }
+  };
+  let cacheCheckTimer: NodeJS.Timeout | undefined;
+  const stopCacheChecks = () => clearInterval(cacheCheckTimer);
 
   registry.onLabelsChange((member) => {
     opts.logger.info({ cluster: member.name, labels: member.labels }, 'member cluster relabelled; re-placing objects');
@@ -179,6 +211,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   // Standby replicas serve /healthz and /metrics but reconcile nothing until they lead.
   const leading = elector
     .run(() => {
+      stopCacheChecks();
       publisher?.stop();
       for (const c of controllers) c.stop();
       void registry.stop();
@@ -188,6 +221,8 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
       registry.start();
       for (const c of controllers) c.start();
       publisher?.start();
+      cacheCheckTimer = setInterval(checkCaches, Math.max(100, Math.min(probeIntervalMs, cacheSyncThreshold / 3)));
+      cacheCheckTimer.unref();
     });
   const addr = server.address() as AddressInfo;
   let stopping: Promise<void> | undefined;
@@ -204,6 +239,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
 
   async function shutdown(): Promise<void> {
     await elector.stop();
+    stopCacheChecks();
     publisher?.stop();
     await opts.store?.close();
     for (const c of controllers) c.stop();

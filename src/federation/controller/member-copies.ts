@@ -25,6 +25,7 @@ export class MemberCopies {
   private readonly informer: Informer;
   /** key → what our last write left there (null: deleted), until the informer has caught up. */
   private readonly written = new Map<string, { obj: KObject | null; at: number }>();
+  private startedAt: number | undefined;
 
   constructor(
     readonly client: KubeRest,
@@ -41,7 +42,18 @@ export class MemberCopies {
   }
 
   start(): void {
+    this.startedAt ??= this.now();
     this.informer.start();
+  }
+
+  /** When the cache started listing (its clock's ms); how long an unsynced cache has waited. */
+  since(): number | undefined {
+    return this.startedAt;
+  }
+
+  /** The informer's last failed list or watch (a KubeApiError carries the member's status). */
+  lastError(): unknown {
+    return this.informer.lastError;
   }
 
   stop(): void {

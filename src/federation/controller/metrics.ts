@@ -12,6 +12,8 @@ export interface ControllerSources {
   clusters(): Iterable<{ name: string; state: ClusterState }>;
   /** Per kind: keys queued, objects with a standing problem by reason, the oldest change not yet everywhere (s). */
   kinds(): Iterable<{ kind: string; depth: number; problems: Map<string, number>; oldestPendingSeconds: number }>;
+  /** Each Ready member's cache of each kind, and whether it has listed. */
+  memberCaches?(): Iterable<{ cluster: string; kind: string; synced: boolean }>;
 }
 
 /**
@@ -95,6 +97,16 @@ export class ControllerMetrics implements SyncMetrics {
       },
     });
     new Gauge({
+      name: 'meridian_controller_member_cache_synced',
+      help: '1 when the controller has listed a Ready member\'s copies of a kind, 0 while it has not (it writes that kind there only once it has; a 0 that stays means list/watch fails there: see the Cluster\'s MemberCacheNotSynced Events)',
+      labelNames: ['cluster', 'kind'],
+      registers,
+      collect() {
+        this.reset(); // a member gone NotReady or deleted has no cache
+        for (const c of sources().memberCaches?.() ?? []) this.set({ cluster: c.cluster, kind: c.kind }, c.synced ? 1 : 0);
+      },
+    });
+    new Gauge({
       name: 'meridian_controller_cluster_ready',
       help: '1 when the member cluster is Ready',
       labelNames: ['cluster'],
@@ -134,6 +146,25 @@ export class ControllerMetrics implements SyncMetrics {
     for (const kind of kinds) {
       this.drifts.inc({ kind, cluster }, 0);
       this.throttles.inc({ kind, cluster }, 0);
+    }
+  }
+
+  /**
+   * A Cluster was deleted from the federation: its counters and histograms stop being exported
+   * (the scrape-time gauges follow the registry on their own). Other members' series stay.
+   */
+  async forgetMember(cluster: string): Promise<void> {
+    const perMember = [this.writes, this.drifts, this.throttles, this.memberRequests, this.latency] as const;
+    for (const metric of perMember) {
+      const { values } = await metric.get();
+      const labelSets = new Map<string, Record<string, string | number>>();
+      for (const v of values) {
+        if (v.labels.cluster !== cluster) continue;
+        // A histogram's buckets add `le`; the series is the rest.
+        const { le: _bucket, ...labels } = v.labels as Record<string, string | number>;
+        labelSets.set(JSON.stringify(labels), labels);
+      }
+      for (const labels of labelSets.values()) metric.remove(labels as never);
     }
   }
 

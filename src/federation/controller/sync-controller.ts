@@ -8,6 +8,7 @@ import { DEFAULT_PREFERENCES, parsePreferences } from '../planner/preferences.js
 import type { ClusterRegistry, Member } from '../registry/registry.js';
 import { ADOPT_ANNOTATION, CLUSTER_SELECTOR_ANNOTATION, desiredMemberObject, FINALIZER, isManaged, memberMetadataDigest, needsUpdate, ORPHAN_ANNOTATION, PLACEMENT_PREFIX } from '../sync/desired.js';
 import { ingressStatus } from '../sync/status.js';
+import type { CacheReading } from './cache-sync.js';
 import { recordEvent } from './events.js';
 import { federatedStatus, recordPlacement, setFinalizers, writeFederatedStatus } from './federated-writes.js';
 import { MemberCopies } from './member-copies.js';
@@ -193,6 +194,19 @@ export class KindSyncController {
       c.prune();
     }
     this.opts.writeLimiter.prune();
+  }
+
+  /** Each watched member's cache of this kind: listed or not, since when, its last error. */
+  memberCaches(): CacheReading[] {
+    const slash = this.kind.apiVersion.indexOf('/');
+    const group = slash < 0 ? '' : this.kind.apiVersion.slice(0, slash);
+    const readings: CacheReading[] = [];
+    for (const [cluster, c] of this.copies) {
+      const since = c.since();
+      if (since === undefined) continue;
+      readings.push({ cluster, kind: this.kind.kind, resource: this.kind.plural, group, synced: c.synced(), since, lastError: c.lastError() });
+    }
+    return readings;
   }
 
   /** Federated objects with a standing problem, by reason (for the metrics). */

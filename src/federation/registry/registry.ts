@@ -43,6 +43,11 @@ export interface RegistryOptions {
   observeRequest?: (cluster: string, verb: string) => void;
 }
 
+/** A Cluster as an Event's subject: cluster-scoped, so its Events land in `default`. */
+function clusterSubject(cluster: KObject): KObject {
+  return { apiVersion: 'federation.meridian.dev/v1beta1', kind: 'Cluster', metadata: { ...cluster.metadata, namespace: 'default' } };
+}
+
 /**
  * The cluster registry: follows `Cluster` objects in the federation API, keeps a client per
  * member, probes each member's /readyz on its own timer (a hanging member only delays its own
@@ -56,6 +61,7 @@ export class ClusterRegistry {
   private readonly informer: Informer;
   private readonly listeners: ((m: Member, previous: ClusterState | undefined) => void)[] = [];
   private readonly labelListeners: ((m: Member) => void)[] = [];
+  private readonly removeListeners: ((name: string) => void)[] = [];
   private stopped = false;
 
   constructor(private readonly opts: RegistryOptions) {
@@ -65,12 +71,17 @@ export class ClusterRegistry {
     });
   }
 
-  /** Called on every probe whose state differs from the last one (and on the first). */
   /** A member's labels changed (what cluster-selectors match). */
   onLabelsChange(listener: (m: Member) => void): void {
     this.labelListeners.push(listener);
   }
 
+  /** A Cluster was deleted from the federation: whatever is kept about that member goes. */
+  onRemove(listener: (name: string) => void): void {
+    this.removeListeners.push(listener);
+  }
+
+  /** Called on every probe whose state differs from the last one (and on the first). */
   onStateChange(listener: (m: Member, previous: ClusterState | undefined) => void): void {
     this.listeners.push(listener);
   }
@@ -100,6 +111,12 @@ export class ClusterRegistry {
     return this.members.get(name);
   }
 
+  /** Records an Event on a member's Cluster object in the federation (best effort; none once it is deleted). */
+  async recordClusterEvent(name: string, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
+    const cluster = this.informer.get(name);
+    if (cluster) await recordEvent(this.opts.federation, clusterSubject(cluster), type, reason, message);
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     this.informer.stop();
@@ -114,7 +131,12 @@ export class ClusterRegistry {
     this.failures.delete(name);
     const m = this.members.get(name);
     this.members.delete(name);
-    void m?.client.close();
+    if (m) {
+      // Requests still in flight on the closing client must not bring its series back.
+      m.client.onRequest = undefined;
+      void m.client.close();
+    }
+    for (const l of this.removeListeners) l(name);
   }
 
   private readonly specs = new Map<string, string>();
@@ -246,7 +268,7 @@ export class ClusterRegistry {
     if (status.state !== old.state && (old.state !== undefined || status.state !== 'Ready')) {
       const ready = status.state === 'Ready';
       const message = ready ? 'cluster is Ready' : `cluster is ${status.state}: ${outcome.detail}`;
-      void recordEvent(this.opts.federation, { apiVersion: 'federation.meridian.dev/v1beta1', kind: 'Cluster', metadata: { ...cluster.metadata, namespace: 'default' } }, ready ? 'Normal' : 'Warning', ready ? 'ClusterReady' : `Cluster${status.state}`, message);
+      void recordEvent(this.opts.federation, clusterSubject(cluster), ready ? 'Normal' : 'Warning', ready ? 'ClusterReady' : `Cluster${status.state}`, message);
     }
     try {
       await this.opts.federation.call('PUT', `${CLUSTERS_PATH}/${cluster.metadata.name}/status`, { body: { ...cluster, status } });

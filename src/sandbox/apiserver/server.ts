@@ -16,7 +16,7 @@ import {
   resourceList,
   versionInfo,
 } from './discovery.js';
-import { ApiError, badRequest, notFound } from './errors.js';
+import { ApiError, badRequest, notFound, qualifiedResource } from './errors.js';
 import type { ResourceInfo } from './kinds.js';
 import { jsonPatch, mergePatch, recordUpdate, serverSideApply, strategicMergePatch, type ManagedFieldsEntry } from './patch.js';
 import { parseResourcePath, type ResourcePath } from './paths.js';
@@ -58,9 +58,13 @@ export interface ApiServer {
   resetRequestCounts(): void;
   /**
    * Answers the next `times` requests of one audit verb and resource (`delete configmaps`) with
-   * `status` (an InternalError), as a member with a failing etcd or admission webhook would.
+   * `status`, as a member with a failing etcd or admission webhook (5xx), RBAC that does not
+   * grant the verb (403: `forbidden`, as the real API words it) or no such API (404) would.
+   * `times` defaults to every request until lifted; 0 lifts the fault.
    */
-  failRequests(request: string, status: number, times: number): void;
+  failRequests(request: string, status: number, times?: number): void;
+  /** Whether a resource (plural, `configmaps`) of any group is served: a fault on one that is not would never fire. */
+  serves(resource: string): boolean;
   close(): Promise<void>;
 }
 
@@ -106,7 +110,11 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     closeWatches: () => api.stop(),
     requestCounts: () => Object.fromEntries(api.requests),
     resetRequestCounts: () => api.requests.clear(),
-    failRequests: (request, status, times) => api.failures.set(request, { status, times }),
+    failRequests: (request, status, times = Infinity) => {
+      if (times > 0) api.failures.set(request, { status, times });
+      else api.failures.delete(request);
+    },
+    serves: (resource) => opts.store.kinds.all().some((r) => r.resource === resource),
     async setAvailability(next) {
       if (next === mode || closed) return;
       const wasListening = mode !== 'refuse';
@@ -123,6 +131,22 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       if (server.listening) await new Promise<void>((r) => server.close(() => r()));
     },
   };
+}
+
+/** The answer a real API server gives for `status`, naming the request it refused. */
+function injectedFault(status: number, request: string, verb: string, resource: string, path: ResourcePath): ApiError {
+  const group = path.group;
+  const scope = path.namespace ? `in the namespace "${path.namespace}"` : 'at the cluster scope';
+  if (status === 403) {
+    return new ApiError(403, 'Forbidden', `${qualifiedResource(group, resource)}${path.name ? ` "${path.name}"` : ''} is forbidden: User "system:serviceaccount:federation-system:meridian-controller" cannot ${verb} resource "${resource}" in API group "${group}" ${scope} (injected fault)`, {
+      ...(path.name ? { name: path.name } : {}),
+      group,
+      kind: resource,
+    });
+  }
+  if (status === 404) return new ApiError(404, 'NotFound', 'the server could not find the requested resource (injected fault)');
+  if (status === 429) return new ApiError(429, 'TooManyRequests', `too many requests, please try again later (injected fault on ${request})`);
+  return new ApiError(status, 'InternalError', `Internal error occurred: injected fault on ${request}`);
 }
 
 interface Request {
@@ -225,7 +249,7 @@ class ApiHandler {
     const fault = this.failures.get(key);
     if (fault && fault.times > 0) {
       if (--fault.times === 0) this.failures.delete(key);
-      throw new ApiError(fault.status, 'InternalError', `Internal error occurred: injected fault on ${key}`);
+      throw injectedFault(fault.status, key, verb, resource, path);
     }
   }
 

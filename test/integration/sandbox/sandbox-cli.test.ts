@@ -75,6 +75,24 @@ describe('meridian sandbox (the command)', () => {
     expect(bad.stderr).toContain('E_SANDBOX_NO_SUCH_CLUSTER: no member cluster named "nowhere"');
   });
 
+  it('forbids and allows again the list of one resource in a member, as RBAC would, with `list-forbid`/`list-allow`', async () => {
+    const k = new Kubectl(pathKubectl(), kubeconfig, join(dir.path, 'cache'));
+    const listConfigMaps = () => k.run(['--context', 'gce-asia-east1-a', 'get', 'configmaps', '--all-namespaces']);
+    const forbid = await run(['sandbox', 'fault', '--kubeconfig', kubeconfig, 'list-forbid', 'gce-asia-east1-a', 'configmaps']);
+    expect(forbid.code, forbid.stderr).toBe(0);
+    const refused = await listConfigMaps();
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/Error from server \(Forbidden\): configmaps is forbidden: User "[^"]+" cannot list resource "configmaps" in API group "" at the cluster scope/);
+    // Only that resource, only in that member.
+    expect((await k.run(['--context', 'gce-asia-east1-a', 'get', 'secrets', '--all-namespaces'])).code).toBe(0);
+    expect((await k.run(['--context', 'gce-us-central1-b', 'get', 'configmaps', '--all-namespaces'])).code).toBe(0);
+    expect((await run(['sandbox', 'fault', '--kubeconfig', kubeconfig, 'list-allow', 'gce-asia-east1-a', 'configmaps'])).code).toBe(0);
+    expect((await listConfigMaps()).code).toBe(0);
+    const typo = await run(['sandbox', 'fault', '--kubeconfig', kubeconfig, 'list-forbid', 'gce-asia-east1-a', 'configmap']);
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toContain('E_SANDBOX_NO_SUCH_RESOURCE: cluster gce-asia-east1-a serves no resource "configmap"');
+  });
+
   it('exits cleanly on SIGTERM and releases its ports', async () => {
     const state = JSON.parse(await readFile(`${kubeconfig}.sandbox.json`, 'utf8')) as { controlUrl: string; federation: { url: string }; members: { url: string }[] };
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
