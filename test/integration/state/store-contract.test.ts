@@ -1,5 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { connect } from 'node:net';
+import { connect, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
@@ -288,15 +288,32 @@ contract(
   async () => cluster?.stop(),
 );
 
+/**
+ * Binds `port` with a listener that takes connections and never answers (a dead host's silence,
+ * not a refusal); undefined when something has taken the port already (then nothing can be done).
+ */
+function holdPort(port: number): Promise<Server | undefined> {
+  return new Promise((resolve) => {
+    const server = createServer(() => {});
+    server.once('error', () => resolve(undefined));
+    server.listen(port, '127.0.0.1', () => resolve(server));
+  });
+}
+
 describe('RedisStore through Sentinel', () => {
   it('follows a failover to the promoted replica', async () => {
     const setup = await startSentinelSetup();
     const store = new RedisStore(parseRedisUrl(setup.url), 'sentinel', { maxReconnectDelayMs: 500 });
+    let holder: Server | undefined;
     try {
       await store.ready();
       await store.publishTable({ version: 'before', body: '{}', sha256: 'x', publishedAt: 1, publisher: 't' });
       await waitFor(async () => (await setup.replica.cli('hget', 'meridian:{sentinel}:table', 'version')) === 'before', { what: 'replication' });
       await setup.master.kill();
+      // Its port is held by a listener that never answers: another test's redis-server given the
+      // freed port (as free ports go, under parallel suites) answered the Sentinel's PINGs as the
+      // old master, and no failover came (seen on a loaded CI run: "last-ok-ping-reply 697").
+      holder = await holdPort(setup.master.port);
       // Sentinel notices (1 s), promotes the replica; the store reconnects to it by itself.
       // A failover attempt that fails is retried after 2 × failover-timeout (6 s): on a loaded CI
       // machine the first can miss; the Sentinel's view goes into the error if none succeeds.
@@ -307,6 +324,7 @@ describe('RedisStore through Sentinel', () => {
       await store.publishTable({ version: 'after', body: '{}', sha256: 'x', publishedAt: 2, publisher: 't' });
       expect(await setup.replica.cli('hget', 'meridian:{sentinel}:table', 'version')).toBe('after');
     } finally {
+      holder?.close();
       await store.close();
       await setup.stop();
     }
