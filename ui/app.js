@@ -252,6 +252,47 @@
     fillBody($('#fleet'), rows, 'No proxies.', 7);
   }
 
+  /** Where a certificate (or a refused one) came from, in words. */
+  function certSource(c) {
+    if (c.source === 'file') return c.certFile;
+    return `Secret ${c.secret}${c.ingresses?.length ? ` (Ingress ${c.ingresses.join(', ')})` : ''}`;
+  }
+
+  const DEFAULT_RULES = { 'first-static': 'yes: the first of its own', 'federation-default': 'yes: the federation\'s --default-certificate' };
+
+  /** The proxy's TLS certificates: hidden when it has no `tls: true` listener (no `tls` in the document). */
+  function drawTls(doc) {
+    const panel = $('#tls-panel');
+    const t = doc.tls;
+    panel.hidden = !t;
+    if (!t) return;
+    $('#tls-strict').hidden = !t.strictSni;
+    const fed = t.federationDefaultSecret ? ` · federation's default: ${t.federationDefaultSecret}` : '';
+    $('#tls-line').textContent = `${t.certificates.length} in use · session-ticket key ${t.ticketKeyGeneration === 0 ? 'of this process (generation 0)' : `generation ${t.ticketKeyGeneration} (the fleet's)`}${fed}`;
+    const rows = t.certificates.map((c) => {
+      const shadowed = new Map(c.shadowed.map((s) => [s.name, s.servedBy]));
+      return el('tr', { class: c.expiresSoon ? 'expires-soon' : '', dataset: { fingerprint: c.fingerprint, source: c.source, default: String(c.default) } },
+        el('td', {}, el('span', { class: 'names mono' }, c.names.map((n) => (shadowed.has(n)
+          ? el('span', { class: 'shadowed', title: `served by ${shadowed.get(n)}, listed earlier` }, n)
+          : el('span', {}, n))))),
+        el('td', { class: 'mono' }, certSource(c)),
+        el('td', {}, c.keyType.toUpperCase()),
+        el('td', { class: 'expiry', title: c.notAfter }, c.notAfter.slice(0, 10)),
+        el('td', { class: 'num expiry' }, String(c.daysLeft), c.expiresSoon ? ' · renew' : ''),
+        el('td', { class: 'mono fingerprint', title: c.fingerprint }, c.fingerprint),
+        el('td', {}, c.default ? DEFAULT_RULES[c.defaultRule] ?? 'yes' : '–'));
+    });
+    fillBody($('#tls'), rows, 'No certificate yet: the federation has sent none (no federated Ingress names a TLS Secret).', 7);
+    const box = $('#tls-rejected');
+    box.hidden = t.rejected.length === 0;
+    box.querySelector('tbody').replaceChildren(...t.rejected.map((r) =>
+      el('tr', {},
+        el('td', { class: 'mono code' }, r.code),
+        el('td', { class: 'mono' }, certSource(r)),
+        el('td', { title: r.at }, new Date(r.at).toLocaleString()),
+        el('td', {}, r.message, r.keeping ? ` (keeping ${r.keeping.slice(0, 17)}…)` : ' (its names have no certificate)'))));
+  }
+
   const chart = { plot: null, names: '', colors: new Map() };
 
   function colorOf(name) {
@@ -377,6 +418,7 @@
     drawShards(doc);
     drawFlows(doc);
     drawFleet(doc);
+    drawTls(doc);
     drawChart(doc);
   }
 

@@ -237,8 +237,19 @@ export async function startProxyWith(config: ProxyConfig, table: unknown, opts: 
     metrics.retainTable(state.snapshot.shards, state.snapshot.backends.map((b) => b.name));
   };
   let fleet: FleetSync | undefined;
+  let ticketKeys: FleetTicketKeys | undefined;
   if (config.store) {
     const store = openStore(config, opts, logger, metrics);
+    // One session-ticket key for the fleet: a client resumes on any proxy (and any worker).
+    if (tls && config.tls) {
+      ticketKeys = new FleetTicketKeys({
+        store,
+        target: tls.certificates,
+        rotationMs: config.tls.ticketKeyRotationSeconds * 1000,
+        logger,
+        onGeneration: (g) => tls.metrics.ticketKeyGeneration.set(g),
+      });
+    }
     fleet = new FleetSync({
       store,
       state,
@@ -256,18 +267,7 @@ export async function startProxyWith(config: ProxyConfig, table: unknown, opts: 
       applyTable,
       // The federation's certificates come with the fleet's table, unless a file is named for them.
       ...(tls && !config.tls?.certificatesFile ? { applyCertificates: (bundle: CertificateBundle) => tls!.certificates.applyBundle(bundle) } : {}),
-      // One session-ticket key for the fleet: a client resumes on any proxy (and any worker).
-      ...(tls && config.tls
-        ? {
-            ticketKeys: new FleetTicketKeys({
-              store,
-              target: tls.certificates,
-              rotationMs: config.tls.ticketKeyRotationSeconds * 1000,
-              logger,
-              onGeneration: (g) => tls.metrics.ticketKeyGeneration.set(g),
-            }),
-          }
-        : {}),
+      ...(ticketKeys ? { ticketKeys } : {}),
     });
     const sync = fleet;
     state.onPeriodClosed = (second, own) => sync.periodClosed(second, own);
@@ -289,6 +289,9 @@ export async function startProxyWith(config: ProxyConfig, table: unknown, opts: 
     isDraining: () => proxy.isDraining,
     startedAt,
     ...(config.store ? { probersPerEndpoint: config.store.probersPerEndpoint } : {}),
+    // Certificates loaded for no `tls: true` listener serve nothing: the page shows none.
+    // Before the fleet's first key is read, the certificates' own key is in use (generation 0).
+    ...(tls && hasTlsListener ? { tls: { certificates: tls.certificates, ticketKeyGeneration: () => ticketKeys?.generation ?? 0 } } : {}),
   });
   // In a node:cluster worker, the primary's admin port asks each worker for its status documents.
   const stopAnsweringStatus = cluster.isWorker ? answerStatusCalls(status) : undefined;

@@ -11,6 +11,7 @@ import type { FleetSync } from './fleet-sync.js';
 import { renderRoute, routeReport, type RouteQuery, type RouteReport } from './route-report.js';
 import type { RoutingState } from './routing-state.js';
 import { ClusterMemory, fleetStatus, flowsStatus, shardStatus, type StatusDocument } from './status.js';
+import { tlsStatus, type CertificateSetView } from './tls/status.js';
 
 /**
  * The admin port's status page (`/ui`) and the JSON documents it polls (`/status`, also for
@@ -41,6 +42,8 @@ export function proxyStatusSource(p: {
   isDraining: () => boolean;
   startedAt: number;
   probersPerEndpoint?: number;
+  /** The certificates of the proxy's `tls: true` listeners, when it has one; the session-ticket key generation in use (0: its own key). */
+  tls?: { certificates: { describe(): CertificateSetView }; ticketKeyGeneration: () => number };
 }): StatusSource {
   const memory = new ClusterMemory();
   return {
@@ -66,6 +69,7 @@ export function proxyStatusSource(p: {
         shards: shardStatus(snap, state.live),
         flows: flowsStatus(state.flows.read(), snap),
         fleet: fleetStatus(self, p.fleet?.view, now),
+        ...(p.tls ? { tls: tlsStatus(p.tls.certificates.describe(), p.tls.ticketKeyGeneration(), now) } : {}),
       };
     },
     route(q) {
@@ -91,7 +95,7 @@ export interface StatusPageOptions {
 
 /** Errors of the status page and documents: stable codes, the status, and what to do. */
 export const STATUS_ERRORS = {
-  E_STATUS_NOT_FOUND: { status: 404, hint: 'documents: /status, /status/proxy, /status/clusters, /status/shards, /status/flows, /status/fleet, /status/route?ip=ADDRESS' },
+  E_STATUS_NOT_FOUND: { status: 404, hint: 'documents: /status, /status/proxy, /status/clusters, /status/shards, /status/flows, /status/fleet, /status/tls, /status/route?ip=ADDRESS' },
   E_UI_NOT_FOUND: { status: 404, hint: 'the status page is at /ui/' },
   E_METHOD_NOT_ALLOWED: { status: 405, hint: 'the status page and documents are read-only: use GET' },
   E_ADMIN_HOST: { status: 403, hint: 'open it by IP address or localhost, or list this name in the proxy config\'s admin.allowedHosts' },
@@ -217,7 +221,7 @@ function sendBody(res: ServerResponse, status: number, type: string, body: strin
   res.end(res.req.method === 'HEAD' ? undefined : body);
 }
 
-const DOCUMENTS = ['proxy', 'clusters', 'shards', 'flows', 'fleet'] as const;
+const DOCUMENTS = ['proxy', 'clusters', 'shards', 'flows', 'fleet', 'tls'] as const;
 
 /**
  * The handler for `/ui…` and `/status…` on the admin port; returns false for any other path
@@ -282,7 +286,8 @@ export function statusPage(source: StatusSource | undefined, opts: StatusPageOpt
     const doc = await source.document(now());
     if (!key) return sendBody(res, 200, 'application/json; charset=utf-8', `${JSON.stringify(doc, null, 2)}\n`);
     // The flows of several workers are their sum: /status/flows says whose.
-    const value = key === 'clusters' || key === 'shards' ? { [key]: doc[key] } : key === 'flows' && doc.workers ? { ...doc.flows, workers: doc.workers } : doc[key];
+    // A proxy without a TLS listener answers /status/tls with null (the document has no `tls`).
+    const value = key === 'clusters' || key === 'shards' ? { [key]: doc[key] } : key === 'flows' && doc.workers ? { ...doc.flows, workers: doc.workers } : (doc[key] ?? null);
     sendBody(res, 200, 'application/json; charset=utf-8', `${JSON.stringify(value, null, 2)}\n`);
   };
 

@@ -5,6 +5,7 @@ import type { LatLon } from '../routing/table.js';
 import type { MemberRecord } from '../state/store.js';
 import { proxyRows, type ProxyRow } from './fleet-view.js';
 import type { Flow, FlowsReading } from './flows.js';
+import type { TlsStatus } from './tls/status.js';
 
 /**
  * What the status page shows, as JSON documents scripts can read too (GET /status and its parts
@@ -99,6 +100,8 @@ export interface StatusDocument {
   shards: ShardStatus[];
   flows: FlowsStatus;
   fleet: FleetStatus;
+  /** The certificates of the `tls: true` listeners (tls/status.ts); absent when the proxy has none. */
+  tls?: TlsStatus;
   workers?: WorkersStatus;
 }
 

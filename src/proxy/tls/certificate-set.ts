@@ -10,6 +10,7 @@ import { parseCertificateBundle, type CertificateBundle } from './bundle.js';
 import { CertificateError, contentHash, inspectCertificate, readCertificateFiles, type LoadedCertificate } from './certificates.js';
 import { TlsContexts, type SessionSettings } from './contexts.js';
 import { TlsMetrics } from './metrics.js';
+import type { CertificateSetView, CertificateSource, RejectedCertificate } from './status.js';
 
 export interface CertificateFiles {
   /** Paths as resolved (relative ones against the config file's folder). */
@@ -53,6 +54,10 @@ export class CertificateSet {
   private federated = new Map<string, LoadedCertificate>();
   /** The Secret the federation names as the default (the bundle's `defaultSecret`). */
   private federatedDefault: string | undefined;
+  /** Per Secret, the federated Ingresses naming it (as the last bundle said). */
+  private federatedIngresses = new Map<string, readonly string[]>();
+  /** Per file (`file:` certFile) or Secret (`secret:` namespace/name), its last refusal, until it is taken or withdrawn: for the status page. */
+  private readonly rejected = new Map<string, RejectedCertificate>();
   /** Per Secret, the content whose failure was last reported. */
   private readonly federatedReported = new Map<string, string>();
   /** What was last said about the default certificate (tellDefault): said once per change. */
@@ -120,12 +125,14 @@ export class CertificateSet {
     const now = this.now();
     const next = new Map<string, LoadedCertificate>();
     let changed = false;
+    this.federatedIngresses = new Map(bundle.certificates.map((e) => [e.secret, e.ingresses]));
     for (const entry of bundle.certificates) {
       const inUse = this.federated.get(entry.secret);
       const hash = contentHash(entry.cert, entry.key);
       if (inUse?.contentHash === hash) {
         next.set(entry.secret, inUse);
         this.federatedReported.delete(entry.secret);
+        this.rejected.delete(`secret:${entry.secret}`);
         continue;
       }
       const label = `Secret ${entry.secret}`;
@@ -134,16 +141,19 @@ export class CertificateSet {
         next.set(entry.secret, loaded);
         changed = true;
         this.federatedReported.delete(entry.secret);
+        this.rejected.delete(`secret:${entry.secret}`);
         this.opts.logger.info({ secret: entry.secret, ingresses: entry.ingresses, names: loaded.names, keyType: loaded.keyType, notAfter: new Date(loaded.notAfter).toISOString(), fingerprint: loaded.fingerprint, ...(inUse ? { previous: inUse.fingerprint } : {}) }, inUse ? 'TLS certificate from the federation rotated: new connections use it' : 'TLS certificate from the federation loaded');
       } catch (err) {
         if (!(err instanceof CertificateError)) throw err;
         if (inUse) next.set(entry.secret, inUse);
         if (this.federatedReported.get(entry.secret) === hash) continue;
         this.federatedReported.set(entry.secret, hash);
+        this.rejected.set(`secret:${entry.secret}`, { code: err.code, source: { kind: 'secret', secret: entry.secret, ingresses: entry.ingresses }, message: err.message, at: now, keeping: inUse?.fingerprint ?? null });
         this.opts.metrics.certificateError(err.problem);
         this.opts.logger.error({ secret: entry.secret, code: err.code, err: err.message, ...(inUse ? { keeping: inUse.fingerprint, notAfter: new Date(inUse.notAfter).toISOString() } : {}) }, inUse ? 'TLS certificate from the federation not taken; the last good one stays in use' : 'TLS certificate from the federation not taken; its names have no certificate');
       }
     }
+    for (const key of this.rejected.keys()) if (key.startsWith('secret:') && !this.federatedIngresses.has(key.slice('secret:'.length))) this.rejected.delete(key);
     for (const [secret, c] of this.federated) {
       if (next.has(secret)) continue;
       changed = true;
@@ -207,6 +217,22 @@ export class CertificateSet {
 
   get current(): TlsContexts {
     return this.contexts;
+  }
+
+  /** The certificates in use and the last refusals, for the status page: names, dates, fingerprints and sources, never a key. */
+  describe(): CertificateSetView {
+    const federated = [...this.federated.keys()];
+    return {
+      inUse: this.contexts.certs.map((c, i) => {
+        const secret = federated[i - this.certs.length];
+        const source: CertificateSource = i < this.certs.length || secret === undefined ? { kind: 'file', certFile: c.certFile } : { kind: 'secret', secret, ingresses: this.federatedIngresses.get(secret) ?? [] };
+        return { cert: { names: c.names, keyType: c.keyType, notAfter: c.notAfter, fingerprint: c.fingerprint }, source };
+      }),
+      fallback: this.contexts.index.fallback,
+      shadowed: this.contexts.index.shadowed,
+      federationDefault: this.federatedDefault,
+      rejected: [...this.rejected.values()],
+    };
   }
 
   /** Called with the new contexts whenever they change (a rotation, new ticket keys). */
@@ -303,12 +329,14 @@ export class CertificateSet {
       const hash = contentHash(files.cert, files.key);
       if (hash === inUse.contentHash) {
         this.reported[i] = undefined;
+        this.rejected.delete(`file:${f.certFile}`);
         continue;
       }
       try {
         next[i] = inspectCertificate(f.certFile, f.keyFile, files.cert, files.key, now);
         rotated = true;
         this.reported[i] = undefined;
+        this.rejected.delete(`file:${f.certFile}`);
         this.opts.logger.info({ certFile: f.certFile, names: next[i]!.names, keyType: next[i]!.keyType, notAfter: new Date(next[i]!.notAfter).toISOString(), fingerprint: next[i]!.fingerprint, previous: inUse.fingerprint }, 'TLS certificate rotated: new connections use it');
       } catch (err) {
         if (!(err instanceof CertificateError)) throw err;
@@ -333,6 +361,8 @@ export class CertificateSet {
     this.reported[i] = key;
     this.opts.metrics.certificateError(err.problem);
     const inUse = this.certs[i]!;
+    const certFile = this.opts.files[i]!.certFile;
+    this.rejected.set(`file:${certFile}`, { code: err.code, source: { kind: 'file', certFile }, message: err.message, at: this.now(), keeping: inUse.fingerprint });
     this.opts.logger.error({ code: err.code, err: err.message, hint: err.hint, keeping: inUse.fingerprint, notAfter: new Date(inUse.notAfter).toISOString() }, 'TLS certificate not taken; the last good one stays in use');
   }
 

@@ -115,11 +115,13 @@ export interface TlsProxy {
   /** The plain HTTP port, and the HTTPS one. */
   port: number;
   tlsPort: number;
+  /** The admin port (status page, /status), when started with `{ admin: true }`. */
+  adminPort?: number;
   metric(name: string, labels?: Record<string, string>): Promise<number>;
 }
 
-/** Starts a proxy in this process with a plain and a TLS listener in front of `backends`. */
-export async function startTlsProxy(dir: string, certificates: CertFiles[], table: Record<string, unknown>, extra: Record<string, unknown> = {}): Promise<TlsProxy> {
+/** Starts a proxy in this process with a plain and a TLS listener in front of `backends` (and its admin port with `admin: true`). */
+export async function startTlsProxy(dir: string, certificates: CertFiles[], table: Record<string, unknown>, extra: Record<string, unknown> = {}, options: { admin?: boolean } = {}): Promise<TlsProxy> {
   const config = parseProxyConfig({
     listen: [
       { host: '127.0.0.1', port: 0 },
@@ -132,11 +134,12 @@ export async function startTlsProxy(dir: string, certificates: CertFiles[], tabl
     tls: { certificates: certificates.map((c) => ({ certFile: c.cert, keyFile: c.key })), ...((extra.tls as object | undefined) ?? {}) },
     table,
   });
-  const proxy = await startProxyWith(config, config.table, { configPath: join(dir, 'proxy.yaml'), logger: createLogger('tls-test', process.env.MERIDIAN_TEST_LOG ?? 'silent'), watchTable: false, admin: false });
+  const proxy = await startProxyWith(config, config.table, { configPath: join(dir, 'proxy.yaml'), logger: createLogger('tls-test', process.env.MERIDIAN_TEST_LOG ?? 'silent'), watchTable: false, admin: options.admin ?? false });
   return {
     proxy,
     port: proxy.addresses[0]!.port,
     tlsPort: proxy.addresses[1]!.port,
+    ...(proxy.admin ? { adminPort: proxy.admin.port } : {}),
     async metric(name, labels = {}) {
       const m = await proxy.metrics.registry.getSingleMetric(name)?.get();
       if (!m) return 0;

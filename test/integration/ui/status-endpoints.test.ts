@@ -201,6 +201,10 @@ describe('the status page and its JSON documents on the admin port', () => {
     expect(Object.keys(JSON.parse((await get(port, '/status/shards')).text) as object)).toEqual(['shards']);
     expect(JSON.parse((await get(port, '/status/fleet/')).text)).toMatchObject({ mode: 'standalone' });
     expect(JSON.parse((await get(port, '/status/flows')).text)).toMatchObject({ windowSeconds: 60 });
+    // No `tls: true` listener: no tls part, and /status/tls says null.
+    expect(doc).not.toHaveProperty('tls');
+    const tls = await get(port, '/status/tls');
+    expect([tls.status, tls.text]).toEqual([200, 'null\n']);
     const none = await get(port, '/status/nope');
     expect([none.status, none.headers['x-meridian-error']]).toEqual([404, 'E_STATUS_NOT_FOUND']);
     expect((JSON.parse(none.text) as { error: { hint: string } }).error.hint).toContain('/status/route?ip=');

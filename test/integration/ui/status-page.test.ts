@@ -1,13 +1,16 @@
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
 import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
 import { chromium, type Browser, type BrowserServer, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WORLD_CLIENTS } from '../../../src/cli/walkthrough.js';
+import { HTTPS_HOST, WORLD_CLIENTS } from '../../../src/cli/walkthrough.js';
 import { SEED_CLUSTERS } from '../../../src/sandbox/cluster/topology.js';
 import type { StatusDocument } from '../../../src/proxy/status.js';
 import { startDemo, type DemoProcess } from '../../helpers/demo-process.js';
+import { Kubectl, pathKubectl } from '../../helpers/kubectl.js';
 import { freePort } from '../../helpers/redis.js';
 import { tempDir } from '../../helpers/tmp.js';
 import { waitFor } from '../../helpers/wait.js';
@@ -23,6 +26,7 @@ const TOKYO = WORLD_CLIENTS.find((c) => c.city === 'Tokyo')!.ip;
 /** The status page's colour for a cluster that is down (ui/style.css, --down). */
 const RED = 'rgb(229, 72, 77)';
 const GREEN = 'rgb(63, 185, 80)';
+const run = promisify(execFile);
 
 /**
  * The status page in a real browser against the seed walkthrough: `meridian demo` (the sandbox's
@@ -181,6 +185,36 @@ describe('the status page at /ui, in a browser, against the demo', () => {
     await page.screenshot({ path: screenshot, fullPage: true });
     expect(existsSync(screenshot)).toBe(true);
   });
+
+  it('shows the HTTPS listener\'s certificates: none and strict SNI at first, then the Secret an Ingress names, its near expiry marked', async () => {
+    // The demo's proxy has a TLS listener and takes the federation's certificates; none yet, and no default.
+    await page.waitForSelector('#tls-panel:not([hidden])');
+    expect(await page.isVisible('#tls-strict')).toBe(true);
+    expect(await page.textContent('#tls-strict')).toBe('strict SNI: clients sending no name or an unknown one get no certificate');
+    expect(await page.textContent('#tls tbody')).toContain('No certificate yet');
+
+    // A certificate with 5 days left, as a TLS Secret a federated Ingress names (the walkthrough's steps).
+    const cert = join(dir.path, 'nginx-soon.pem');
+    const key = join(dir.path, 'nginx-soon.key');
+    await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-noenc', '-days', '5', '-subj', `/CN=${HTTPS_HOST}`, '-addext', `subjectAltName=DNS:${HTTPS_HOST}`, '-keyout', key, '-out', cert]);
+    const kubectl = new Kubectl(pathKubectl(), join(dir.path, 'kubeconfig'), join(dir.path, 'kubectl-cache'));
+    await kubectl.ok(['--context=federation-cluster', 'create', 'secret', 'tls', 'nginx-tls', '--cert', cert, '--key', key]);
+    await kubectl.ok(['--context=federation-cluster', 'patch', 'ingress', 'nginx', '--type', 'merge', '-p', JSON.stringify({ spec: { tls: [{ hosts: [HTTPS_HOST], secretName: 'nginx-tls' }] } })]);
+    await page.waitForSelector('#tls tbody tr[data-source="secret"]', { timeout: 15_000 });
+
+    const rows = await page.evaluate<{ cells: string[]; soon: boolean; color: string }[]>(
+      "[...document.querySelectorAll('#tls tbody tr')].map((r) => ({ cells: [...r.cells].map((c) => c.textContent), soon: r.classList.contains('expires-soon'), color: getComputedStyle(r.querySelector('td.expiry')).color }))",
+    );
+    expect(rows).toHaveLength(1);
+    const [names, source, keyType, , daysLeft, fingerprint, isDefault] = rows[0]!.cells;
+    expect([names, source, keyType, isDefault]).toEqual([HTTPS_HOST, 'Secret default/nginx-tls (Ingress default/nginx)', 'ECDSA', '–']);
+    expect(daysLeft).toMatch(/^4 · renew$/);
+    expect(fingerprint).toMatch(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
+    expect([rows[0]!.soon, rows[0]!.color]).toEqual([true, RED]);
+    // Still no default: the Secret serves its own name only.
+    expect(await page.isVisible('#tls-strict')).toBe(true);
+    expect(await page.textContent('#tls-panel')).not.toContain('PRIVATE KEY');
+  }, 30_000);
 
   it('turns the zone green again when it comes back, and ran without an error, a CSP violation or a request elsewhere', async () => {
     await fault('/faults/zones/asia-east1-a/pods?down=false');

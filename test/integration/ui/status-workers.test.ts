@@ -7,6 +7,8 @@ import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RouteReport } from '../../../src/proxy/route-report.js';
 import type { FlowsStatus, StatusDocument } from '../../../src/proxy/status.js';
+import type { TlsStatus } from '../../../src/proxy/tls/status.js';
+import { TestCA, type CertFiles } from '../../helpers/tls-certs.js';
 import { tempDir } from '../../helpers/tmp.js';
 import { waitFor } from '../../helpers/wait.js';
 
@@ -43,6 +45,8 @@ describe('meridian proxy --workers 2: the primary\'s status page asks its worker
   let out = '';
   let port: number;
   let adminPort: number;
+  let tlsPort: number;
+  let cert: CertFiles;
   const stopped = new Set<number>();
 
   const status = async () => {
@@ -56,8 +60,11 @@ describe('meridian proxy --workers 2: the primary\'s status page asks its worker
     await new Promise<void>((r) => backend.listen(0, '127.0.0.1', () => r()));
     port = await freePort();
     adminPort = await freePort();
+    tlsPort = await freePort();
+    cert = await (await TestCA.create(dir.path)).issue('workers', { names: ['workers.test'] });
     const config = {
-      listen: [{ host: '127.0.0.1', port }],
+      listen: [{ host: '127.0.0.1', port }, { host: '127.0.0.1', port: tlsPort, tls: true }],
+      tls: { certificates: [{ certFile: cert.cert, keyFile: cert.key }] },
       admin: { host: '127.0.0.1', port: adminPort },
       region: 'us-central1',
       geoOverrides: [{ cidr: '127.0.0.3/32', lat: 25.03, lon: 121.56 }], // Taipei
@@ -115,6 +122,20 @@ describe('meridian proxy --workers 2: the primary\'s status page asks its worker
     expect(JSON.parse(flows.text)).toMatchObject({ workers: { asked: 2, answered: 2 }, flows: [{ requests: 40 }] });
     const clusters = await getOnce(adminPort, '/status/clusters');
     expect(JSON.parse(clusters.text)).toMatchObject({ clusters: [{ name: 'asia-a' }] });
+  });
+
+  it('answers /status/tls from the first answering worker: its certificates and the fleet\'s ticket key generation, no key', async () => {
+    // The workers share the primary's store: the fleet's session-ticket key (generation 1 on) replaces each one's own.
+    const { doc } = await waitFor(async () => {
+      const s = await status();
+      return s.doc?.tls && s.doc.tls.ticketKeyGeneration > 0 ? s : undefined;
+    }, { what: '/status with the fleet\'s ticket key in use', timeoutMs: 10_000 });
+    expect(doc!.tls!.certificates).toMatchObject([{ names: ['workers.test'], source: 'file', certFile: cert.cert, default: true, defaultRule: 'first-static', daysLeft: 29 }]);
+    expect(doc!.tls!.strictSni).toBe(false);
+    const part = await getOnce(adminPort, '/status/tls');
+    expect(part.status).toBe(200);
+    expect((JSON.parse(part.text) as TlsStatus).certificates.map((c) => c.fingerprint)).toEqual(doc!.tls!.certificates.map((c) => c.fingerprint));
+    expect(part.text).not.toContain('PRIVATE KEY');
   });
 
   it('answers /status/route from a worker, and its errors with their codes', async () => {

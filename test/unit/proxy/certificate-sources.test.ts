@@ -87,6 +87,31 @@ describe('the proxy\'s certificates from its files and from the federation', () 
     expect(await rotations()).toBe(3);
   });
 
+  it('describes the certificates in use for the status page: sources, Ingresses, default, refusals until fixed or withdrawn; no key', async () => {
+    const { set } = await open([staticA]);
+    set.applyBundle({ version: '1', certificates: [{ ...federated.a!, ingresses: ['shop/web'] }, federated.b!], defaultSecret: 'edge/fallback' });
+    let v = set.describe();
+    expect(v.inUse.map((u) => u.source)).toEqual([
+      { kind: 'file', certFile: staticA.cert },
+      { kind: 'secret', secret: 'shop/a', ingresses: ['shop/web'] },
+      { kind: 'secret', secret: 'shop/b', ingresses: [] },
+    ]);
+    expect(v.fallback).toBe(0);
+    expect(v.federationDefault).toBe('edge/fallback');
+    expect(v.shadowed).toEqual([{ name: 'a.test', used: 0, ignored: 1 }]);
+    expect(v.rejected).toEqual([]);
+
+    set.applyBundle({ version: '2', certificates: [federated.a!, federated.expired!] });
+    v = set.describe();
+    expect(v.rejected).toEqual([{ code: 'E_TLS_CERT_EXPIRED', source: { kind: 'secret', secret: 'shop/b', ingresses: [] }, message: expect.stringMatching(/^Secret shop\/b: expired on /), at: expect.any(Number), keeping: v.inUse[2]!.cert.fingerprint }]);
+    expect(JSON.stringify(v)).not.toMatch(/PRIVATE KEY|BEGIN CERTIFICATE/);
+    set.applyBundle({ version: '3', certificates: [federated.a!, federated.b2!] });
+    expect(set.describe().rejected).toEqual([]); // taken: the refusal is over
+    set.applyBundle({ version: '4', certificates: [federated.a!, federated.expired!] });
+    set.applyBundle({ version: '5', certificates: [federated.a!] });
+    expect(set.describe().rejected).toEqual([]); // withdrawn: nothing to fix
+  });
+
   describe('the federation\'s default Secret (bundle.defaultSecret)', () => {
     it('serves clients sending no name, or an unknown one, when the proxy has no certificate of its own; exact names keep theirs', async () => {
       const { set, pick } = await open([]);
