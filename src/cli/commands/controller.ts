@@ -51,6 +51,7 @@ export function register(program: Command): void {
     .option('--probe-interval <duration>', 'member health probe interval', '10s')
     .option('--probe-failure-threshold <n>', 'failed probes in a row that take a Ready member out', '3')
     .option('--resync <duration>', 'periodic resync of every federated object', '30s')
+    .option('--member-cache-timeout <duration>', 'report a Ready member whose copies of a kind cannot be listed for this long (Warning Event MemberCacheNotSynced on its Cluster); default the longer of 30s and 3 probe intervals')
     .option('--member-write-qps <n>', 'writes per second the controller sends each member (all kinds together); more wait their turn', '50')
     .option('--member-write-burst <n>', 'writes a member may take at once after a quiet spell', '100')
     .option('--metrics-addr <host:port>', '/metrics and /healthz', '127.0.0.1:9902')
@@ -59,8 +60,10 @@ export function register(program: Command): void {
     .option('--redis <url>', 'publish the routing table (and TLS certificates) to the fleet in this Redis, for proxies with no table of their own (default REDIS_URL)')
     .option('--fleet <name>', 'the fleet to publish to', 'default')
     .option('--default-certificate <namespace/name>', 'a federated TLS Secret whose certificate proxies with no certificate of their own serve to names no certificate covers and to clients sending no name (SNI); published with the certificates whether or not an Ingress names it. Without it such clients get none (strict SNI)')
-    .action(async (flags: { kubeconfig?: string; federationContext: string; globalVip?: string; probeInterval: string; probeFailureThreshold: string; resync: string; memberWriteQps: string; memberWriteBurst: string; metricsAddr: string; tableOut?: string; certificatesOut?: string; redis?: string; fleet: string; defaultCertificate?: string }) => {
+    .action(async (flags: { kubeconfig?: string; federationContext: string; globalVip?: string; probeInterval: string; probeFailureThreshold: string; resync: string; memberCacheTimeout?: string; memberWriteQps: string; memberWriteBurst: string; metricsAddr: string; tableOut?: string; certificatesOut?: string; redis?: string; fleet: string; defaultCertificate?: string }) => {
       const memberWriteRate = { qps: positive(flags.memberWriteQps, 'member-write-qps', false), burst: positive(flags.memberWriteBurst, 'member-write-burst', true) };
+      const memberCacheTimeoutMs = flags.memberCacheTimeout === undefined ? undefined : duration(flags.memberCacheTimeout, 'member-cache-timeout');
+      if (memberCacheTimeoutMs === 0) throw new MeridianError('E_CLI_ARG', '--member-cache-timeout "0" would report every member before its first list could finish', 'examples: 30s, 2m');
       const defaultCertificate = flags.defaultCertificate === undefined ? undefined : secretReference(flags.defaultCertificate, 'default-certificate');
       const redis = flags.redis ?? process.env.REDIS_URL;
       if (defaultCertificate && !flags.tableOut && !flags.certificatesOut && !redis) {
@@ -86,6 +89,7 @@ export function register(program: Command): void {
         probeIntervalMs: duration(flags.probeInterval, 'probe-interval'),
         probeFailureThreshold: positive(flags.probeFailureThreshold, 'probe-failure-threshold', true),
         resyncMs: duration(flags.resync, 'resync'),
+        ...(memberCacheTimeoutMs !== undefined ? { memberCacheSyncTimeoutMs: memberCacheTimeoutMs } : {}),
         memberWriteRate,
         metricsAddress: flags.metricsAddr,
         ...(flags.tableOut ? { tableOut: flags.tableOut } : {}),

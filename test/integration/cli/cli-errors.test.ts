@@ -98,8 +98,10 @@ describe('the CLI: version, defaults and start-up errors users meet', () => {
     [['--default-certificate', 'Edge/default-tls', '--table-out', '/tmp/t.json'], /"Edge" is not a namespace name/],
     [['--default-certificate', 'edge/default_tls', '--table-out', '/tmp/t.json'], /"default_tls" is not a Secret name/],
     [['--default-certificate', 'edge/default-tls'], /--default-certificate reaches the proxies with the certificates the controller publishes, and it publishes none/],
-  ])('the controller checks --default-certificate before it starts: %j', async (args, message) => {
-    // No kubeconfig needed: the flag is refused first.
+    [['--member-cache-timeout', '0'], /--member-cache-timeout "0" would report every member before its first list could finish/],
+    [['--member-cache-timeout', 'soon'], /--member-cache-timeout "soon" is not a duration/],
+  ])('the controller checks --default-certificate and --member-cache-timeout before it starts: %j', async (args, message) => {
+    // No kubeconfig needed: the flags are refused first.
     const r = await meridian(['controller', ...args], { KUBECONFIG: '/nonexistent/kubeconfig', REDIS_URL: undefined });
     expect(r.code).not.toBe(0);
     expectOneError(r.stderr, 'E_CLI_ARG', message);
