@@ -6,19 +6,12 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseProxyConfig } from '../../../src/proxy/config.js';
+import { freePort } from '../../helpers/redis.js';
 import { tempDir } from '../../helpers/tmp.js';
 import { endpointOf, namedBackends, type Served } from '../../helpers/backends.js';
 import { waitFor } from '../../helpers/wait.js';
 
 const CLI = join(process.cwd(), 'dist', 'cli', 'main.js');
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 describe('proxy config validation', () => {
   it.each([

@@ -9,18 +9,11 @@ import type { RouteReport } from '../../../src/proxy/route-report.js';
 import type { FlowsStatus, StatusDocument } from '../../../src/proxy/status.js';
 import type { TlsStatus } from '../../../src/proxy/tls/status.js';
 import { TestCA, type CertFiles } from '../../helpers/tls-certs.js';
+import { freePort } from '../../helpers/redis.js';
 import { tempDir } from '../../helpers/tmp.js';
 import { waitFor } from '../../helpers/wait.js';
 
 const CLI = join(process.cwd(), 'dist', 'cli', 'main.js');
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 /** One request on a connection of its own (the primary hands connections to its workers in turn). */
 function getOnce(port: number, path: string, localAddress?: string): Promise<{ status: number; text: string; headers: Record<string, string | string[] | undefined> }> {
