@@ -29,6 +29,11 @@ interface ClosedSecond {
   counts: Uint32Array;
 }
 
+/** The order flows are listed in: most requests first, then by cluster and client region (stable across readings). */
+export function largestFirst(a: Flow, b: Flow): number {
+  return b.requests - a.requests || a.to.localeCompare(b.to) || (a.from ?? '').localeCompare(b.from ?? '');
+}
+
 /**
  * Requests of the last minute by client region × serving cluster: what the status page draws as
  * flows. Counted per request into a preallocated matrix — one comparison, two typed-array reads
@@ -156,7 +161,7 @@ export class FlowCounter {
       const v = this.total[i]!;
       if (v > 0) flows.push({ from: this.rowNames[Math.floor(i / cols)] || null, to: this.colNames[i % cols]!, requests: v });
     }
-    flows.sort((a, b) => b.requests - a.requests || a.to.localeCompare(b.to) || (a.from ?? '').localeCompare(b.from ?? ''));
+    flows.sort(largestFirst);
     const last = this.lastClosed;
     // The window, or as much of it as the counter has run for.
     const first = Math.max(this.firstClosed, last - this.windowSeconds + 1);

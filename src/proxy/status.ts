@@ -4,7 +4,7 @@ import type { RoutingSnapshot } from '../routing/snapshot.js';
 import type { LatLon } from '../routing/table.js';
 import type { MemberRecord } from '../state/store.js';
 import { proxyRows, type ProxyRow } from './fleet-view.js';
-import type { Flow, FlowsReading } from './flows.js';
+import { largestFirst, type Flow, type FlowsReading } from './flows.js';
 import type { TlsStatus } from './tls/status.js';
 
 /**
@@ -152,7 +152,7 @@ export function sumFlows(readings: readonly FlowsStatus[]): FlowsStatus {
     }
   }
   const flows = [...byPair.values()].map((f) => ({ ...f, rps: seconds > 0 ? round(f.requests / seconds, 2) : 0 }));
-  flows.sort((a, b) => b.requests - a.requests || a.to.localeCompare(b.to) || (a.from ?? '').localeCompare(b.from ?? ''));
+  flows.sort(largestFirst);
   return { windowSeconds, seconds, from, until, flows, timeline };
 }
 
