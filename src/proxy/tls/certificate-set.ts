@@ -56,10 +56,12 @@ export class CertificateSet {
   private federatedDefault: string | undefined;
   /** Per Secret, the federated Ingresses naming it (as the last bundle said). */
   private federatedIngresses = new Map<string, readonly string[]>();
-  /** Per file (`file:` certFile) or Secret (`secret:` namespace/name), its last refusal, until it is taken or withdrawn: for the status page. */
-  private readonly rejected = new Map<string, RejectedCertificate>();
-  /** Per Secret, the content whose failure was last reported. */
-  private readonly federatedReported = new Map<string, string>();
+  /**
+   * Per file (`file:` certFile) or Secret (`secret:` namespace/name), its last refusal and what
+   * was refused (the contents' hash, or the read error), until it is taken or withdrawn: a poll or
+   * bundle that brings the same content again does not report it again; the status page lists them.
+   */
+  private readonly refusals = new Map<string, { content: string; refusal: RejectedCertificate }>();
   /** What was last said about the default certificate (tellDefault): said once per change. */
   private defaultTold: string | undefined;
   /** Hash of the bundle file's text last applied or refused (a poll that finds it unchanged does nothing). */
@@ -67,8 +69,6 @@ export class CertificateSet {
   private session: SessionSettings;
   private contexts: TlsContexts;
   private readonly listeners: ((contexts: TlsContexts) => void)[] = [];
-  /** Per entry: the failure last reported (file contents' hash or message), so a poll does not report it again. */
-  private readonly reported: (string | undefined)[];
   private readonly stamps = new Map<string, string>();
   private watchers: FSWatcher[] = [];
   private timers: NodeJS.Timeout[] = [];
@@ -85,7 +85,6 @@ export class CertificateSet {
     this.certs = certs;
     this.session = { timeoutSeconds: opts.sessionTimeoutSeconds, ticketKeys: randomBytes(48) };
     this.contexts = this.build();
-    this.reported = certs.map(() => undefined);
     opts.metrics.certificatesInUse(this.contexts.certs);
     this.warnShadowed();
   }
@@ -131,8 +130,7 @@ export class CertificateSet {
       const hash = contentHash(entry.cert, entry.key);
       if (inUse?.contentHash === hash) {
         next.set(entry.secret, inUse);
-        this.federatedReported.delete(entry.secret);
-        this.rejected.delete(`secret:${entry.secret}`);
+        this.refusals.delete(`secret:${entry.secret}`);
         continue;
       }
       const label = `Secret ${entry.secret}`;
@@ -140,24 +138,23 @@ export class CertificateSet {
         const loaded = inspectCertificate(label, label, entry.cert, entry.key, now);
         next.set(entry.secret, loaded);
         changed = true;
-        this.federatedReported.delete(entry.secret);
-        this.rejected.delete(`secret:${entry.secret}`);
+        this.refusals.delete(`secret:${entry.secret}`);
         this.opts.logger.info({ secret: entry.secret, ingresses: entry.ingresses, names: loaded.names, keyType: loaded.keyType, notAfter: new Date(loaded.notAfter).toISOString(), fingerprint: loaded.fingerprint, ...(inUse ? { previous: inUse.fingerprint } : {}) }, inUse ? 'TLS certificate from the federation rotated: new connections use it' : 'TLS certificate from the federation loaded');
       } catch (err) {
         if (!(err instanceof CertificateError)) throw err;
         if (inUse) next.set(entry.secret, inUse);
-        if (this.federatedReported.get(entry.secret) === hash) continue;
-        this.federatedReported.set(entry.secret, hash);
-        this.rejected.set(`secret:${entry.secret}`, { code: err.code, source: { kind: 'secret', secret: entry.secret, ingresses: entry.ingresses }, message: err.message, at: now, keeping: inUse?.fingerprint ?? null });
+        const key = `secret:${entry.secret}`;
+        if (this.refusals.get(key)?.content === hash) continue;
+        this.refusals.set(key, { content: hash, refusal: { code: err.code, source: { kind: 'secret', secret: entry.secret, ingresses: entry.ingresses }, message: err.message, at: now, keeping: inUse?.fingerprint ?? null } });
         this.opts.metrics.certificateError(err.problem);
         this.opts.logger.error({ secret: entry.secret, code: err.code, err: err.message, ...(inUse ? { keeping: inUse.fingerprint, notAfter: new Date(inUse.notAfter).toISOString() } : {}) }, inUse ? 'TLS certificate from the federation not taken; the last good one stays in use' : 'TLS certificate from the federation not taken; its names have no certificate');
       }
     }
-    for (const key of this.rejected.keys()) if (key.startsWith('secret:') && !this.federatedIngresses.has(key.slice('secret:'.length))) this.rejected.delete(key);
+    // A Secret no longer in the bundle is withdrawn: its refusal goes with it.
+    for (const key of this.refusals.keys()) if (key.startsWith('secret:') && !this.federatedIngresses.has(key.slice('secret:'.length))) this.refusals.delete(key);
     for (const [secret, c] of this.federated) {
       if (next.has(secret)) continue;
       changed = true;
-      this.federatedReported.delete(secret);
       this.opts.logger.info({ secret, names: c.names, fingerprint: c.fingerprint }, 'TLS certificate no longer named by any federated Ingress: withdrawn');
     }
     if (bundle.defaultSecret !== this.federatedDefault) changed = true;
@@ -231,7 +228,7 @@ export class CertificateSet {
       fallback: this.contexts.index.fallback,
       shadowed: this.contexts.index.shadowed,
       federationDefault: this.federatedDefault,
-      rejected: [...this.rejected.values()],
+      rejected: [...this.refusals.values()].map((r) => r.refusal),
     };
   }
 
@@ -328,15 +325,13 @@ export class CertificateSet {
       }
       const hash = contentHash(files.cert, files.key);
       if (hash === inUse.contentHash) {
-        this.reported[i] = undefined;
-        this.rejected.delete(`file:${f.certFile}`);
+        this.refusals.delete(`file:${f.certFile}`);
         continue;
       }
       try {
         next[i] = inspectCertificate(f.certFile, f.keyFile, files.cert, files.key, now);
         rotated = true;
-        this.reported[i] = undefined;
-        this.rejected.delete(`file:${f.certFile}`);
+        this.refusals.delete(`file:${f.certFile}`);
         this.opts.logger.info({ certFile: f.certFile, names: next[i]!.names, keyType: next[i]!.keyType, notAfter: new Date(next[i]!.notAfter).toISOString(), fingerprint: next[i]!.fingerprint, previous: inUse.fingerprint }, 'TLS certificate rotated: new connections use it');
       } catch (err) {
         if (!(err instanceof CertificateError)) throw err;
@@ -356,13 +351,13 @@ export class CertificateSet {
     this.warnShadowed();
   }
 
-  private refused(i: number, err: CertificateError, key: string): void {
-    if (this.reported[i] === key) return;
-    this.reported[i] = key;
+  private refused(i: number, err: CertificateError, content: string): void {
+    const certFile = this.opts.files[i]!.certFile;
+    const key = `file:${certFile}`;
+    if (this.refusals.get(key)?.content === content) return;
     this.opts.metrics.certificateError(err.problem);
     const inUse = this.certs[i]!;
-    const certFile = this.opts.files[i]!.certFile;
-    this.rejected.set(`file:${certFile}`, { code: err.code, source: { kind: 'file', certFile }, message: err.message, at: this.now(), keeping: inUse.fingerprint });
+    this.refusals.set(key, { content, refusal: { code: err.code, source: { kind: 'file', certFile }, message: err.message, at: this.now(), keeping: inUse.fingerprint } });
     this.opts.logger.error({ code: err.code, err: err.message, hint: err.hint, keeping: inUse.fingerprint, notAfter: new Date(inUse.notAfter).toISOString() }, 'TLS certificate not taken; the last good one stays in use');
   }
 
